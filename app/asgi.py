@@ -1,0 +1,94 @@
+"""Composition root of the API: create_app(settings) -> Litestar."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from app import ops
+from app.db import create_engine, session_factory
+from app.http import EXCEPTION_HANDLERS, provide_session
+from app.logs import configure_logging
+from app.settings import Settings
+from app.tenancy import routes as tenancy_routes
+from app.tenancy.auth import build_jwt_auth
+
+
+def route_modules() -> list[Router]:
+    """Every domain's router. Later domains append theirs here."""
+    return [ops.router(), tenancy_routes.router()]
+
+
+def create_app(settings: Settings, *, extra_routers: list[Router] | None = None) -> Litestar:
+    configure_logging(json=settings.log_json)
+    jwt_auth = build_jwt_auth(settings.secret_key, settings.jwt_ttl_seconds)
+    registry = CollectorRegistry()
+    engine = create_engine(settings.runtime_database_url)
+    redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    state = State(
+        {
+            "settings": settings,
+            "engine": engine,
+            "sessions": session_factory(engine),
+            "redis": redis,
+            "jwt_auth": jwt_auth,
+            "metrics_registry": registry,
+            "http_metrics": ops.HttpMetrics(registry),
+            "metric_collectors": [],
+        }
+    )
+
+    def _register_auth(app_config: AppConfig) -> AppConfig:
+        return jwt_auth.on_app_init(app_config)
+
+    app = Litestar(
+        route_handlers=[*route_modules(), *(extra_routers or [])],
+        dependencies={"session": Provide(provide_session)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[ops.request_context_middleware],
+        on_app_init=[_register_auth],
+        lifespan=[lifespan],
+        state=state,
+        request_max_body_size=1_048_576,
+        openapi_config=OpenAPIConfig(
+            title="Reckon API",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer",
+                                                  bearer_format="JWT")
+                }
+            ),
+        ),
+        debug=False,
+    )
+    return app
+
+
+def app_from_environment() -> Any:
+    """Factory for `uvicorn --factory app.asgi:app_from_environment`."""
+    from app.settings import load_settings
+
+    return create_app(load_settings())

@@ -1,0 +1,90 @@
+"""Declarative base, engine and session factories, and the per-transaction tenant and lock helpers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from sqlalchemy import DateTime, MetaData, text
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        uuid.UUID: UUID(as_uuid=True),
+    }
+
+
+class TenantScoped:
+    """Mixin: every tenant-owned table has a composite primary key (tenant_id, id)."""
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """SET LOCAL app.tenant_id: row-level security scopes every query of this transaction."""
+    await session.execute(
+        text("SELECT set_config('app.tenant_id', :tenant_id, true)"),
+        {"tenant_id": str(tenant_id)},
+    )
+
+
+async def set_lock_timeout(session: AsyncSession, milliseconds: int = 2000) -> None:
+    """Bound lock waits so a contended transaction fails fast instead of queueing forever."""
+    await session.execute(text(f"SET LOCAL lock_timeout = '{int(milliseconds)}ms'"))
+
+
+@asynccontextmanager
+async def tenant_transaction(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID
+) -> AsyncIterator[AsyncSession]:
+    """A session inside one transaction with the tenant set; commits on success."""
+    async with sessions() as session, session.begin():
+        await set_tenant(session, tenant_id)
+        yield session
+
+
+def rls_statements(table: str) -> list[str]:
+    """SQL that puts a tenant table under row-level security keyed on app.tenant_id.
+
+    Used by migrations. NULLIF makes an unset or reset setting match no rows instead of
+    failing the uuid cast.
+    """
+    predicate = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant_isolation ON {table} USING ({predicate}) WITH CHECK ({predicate})",
+    ]

@@ -1,0 +1,81 @@
+"""The domain error tree. Errors carry context, never HTTP status codes (see app/http.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    slug = "domain_error"
+    title = "The request could not be completed"
+
+    def __init__(self, detail: str | None = None, **context: Any) -> None:
+        self.detail = detail or self.title
+        self.context = context
+        super().__init__(self.detail)
+
+
+class ValidationFailed(DomainError):
+    slug = "validation_error"
+    title = "The request is not valid"
+
+    def __init__(self, detail: str | None = None, *, errors: list[dict[str, Any]] | None = None,
+                 **context: Any) -> None:
+        super().__init__(detail, **context)
+        self.errors = errors or []
+
+
+class NotFound(DomainError):
+    slug = "not_found"
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    slug = "conflict"
+    title = "The request conflicts with the current state"
+
+
+class InvalidState(Conflict):
+    slug = "invalid_state"
+    title = "The operation is not allowed in the current state"
+
+
+class Unauthenticated(DomainError):
+    slug = "unauthenticated"
+    title = "Authentication required"
+
+
+class InvalidCredentials(Unauthenticated):
+    slug = "invalid_credentials"
+    title = "Invalid email or password"
+
+
+class Forbidden(DomainError):
+    slug = "forbidden"
+    title = "You are not allowed to do this"
+
+
+class IdempotencyKeyReused(DomainError):
+    slug = "idempotency_key_reused"
+    title = "This Idempotency-Key was used with a different request"
+
+
+class IdempotencyKeyInProgress(Conflict):
+    slug = "idempotency_key_in_progress"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
+class RateLimited(DomainError):
+    slug = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class DependencyUnavailable(DomainError):
+    slug = "dependency_unavailable"
+    title = "A dependency is unavailable"

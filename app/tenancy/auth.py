@@ -1,0 +1,57 @@
+"""JWT authentication: tokens carry the user, tenant and role; no database hit per request."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from litestar.connection import ASGIConnection
+from litestar.security.jwt import JWTAuth, Token
+
+from app.tenancy.models import ROLES
+from app.tenancy.service import Principal
+
+PUBLIC_PATHS = [
+    "^/schema", "^/health", "^/metrics", "^/public/", "^/webhooks/", "^/sandbox/",
+    "^/api/v1/signup$", "^/api/v1/auth/token$", "^/favicon.ico$",
+]
+
+
+async def principal_from_token(
+    token: Token, _: ASGIConnection[Any, Any, Any, Any]
+) -> Principal | None:
+    extras = token.extras
+    try:
+        principal = Principal(
+            user_id=uuid.UUID(token.sub),
+            tenant_id=uuid.UUID(str(extras["tenant_id"])),
+            role=str(extras["role"]),
+            email=str(extras.get("email", "")),
+        )
+    except (KeyError, ValueError):
+        return None
+    if principal.role not in ROLES:
+        return None
+    structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id),
+                                           user_id=str(principal.user_id))
+    return principal
+
+
+def build_jwt_auth(secret: str, ttl_seconds: int) -> JWTAuth[Principal, Token]:
+    return JWTAuth[Principal, Token](
+        retrieve_user_handler=principal_from_token,
+        token_secret=secret,
+        exclude=PUBLIC_PATHS,
+        default_token_expiration=timedelta(seconds=ttl_seconds),
+        algorithm="HS256",
+    )
+
+
+def issue_token(jwt_auth: JWTAuth[Principal, Token], principal: Principal) -> str:
+    return jwt_auth.create_token(
+        identifier=str(principal.user_id),
+        token_extras={"tenant_id": str(principal.tenant_id), "role": principal.role,
+                      "email": principal.email},
+    )

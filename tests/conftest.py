@@ -1,0 +1,84 @@
+"""Shared fixtures: real services, the migrated database, the app and an HTTP client."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.asgi import create_app
+from app.db import create_engine, session_factory
+from app.embedded import EmbeddedServices
+from app.settings import Settings, load_settings
+from tests import infra
+
+
+@pytest.fixture(scope="session")
+def base_urls() -> Iterator[tuple[str, str]]:
+    embedded = EmbeddedServices(Path(infra.ROOT / ".data" / "test"))
+    try:
+        yield infra.base_urls(embedded)
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(base_urls: tuple[str, str]) -> Iterator[str]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    url = infra.create_worker_database(base_urls[0], worker)
+    try:
+        yield url
+    finally:
+        infra.drop_database(base_urls[0], url)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, base_urls: tuple[str, str]) -> Settings:
+    return load_settings(
+        database_url, base_urls[1], environment="test", log_json=True,
+        redis_namespace=f"reckon-test-{uuid.uuid4().hex[:8]}",
+        public_rate_limit_per_minute=1000,
+    )
+
+
+@pytest.fixture(autouse=True)
+def clean_tables(database_url: str) -> Iterator[None]:
+    yield
+    infra.truncate_all(database_url)
+
+
+@pytest.fixture(scope="session")
+async def app_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.runtime_database_url, pool_size=20, max_overflow=120)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def owner_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The migration owner (superuser here): for assertions that must see every tenant."""
+    engine = create_engine(settings.database_url, pool_size=5, max_overflow=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessions(app_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(app_engine)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
