@@ -17,9 +17,16 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from app import ops
+from app.availability import routes as availability_routes
+from app.bookings import routes as booking_routes
+from app.catalog import routes as catalog_routes
 from app.db import create_engine, session_factory
+from app.events import routes as events_routes
 from app.http import EXCEPTION_HANDLERS, provide_session
+from app.ledger import routes as ledger_routes
 from app.logs import configure_logging
+from app.outbox import routes as outbox_routes
+from app.outbox.metrics import OutboxGauges
 from app.settings import Settings
 from app.tenancy import routes as tenancy_routes
 from app.tenancy.auth import build_jwt_auth
@@ -27,7 +34,19 @@ from app.tenancy.auth import build_jwt_auth
 
 def route_modules() -> list[Router]:
     """Every domain's router. Later domains append theirs here."""
-    return [ops.router(), tenancy_routes.router()]
+    return [
+        ops.router(),
+        tenancy_routes.router(),
+        outbox_routes.router(),
+        events_routes.router(),
+        ledger_routes.router(),
+        catalog_routes.router(),
+        catalog_routes.public_router(),
+        availability_routes.router(),
+        availability_routes.public_router(),
+        booking_routes.router(),
+        booking_routes.public_router(),
+    ]
 
 
 def create_app(settings: Settings, *, extra_routers: list[Router] | None = None) -> Litestar:
@@ -54,7 +73,7 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
             "jwt_auth": jwt_auth,
             "metrics_registry": registry,
             "http_metrics": ops.HttpMetrics(registry),
-            "metric_collectors": [],
+            "metric_collectors": [OutboxGauges(registry).collect],
         }
     )
 
@@ -77,8 +96,7 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
             components=Components(
                 security_schemes={
-                    "BearerToken": SecurityScheme(type="http", scheme="bearer",
-                                                  bearer_format="JWT")
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
                 }
             ),
         ),

@@ -1,4 +1,5 @@
-"""Declarative base, engine and session factories, and the per-transaction tenant and lock helpers."""
+"""Declarative base, engine and session factories, and per-transaction tenant and lock
+helpers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from datetime import datetime
 
 from sqlalchemy import DateTime, MetaData, text
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {

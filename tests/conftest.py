@@ -41,7 +41,10 @@ def database_url(base_urls: tuple[str, str]) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def settings(database_url: str, base_urls: tuple[str, str]) -> Settings:
     return load_settings(
-        database_url, base_urls[1], environment="test", log_json=True,
+        database_url,
+        base_urls[1],
+        environment="test",
+        log_json=True,
         redis_namespace=f"reckon-test-{uuid.uuid4().hex[:8]}",
         public_rate_limit_per_minute=1000,
     )

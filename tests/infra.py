@@ -1,4 +1,5 @@
-"""Test infrastructure: real PostgreSQL and Redis, one migrated template, one database per worker."""
+"""Test infrastructure: real PostgreSQL and Redis, one migrated template, a database per
+worker."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def base_urls(embedded: EmbeddedServices) -> tuple[str, str]:
     database_url = os.environ.get("TEST_DATABASE_URL") or embedded.start_postgres()
-    redis_url = os.environ.get("TEST_REDIS_URL") or embedded.start_valkey()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    redis_url = os.environ.get("TEST_REDIS_URL") or embedded.start_valkey(name=f"valkey-{worker}")
     return normalise_database_url(database_url), normalise_redis_url(redis_url)
 
 

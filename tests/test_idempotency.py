@@ -21,9 +21,13 @@ def _user(email: str) -> dict[str, str]:
 
 async def _user_count(owner_engine: AsyncEngine, tenant_id: uuid.UUID) -> int:
     async with owner_engine.connect() as connection:
-        return int((await connection.execute(
-            text("SELECT count(*) FROM users WHERE tenant_id = :t"), {"t": tenant_id}
-        )).scalar_one())
+        return int(
+            (
+                await connection.execute(
+                    text("SELECT count(*) FROM users WHERE tenant_id = :t"), {"t": tenant_id}
+                )
+            ).scalar_one()
+        )
 
 
 async def test_same_key_and_body_replays_the_first_response(
@@ -62,8 +66,10 @@ async def test_keys_are_scoped_per_tenant(client: Client, owner_engine: AsyncEng
     one, two = await sign_up(client), await sign_up(client)
     for business in (one, two):
         response = await client.post(
-            "/api/v1/users", json=_user("same@example.com"),
-            headers={**business.headers, "Idempotency-Key": "shared-key"})
+            "/api/v1/users",
+            json=_user("same@example.com"),
+            headers={**business.headers, "Idempotency-Key": "shared-key"},
+        )
         assert response.status_code == 201
         assert "idempotent-replayed" not in response.headers
 
@@ -73,10 +79,12 @@ async def test_concurrent_duplicates_do_not_both_execute(
 ) -> None:
     business = await sign_up(client)
     headers = {**business.headers, "Idempotency-Key": "race"}
-    responses = await asyncio.gather(*[
-        client.post("/api/v1/users", json=_user("race@example.com"), headers=headers)
-        for _ in range(8)
-    ])
+    responses = await asyncio.gather(
+        *[
+            client.post("/api/v1/users", json=_user("race@example.com"), headers=headers)
+            for _ in range(8)
+        ]
+    )
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(201) >= 1
     assert set(statuses) <= {201, 409}
@@ -88,6 +96,9 @@ async def test_concurrent_duplicates_do_not_both_execute(
 
 async def test_overlong_key_is_rejected(client: Client) -> None:
     business = await sign_up(client)
-    response = await client.post("/api/v1/users", json=_user("a@example.com"),
-                                 headers={**business.headers, "Idempotency-Key": "k" * 300})
+    response = await client.post(
+        "/api/v1/users",
+        json=_user("a@example.com"),
+        headers={**business.headers, "Idempotency-Key": "k" * 300},
+    )
     assert response.status_code == 422

@@ -14,8 +14,15 @@ from app.tenancy.models import ROLES
 from app.tenancy.service import Principal
 
 PUBLIC_PATHS = [
-    "^/schema", "^/health", "^/metrics", "^/public/", "^/webhooks/", "^/sandbox/",
-    "^/api/v1/signup$", "^/api/v1/auth/token$", "^/favicon.ico$",
+    "^/schema",
+    "^/health",
+    "^/metrics",
+    "^/public/",
+    "^/webhooks/",
+    "^/sandbox/",
+    "^/api/v1/signup$",
+    "^/api/v1/auth/token$",
+    "^/favicon.ico$",
 ]
 
 
@@ -34,8 +41,9 @@ async def principal_from_token(
         return None
     if principal.role not in ROLES:
         return None
-    structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id),
-                                           user_id=str(principal.user_id))
+    structlog.contextvars.bind_contextvars(
+        tenant_id=str(principal.tenant_id), user_id=str(principal.user_id)
+    )
     return principal
 
 
@@ -52,6 +60,9 @@ def build_jwt_auth(secret: str, ttl_seconds: int) -> JWTAuth[Principal, Token]:
 def issue_token(jwt_auth: JWTAuth[Principal, Token], principal: Principal) -> str:
     return jwt_auth.create_token(
         identifier=str(principal.user_id),
-        token_extras={"tenant_id": str(principal.tenant_id), "role": principal.role,
-                      "email": principal.email},
+        token_extras={
+            "tenant_id": str(principal.tenant_id),
+            "role": principal.role,
+            "email": principal.email,
+        },
     )

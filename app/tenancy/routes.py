@@ -14,44 +14,60 @@ from app.tenancy.schemas import MeOut, SignUpIn, SignUpOut, TokenIn, TokenOut, U
 
 
 @post("/signup", status_code=201)
-async def sign_up(request: Request[Any, Any, Any], data: SignUpIn,
-                  session: AsyncSession) -> SignUpOut:
+async def sign_up(
+    request: Request[Any, Any, Any], data: SignUpIn, session: AsyncSession
+) -> SignUpOut:
     owner = await service.sign_up(
-        session, business_name=data.business_name, slug=data.slug, email=data.email,
-        password=data.password, currency=data.currency, timezone=data.timezone,
+        session,
+        business_name=data.business_name,
+        slug=data.slug,
+        email=data.email,
+        password=data.password,
+        currency=data.currency,
+        timezone=data.timezone,
     )
     token = issue_token(request.app.state.jwt_auth, owner)
     return SignUpOut(tenant_id=owner.tenant_id, slug=data.slug, access_token=token)
 
 
 @post("/auth/token", status_code=200)
-async def create_token(request: Request[Any, Any, Any], data: TokenIn,
-                       session: AsyncSession) -> TokenOut:
-    user = await service.authenticate(session, email=data.email, password=data.password,
-                                      tenant_slug=data.tenant)
+async def create_token(
+    request: Request[Any, Any, Any], data: TokenIn, session: AsyncSession
+) -> TokenOut:
+    user = await service.authenticate(
+        session, email=data.email, password=data.password, tenant_slug=data.tenant
+    )
     jwt_auth = request.app.state.jwt_auth
-    return TokenOut(access_token=issue_token(jwt_auth, user),
-                    expires_in=int(jwt_auth.default_token_expiration.total_seconds()))
+    return TokenOut(
+        access_token=issue_token(jwt_auth, user),
+        expires_in=int(jwt_auth.default_token_expiration.total_seconds()),
+    )
 
 
 @get("/me")
 async def me(request: Request[Any, Any, Any]) -> MeOut:
     user = principal(request)
-    return MeOut(user_id=user.user_id, tenant_id=user.tenant_id, role=user.role,
-                 email=user.email)
+    return MeOut(user_id=user.user_id, tenant_id=user.tenant_id, role=user.role, email=user.email)
 
 
 @post("/users", guards=[manager_only])
-async def create_user(request: Request[Any, Any, Any], data: UserIn,
-                      session: AsyncSession) -> Response[bytes]:
+async def create_user(
+    request: Request[Any, Any, Any], data: UserIn, session: AsyncSession
+) -> Response[bytes]:
     actor = principal(request)
 
     async def run() -> tuple[int, Any]:
-        user = await service.create_user(session, actor, email=data.email,
-                                         password=data.password, role=data.role,
-                                         resource_id=data.resource_id)
-        return 201, UserOut(id=user.user_id, email=user.email, role=user.role,
-                            resource_id=data.resource_id)
+        user = await service.create_user(
+            session,
+            actor,
+            email=data.email,
+            password=data.password,
+            role=data.role,
+            resource_id=data.resource_id,
+        )
+        return 201, UserOut(
+            id=user.user_id, email=user.email, role=user.role, resource_id=data.resource_id
+        )
 
     return await idempotent(request, actor.tenant_id, run)
 
@@ -60,10 +76,12 @@ async def create_user(request: Request[Any, Any, Any], data: UserIn,
 async def list_users(request: Request[Any, Any, Any], session: AsyncSession) -> list[UserOut]:
     actor = principal(request)
     users = await service.list_users(session, actor.tenant_id)
-    return [UserOut(id=u.id, email=u.email, role=u.role, resource_id=u.resource_id)
-            for u in users]
+    return [UserOut(id=u.id, email=u.email, role=u.role, resource_id=u.resource_id) for u in users]
 
 
 def router() -> Router:
-    return Router(path="/api/v1", route_handlers=[sign_up, create_token, me, create_user,
-                                                   list_users], tags=["tenancy"])
+    return Router(
+        path="/api/v1",
+        route_handlers=[sign_up, create_token, me, create_user, list_users],
+        tags=["tenancy"],
+    )

@@ -71,13 +71,28 @@ async def sign_up(
     try:
         async with session.begin():
             await set_tenant(session, tenant_id)
-            session.add(Tenant(id=tenant_id, slug=slug, name=name, currency=currency,
-                               timezone=timezone))
+            session.add(
+                Tenant(id=tenant_id, slug=slug, name=name, currency=currency, timezone=timezone)
+            )
             await session.flush()
-            session.add(User(tenant_id=tenant_id, id=user_id, email=email,
-                             password_hash=password_hash, role="owner"))
-            audit.record(session, tenant_id, audit.Actor.user(user_id), "tenant.created",
-                         "tenant", tenant_id, after={"slug": slug, "name": name})
+            session.add(
+                User(
+                    tenant_id=tenant_id,
+                    id=user_id,
+                    email=email,
+                    password_hash=password_hash,
+                    role="owner",
+                )
+            )
+            audit.record(
+                session,
+                tenant_id,
+                audit.Actor.user(user_id),
+                "tenant.created",
+                "tenant",
+                tenant_id,
+                after={"slug": slug, "name": name},
+            )
     except IntegrityError as exc:
         if "uq_tenants_slug" in str(exc.orig):
             raise SlugTaken(slug=slug) from None
@@ -103,8 +118,9 @@ async def authenticate(
         rows = [row for row in rows if row.slug == tenant_slug]
     for row in rows:
         if await asyncio.to_thread(verify_password, row.password_hash, password):
-            return Principal(user_id=row.user_id, tenant_id=row.tenant_id, role=row.role,
-                             email=row.email)
+            return Principal(
+                user_id=row.user_id, tenant_id=row.tenant_id, role=row.role, email=row.email
+            )
     if not rows:
         await asyncio.to_thread(burn_verification, password)
     raise InvalidCredentials()
@@ -128,10 +144,25 @@ async def create_user(
     try:
         async with session.begin():
             await set_tenant(session, actor.tenant_id)
-            session.add(User(tenant_id=actor.tenant_id, id=user_id, email=email,
-                             password_hash=password_hash, role=role, resource_id=resource_id))
-            audit.record(session, actor.tenant_id, audit.Actor.user(actor.user_id),
-                         "user.created", "user", user_id, after={"email": email, "role": role})
+            session.add(
+                User(
+                    tenant_id=actor.tenant_id,
+                    id=user_id,
+                    email=email,
+                    password_hash=password_hash,
+                    role=role,
+                    resource_id=resource_id,
+                )
+            )
+            audit.record(
+                session,
+                actor.tenant_id,
+                audit.Actor.user(actor.user_id),
+                "user.created",
+                "user",
+                user_id,
+                after={"email": email, "role": role},
+            )
     except IntegrityError as exc:
         if "uq_users_tenant_email" in str(exc.orig):
             raise EmailTaken(email=email) from None
@@ -170,5 +201,6 @@ async def find_tenant_by_slug(session: AsyncSession, slug: str) -> Tenant | None
         ).first()
     if row is None:
         return None
-    return Tenant(id=row.id, slug=row.slug, name=row.name, currency=row.currency,
-                  timezone=row.timezone)
+    return Tenant(
+        id=row.id, slug=row.slug, name=row.name, currency=row.currency, timezone=row.timezone
+    )

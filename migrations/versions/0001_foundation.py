@@ -36,7 +36,9 @@ def upgrade() -> None:
         "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
         "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO reckon_app"
     )
-    op.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO reckon_app")
+    op.execute(
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO reckon_app"
+    )
 
     op.execute(
         """
@@ -115,7 +117,9 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute("CREATE INDEX ix_audit_log_entity ON audit_log (tenant_id, entity_type, entity_id, at)")
+    op.execute(
+        "CREATE INDEX ix_audit_log_entity ON audit_log (tenant_id, entity_type, entity_id, at)"
+    )
 
     for table in TENANT_TABLES:
         for statement in rls_statements(table):

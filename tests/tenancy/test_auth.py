@@ -21,12 +21,14 @@ async def test_signup_returns_token_that_identifies_the_owner(client: Client) ->
 
 async def test_token_endpoint_issues_token_for_valid_credentials(client: Client) -> None:
     business = await sign_up(client)
-    response = await client.post("/api/v1/auth/token",
-                                 json={"email": business.email.upper(), "password": PASSWORD})
+    response = await client.post(
+        "/api/v1/auth/token", json={"email": business.email.upper(), "password": PASSWORD}
+    )
     assert response.status_code == 200
     assert response.json()["token_type"] == "bearer"
-    me = await client.get("/api/v1/me",
-                          headers={"Authorization": f"Bearer {response.json()['access_token']}"})
+    me = await client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {response.json()['access_token']}"}
+    )
     assert me.json()["user_id"]
 
 
@@ -34,10 +36,12 @@ async def test_bad_credentials_are_401_and_do_not_reveal_whether_the_email_exist
     client: Client,
 ) -> None:
     business = await sign_up(client)
-    wrong_password = await client.post("/api/v1/auth/token",
-                                       json={"email": business.email, "password": "nope-nope"})
-    unknown_email = await client.post("/api/v1/auth/token",
-                                      json={"email": "ghost@example.com", "password": "nope-nope"})
+    wrong_password = await client.post(
+        "/api/v1/auth/token", json={"email": business.email, "password": "nope-nope"}
+    )
+    unknown_email = await client.post(
+        "/api/v1/auth/token", json={"email": "ghost@example.com", "password": "nope-nope"}
+    )
     assert wrong_password.status_code == unknown_email.status_code == 401
     assert wrong_password.headers["content-type"].startswith("application/problem+json")
     assert wrong_password.json() == unknown_email.json()
@@ -59,31 +63,63 @@ async def test_tampered_token_is_rejected(client: Client) -> None:
 
 async def test_duplicate_slug_is_409(client: Client) -> None:
     business = await sign_up(client)
-    response = await client.post("/api/v1/signup", json={
-        "business_name": "Other", "slug": business.slug, "email": "x@example.com",
-        "password": PASSWORD, "currency": "USD", "timezone": "UTC"})
+    response = await client.post(
+        "/api/v1/signup",
+        json={
+            "business_name": "Other",
+            "slug": business.slug,
+            "email": "x@example.com",
+            "password": PASSWORD,
+            "currency": "USD",
+            "timezone": "UTC",
+        },
+    )
     assert response.status_code == 409
     assert response.json()["type"] == "slug_taken"
 
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("currency", "XXX"), ("timezone", "Mars/Olympus"), ("email", "not-an-email"),
-     ("slug", "Bad Slug!"), ("password", "short"), ("business_name", "   ")],
+    [
+        ("currency", "XXX"),
+        ("timezone", "Mars/Olympus"),
+        ("email", "not-an-email"),
+        ("slug", "Bad Slug!"),
+        ("password", "short"),
+        ("business_name", "   "),
+    ],
 )
 async def test_signup_rejects_bad_fields_with_problem_json_and_creates_nothing(
     client: Client, field: str, value: str
 ) -> None:
-    body = {"business_name": "Salon", "slug": "valid-slug-x", "email": "a@example.com",
-            "password": PASSWORD, "currency": "EGP", "timezone": "Africa/Cairo", field: value}
+    body = {
+        "business_name": "Salon",
+        "slug": "valid-slug-x",
+        "email": "a@example.com",
+        "password": PASSWORD,
+        "currency": "EGP",
+        "timezone": "Africa/Cairo",
+        field: value,
+    }
     response = await client.post("/api/v1/signup", json=body)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["type"] == "validation_error"
     # Nothing was created: the slug is still free.
-    ok = await client.post("/api/v1/signup", json={**body, field: {
-        "currency": "EGP", "timezone": "Africa/Cairo", "email": "a@example.com",
-        "slug": "valid-slug-x", "password": PASSWORD, "business_name": "Salon"}[field]})
+    ok = await client.post(
+        "/api/v1/signup",
+        json={
+            **body,
+            field: {
+                "currency": "EGP",
+                "timezone": "Africa/Cairo",
+                "email": "a@example.com",
+                "slug": "valid-slug-x",
+                "password": PASSWORD,
+                "business_name": "Salon",
+            }[field],
+        },
+    )
     assert ok.status_code == 201
 
 
@@ -92,8 +128,9 @@ async def test_signup_rejects_bad_fields_with_problem_json_and_creates_nothing(
     [b"{", b"[]", b'{"email": 1}', b"\xff\xfe", b'{"business_name": null}', b"null"],
 )
 async def test_malformed_bodies_are_problem_json_never_500(client: Client, raw: bytes) -> None:
-    response = await client.post("/api/v1/signup", content=raw,
-                                 headers={"content-type": "application/json"})
+    response = await client.post(
+        "/api/v1/signup", content=raw, headers={"content-type": "application/json"}
+    )
     assert 400 <= response.status_code < 500
     assert response.headers["content-type"].startswith("application/problem+json")
 

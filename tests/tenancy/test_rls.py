@@ -36,8 +36,11 @@ async def test_query_without_where_clause_sees_only_the_current_tenant(
     async with sessions() as session, session.begin():
         await set_tenant(session, salon.tenant_id)
         # Even asking for the other tenant's rows explicitly returns nothing.
-        rows = (await session.execute(text("SELECT * FROM users WHERE tenant_id = :t"),
-                                      {"t": cabins.tenant_id})).all()
+        rows = (
+            await session.execute(
+                text("SELECT * FROM users WHERE tenant_id = :t"), {"t": cabins.tenant_id}
+            )
+        ).all()
     assert rows == []
 
 
@@ -59,25 +62,37 @@ async def test_app_role_cannot_write_rows_for_another_tenant(
         async with sessions() as session, session.begin():
             await set_tenant(session, salon.tenant_id)
             await session.execute(
-                text("INSERT INTO users (tenant_id, id, email, password_hash, role) "
-                     "VALUES (:t, gen_random_uuid(), 'evil@example.com', 'x', 'owner')"),
+                text(
+                    "INSERT INTO users (tenant_id, id, email, password_hash, role) "
+                    "VALUES (:t, gen_random_uuid(), 'evil@example.com', 'x', 'owner')"
+                ),
                 {"t": cabins.tenant_id},
             )
 
 
 async def test_app_role_is_neither_superuser_nor_bypassrls(app_engine: AsyncEngine) -> None:
     async with app_engine.connect() as connection:
-        row = (await connection.execute(text(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
-        ))).one()
+        row = (
+            await connection.execute(
+                text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            )
+        ).one()
     assert tuple(row) == (False, False)
 
 
 async def test_every_tenant_table_has_rls_enabled(owner_engine: AsyncEngine) -> None:
     async with owner_engine.connect() as connection:
-        missing = (await connection.execute(text(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' "
-            "WHERE n.nspname = 'public' AND c.relkind = 'r' AND NOT c.relrowsecurity"
-        ))).scalars().all()
+        missing = (
+            (
+                await connection.execute(
+                    text(
+                        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' "
+                        "WHERE n.nspname = 'public' AND c.relkind = 'r' AND NOT c.relrowsecurity"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert missing == []

@@ -1,0 +1,292 @@
+"""Availability queries: load a service's rules and its resources' calendars from PostgreSQL,
+then ask the pure engine. The loaders run inside the caller's transaction (tenant already
+set), so placing a booking re-reads exactly what it checks."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.availability import engine, schedule
+from app.catalog.models import (
+    Branch,
+    Resource,
+    ResourceBranch,
+    ResourceHours,
+    ScheduleOverride,
+    Service,
+    ServiceBranchPrice,
+    ServiceResource,
+    TimeOff,
+)
+from app.db import set_tenant
+from app.errors import NotFound
+from app.validation import check_timezone, field_error
+
+MAX_RANGE_DAYS = 62
+DEFAULT_CHECK_IN = time(15, 0)
+DEFAULT_CHECK_OUT = time(11, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    resource_id: uuid.UUID
+    capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A service as sold at one branch: its rules, local timezone, price and resources."""
+
+    service: Service
+    branch_id: uuid.UUID
+    tz: ZoneInfo
+    unit_price_minor: int
+    pricing: str
+    candidates: tuple[Candidate, ...]
+
+    def candidate(self, resource_id: uuid.UUID) -> Candidate:
+        for candidate in self.candidates:
+            if candidate.resource_id == resource_id:
+                return candidate
+        raise field_error("resource_id", "this resource does not perform the service here")
+
+
+@dataclass(frozen=True, slots=True)
+class StayOut:
+    check_in_date: date
+    nights: list[int]
+    resource_id: uuid.UUID
+    start: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    timezone: str
+    policy: str
+    slots: list[engine.Slot]
+    stays: list[StayOut] = field(default_factory=list)
+
+
+async def load_offer(
+    session: AsyncSession, tenant_id: uuid.UUID, service_id: uuid.UUID, branch_id: uuid.UUID
+) -> Offer:
+    service = await session.get(Service, (tenant_id, service_id))
+    if service is None or not service.active:
+        raise NotFound("Service not found", entity="service", id=str(service_id))
+    branch = await session.get(Branch, (tenant_id, branch_id))
+    if branch is None:
+        raise NotFound("Branch not found", entity="branch", id=str(branch_id))
+    override = await session.get(ServiceBranchPrice, (tenant_id, service_id, branch_id))
+    rows = (
+        await session.execute(
+            select(Resource.id, Resource.capacity)
+            .join(
+                ServiceResource,
+                (ServiceResource.tenant_id == Resource.tenant_id)
+                & (ServiceResource.resource_id == Resource.id),
+            )
+            .join(
+                ResourceBranch,
+                (ResourceBranch.tenant_id == Resource.tenant_id)
+                & (ResourceBranch.resource_id == Resource.id),
+            )
+            .where(
+                ServiceResource.service_id == service_id,
+                ResourceBranch.branch_id == branch_id,
+                Resource.active.is_(True),
+            )
+            .order_by(Resource.id)
+        )
+    ).all()
+    return Offer(
+        service=service,
+        branch_id=branch_id,
+        tz=check_timezone(branch.timezone),
+        unit_price_minor=override.amount_minor if override else service.price_minor,
+        pricing=override.pricing if override else service.pricing,
+        candidates=tuple(Candidate(row.id, row.capacity) for row in rows),
+    )
+
+
+def _minutes(value: int | None, default: int) -> timedelta:
+    return timedelta(minutes=value if value else default)
+
+
+def slot_rule(service: Service) -> engine.SlotRule:
+    duration = _minutes(service.duration_minutes, 60)
+    return engine.SlotRule(
+        duration=duration,
+        step=_minutes(service.slot_step_minutes, int(duration.total_seconds() // 60)),
+        buffer_before=timedelta(minutes=service.buffer_before_minutes),
+        buffer_after=timedelta(minutes=service.buffer_after_minutes),
+        min_notice=timedelta(minutes=service.min_notice_minutes),
+        max_advance=timedelta(days=service.max_advance_days),
+    )
+
+
+def nightly_rule(service: Service) -> engine.NightlyRule:
+    return engine.NightlyRule(
+        check_in=service.check_in_time or DEFAULT_CHECK_IN,
+        check_out=service.check_out_time or DEFAULT_CHECK_OUT,
+        min_nights=service.min_nights or 1,
+        max_nights=service.max_nights or 30,
+        min_notice=timedelta(minutes=service.min_notice_minutes),
+        max_advance=timedelta(days=service.max_advance_days),
+    )
+
+
+def interval_rule(service: Service) -> engine.IntervalRule:
+    granularity = _minutes(service.slot_step_minutes, 30)
+    return engine.IntervalRule(
+        granularity=granularity,
+        min_length=_minutes(service.min_minutes, int(granularity.total_seconds() // 60)),
+        max_length=_minutes(service.max_minutes, 24 * 60),
+        buffer_before=timedelta(minutes=service.buffer_before_minutes),
+        buffer_after=timedelta(minutes=service.buffer_after_minutes),
+        min_notice=timedelta(minutes=service.min_notice_minutes),
+        max_advance=timedelta(days=service.max_advance_days),
+    )
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+async def load_calendars(
+    session: AsyncSession,
+    offer: Offer,
+    candidates: Sequence[Candidate],
+    first: date,
+    last: date,
+    *,
+    exclude_booking: uuid.UUID | None = None,
+) -> list[engine.ResourceCalendar]:
+    """Working windows and active bookings of `candidates` for local dates first..last.
+
+    Busy intervals are read a day either side: buffers and overnight stays reach across
+    midnight.
+    """
+    ids = [c.resource_id for c in candidates]
+    if not ids:
+        return []
+    since = local_midnight(first - timedelta(days=1), offer.tz)
+    until = local_midnight(last + timedelta(days=2), offer.tz)
+    hours = (
+        await session.scalars(
+            select(ResourceHours).where(
+                ResourceHours.resource_id.in_(ids), ResourceHours.branch_id == offer.branch_id
+            )
+        )
+    ).all()
+    overrides = (
+        await session.scalars(
+            select(ScheduleOverride).where(
+                ScheduleOverride.resource_id.in_(ids),
+                ScheduleOverride.on_date.between(
+                    first - timedelta(days=1), last + timedelta(days=1)
+                ),
+            )
+        )
+    ).all()
+    time_off = (
+        await session.scalars(
+            select(TimeOff).where(
+                TimeOff.resource_id.in_(ids), TimeOff.ends_at > since, TimeOff.starts_at < until
+            )
+        )
+    ).all()
+    busy = (
+        await session.execute(
+            text(
+                "SELECT resource_id, lower(blocked) AS start, upper(blocked) AS end, party_size "
+                "FROM bookings WHERE resource_id = ANY(:ids) "
+                "AND status IN ('pending_payment', 'confirmed', 'checked_in') "
+                "AND blocked && tstzrange(:since, :until) "
+                "AND (CAST(:exclude AS uuid) IS NULL OR id <> CAST(:exclude AS uuid))"
+            ),
+            {"ids": ids, "since": since, "until": until, "exclude": exclude_booking},
+        )
+    ).all()
+    calendars = []
+    for candidate in candidates:
+        rid = candidate.resource_id
+        weekly = [
+            schedule.WeeklyHours(h.weekday, h.start_time, h.end_time)
+            for h in hours
+            if h.resource_id == rid
+        ]
+        dated = [
+            schedule.DateOverride(o.on_date, o.closed, o.start_time, o.end_time)
+            for o in overrides
+            if o.resource_id == rid
+        ]
+        off = [schedule.Window(t.starts_at, t.ends_at) for t in time_off if t.resource_id == rid]
+        windows = schedule.open_windows(
+            weekly, dated, off, offer.tz, first - timedelta(days=1), last + timedelta(days=1)
+        )
+        taken = [engine.Busy(b.start, b.end, b.party_size) for b in busy if b.resource_id == rid]
+        calendars.append(engine.ResourceCalendar(rid, candidate.capacity, windows, taken, off))
+    return calendars
+
+
+def check_range(first: date, last: date) -> None:
+    if last < first:
+        raise field_error("to", "must not be before from")
+    if (last - first).days >= MAX_RANGE_DAYS:
+        raise field_error("to", f"the range may span at most {MAX_RANGE_DAYS} days")
+
+
+async def get_availability(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    service_id: uuid.UUID,
+    branch_id: uuid.UUID,
+    first: date,
+    last: date,
+    now: datetime,
+    resource_id: uuid.UUID | None = None,
+    party_size: int = 1,
+) -> Availability:
+    check_range(first, last)
+    if not 1 <= party_size <= 1000:
+        raise field_error("party_size", "must be between 1 and 1000")
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        offer = await load_offer(session, tenant_id, service_id, branch_id)
+        candidates = (
+            [offer.candidate(resource_id)] if resource_id is not None else list(offer.candidates)
+        )
+        calendars = await load_calendars(session, offer, candidates, first, last)
+    return compute(offer, calendars, first, last, now, party_size)
+
+
+def compute(
+    offer: Offer,
+    calendars: Sequence[engine.ResourceCalendar],
+    first: date,
+    last: date,
+    now: datetime,
+    party_size: int,
+) -> Availability:
+    service, tz = offer.service, offer.tz
+    if service.policy == "nightly":
+        options = engine.nightly_options(
+            nightly_rule(service), calendars, tz, first, last, now, party_size
+        )
+        stays = [StayOut(o.check_in_date, list(o.nights), o.resource_id, o.start) for o in options]
+        return Availability(str(tz), service.policy, [], stays)
+    if service.policy == "interval":
+        slots = engine.interval_windows(
+            interval_rule(service), calendars, first, last, tz, now, party_size
+        )
+    else:
+        slots = engine.time_slots(slot_rule(service), calendars, tz, first, last, now, party_size)
+    return Availability(str(tz), service.policy, slots)

@@ -1,0 +1,224 @@
+"""place_booking: one booking, or a whole recurring series, in one transaction.
+
+The guarantee lives in PostgreSQL. Capacity-1 resources: the exclusion constraint over the
+buffered range rejects the loser (23P01). Capacity-N: the resource row is locked (sorted ids,
+bounded wait) and party sizes are recounted inside the transaction. Every way of losing the
+race becomes SlotUnavailable; nothing else leaks out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, text
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.availability.service import Candidate, Offer, load_calendars, load_offer
+from app.bookings import events, guard, rules
+from app.bookings.errors import OutOfStock, RecurrenceConflict, SlotUnavailable
+from app.bookings.lifecycle import expire_overlapping_holds
+from app.bookings.models import CONFIRMED, PAY_AT_VENUE, PENDING_PAYMENT, Booking, BookingProduct
+from app.bookings.queries import BookingView, LineView
+from app.db import new_id, set_tenant
+from app.money import Money
+from app.validation import field_error
+
+HOLD = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """What place_booking wrote: the first booking and, for a series, every occurrence."""
+
+    booking: BookingView
+    occurrences: tuple[BookingView, ...]
+    series_id: uuid.UUID | None
+    event: str = events.BOOKING_PLACED
+
+
+async def place_booking(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    actor: audit.Actor,
+    request: rules.BookingRequest,
+    now: datetime,
+) -> Placed:
+    request = rules.check_request(request)
+    try:
+        async with session.begin():
+            await set_tenant(session, tenant_id)
+            await guard.bound_lock_waits(session)
+            offer = await load_offer(session, tenant_id, request.service_id, request.branch_id)
+            first = rules.occurrence(offer, request.start, request.end)
+            wanted = rules.expand(offer, first, request.recurrence)
+            placed = await _place_on_some_resource(session, tenant_id, offer, request, wanted,
+                                                   now)
+            if request.products:
+                lines = await _deduct_stock(session, tenant_id, offer, placed[0], request)
+                placed[0] = await _add_product_total(session, placed[0], lines)
+            for view in placed:
+                audit.record(session, tenant_id, actor, events.BOOKING_PLACED, "booking",
+                             view.id, after=_audit_after(view))
+            result = Placed(placed[0], tuple(placed), placed[0].series_id)
+            await _after_booking_written(session, result)
+    except DBAPIError as error:
+        if guard.is_slot_lost(error):
+            raise SlotUnavailable(start=request.start.isoformat()) from None
+        raise
+    return result
+
+
+async def _after_booking_written(session: AsyncSession, placed: Placed) -> None:
+    """Hook for the payment wiring: runs in the booking's transaction right after its rows
+    are written (ledger entry, payment row and outbox rows go here). Intentionally empty."""
+    return
+
+
+async def _place_on_some_resource(
+    session: AsyncSession, tenant_id: uuid.UUID, offer: Offer, request: rules.BookingRequest,
+    wanted: list[rules.Occurrence], now: datetime,
+) -> list[BookingView]:
+    """Try the chosen resource, or each able resource in id order, until one takes every
+    occurrence. Capacity-N locks are taken in that same order, so lock order stays sorted."""
+    if request.resource_id is not None:
+        candidates = [offer.candidate(request.resource_id)]
+    else:
+        candidates = list(offer.candidates)
+    conflicts: list[str] = []
+    for candidate in candidates:
+        conflicts = await _conflicting_dates(session, tenant_id, offer, candidate, request,
+                                             wanted, now)
+        if conflicts:
+            continue
+        placed, lost = await _insert_all(session, tenant_id, offer, candidate, request, wanted,
+                                         now)
+        if not lost:
+            return placed
+        conflicts = lost
+    if request.recurrence is not None and conflicts:
+        raise RecurrenceConflict(dates=conflicts)
+    raise SlotUnavailable(start=request.start.isoformat())
+
+
+async def _conflicting_dates(
+    session: AsyncSession, tenant_id: uuid.UUID, offer: Offer, candidate: Candidate,
+    request: rules.BookingRequest, wanted: Sequence[rules.Occurrence], now: datetime,
+) -> list[str]:
+    if candidate.capacity > 1:
+        await guard.lock_resources(session, tenant_id, [candidate.resource_id])
+    await expire_overlapping_holds(session, tenant_id, candidate.resource_id,
+                                   wanted[0].blocked_start, wanted[-1].blocked_end, now)
+    calendars = await load_calendars(session, offer, [candidate], wanted[0].local_date,
+                                     wanted[-1].end.astimezone(offer.tz).date())
+    conflicts = []
+    for occ in wanted:
+        ok = rules.is_bookable(offer, calendars[0], occ, now, request.party_size)
+        if ok and candidate.capacity > 1:
+            peak = await guard.booked_party_size(session, candidate.resource_id,
+                                                 occ.blocked_start, occ.blocked_end)
+            ok = peak + request.party_size <= candidate.capacity
+        if not ok:
+            conflicts.append(occ.local_date.isoformat())
+    return conflicts
+
+
+async def _insert_all(
+    session: AsyncSession, tenant_id: uuid.UUID, offer: Offer, candidate: Candidate,
+    request: rules.BookingRequest, wanted: Sequence[rules.Occurrence], now: datetime,
+) -> tuple[list[BookingView], list[str]]:
+    """Insert every occurrence, each under a savepoint so a lost race names its date and the
+    caller can try another resource or report the dates; the series stays all-or-nothing."""
+    series_id = new_id() if request.recurrence is not None else None
+    placed: list[BookingView] = []
+    lost: list[str] = []
+    for occ in wanted:
+        values = _row(tenant_id, offer, candidate, request, occ, series_id, now)
+        try:
+            async with session.begin_nested():
+                await session.execute(insert(Booking).values(**values))
+        except DBAPIError as error:
+            if not guard.is_slot_lost(error):
+                raise
+            lost.append(occ.local_date.isoformat())
+            continue
+        placed.append(BookingView.of(Booking(**values)))
+    return placed, lost
+
+
+def _row(tenant_id: uuid.UUID, offer: Offer, candidate: Candidate,
+         request: rules.BookingRequest, occ: rules.Occurrence, series_id: uuid.UUID | None,
+         now: datetime) -> dict[str, Any]:
+    price = rules.price(offer, occ, request.party_size)
+    at_venue = request.provider in PAY_AT_VENUE
+    customer = request.customer
+    return {
+        "tenant_id": tenant_id, "id": new_id(), "branch_id": offer.branch_id,
+        "service_id": offer.service.id, "resource_id": candidate.resource_id,
+        "series_id": series_id, "customer_name": customer.name,
+        "customer_email": customer.email, "customer_phone": customer.phone,
+        "customer_locale": customer.locale, "party_size": request.party_size,
+        "starts_at": occ.start, "ends_at": occ.end,
+        "blocked": Range(occ.blocked_start, occ.blocked_end, bounds="[)"),
+        "exclusive": candidate.capacity == 1,
+        "status": CONFIRMED if at_venue else PENDING_PAYMENT,
+        "hold_expires_at": None if at_venue else now + HOLD,
+        "unit_price_minor": price.unit_price_minor, "pricing": price.pricing,
+        "quantity": price.quantity, "total_minor": price.total_minor,
+        "currency": offer.service.currency, "payment_provider": request.provider,
+        "created_at": now, "updated_at": now, "version": 1,
+        "checked_in_at": None, "completed_at": None, "cancelled_at": None,
+    }
+
+
+async def _deduct_stock(session: AsyncSession, tenant_id: uuid.UUID, offer: Offer,
+                        booking: BookingView, request: rules.BookingRequest) -> list[LineView]:
+    """Atomic conditional decrements in product-id order: stock never goes below zero and two
+    bookings deducting the same products never deadlock."""
+    lines = []
+    for item in request.products:  # sorted by product_id in check_request
+        row = (await session.execute(
+            text("UPDATE product_stock s SET quantity = s.quantity - :q FROM products p "
+                 "WHERE s.tenant_id = :t AND s.product_id = :pid AND s.branch_id = :bid "
+                 "AND s.quantity >= :q AND p.tenant_id = s.tenant_id AND p.id = s.product_id "
+                 "RETURNING p.price_minor, p.currency"),
+            {"t": tenant_id, "pid": item.product_id, "bid": offer.branch_id,
+             "q": item.quantity},
+        )).first()
+        if row is None:
+            raise OutOfStock(product_id=str(item.product_id), quantity=item.quantity)
+        if row.currency != offer.service.currency:
+            raise field_error("products", "a product's currency must match the service's")
+        lines.append(LineView(item.product_id, item.quantity, int(row.price_minor)))
+    await session.execute(insert(BookingProduct), [
+        {"tenant_id": tenant_id, "booking_id": booking.id, "product_id": line.product_id,
+         "quantity": line.quantity, "unit_price_minor": line.unit_price_minor,
+         "currency": offer.service.currency} for line in lines])
+    return lines
+
+
+async def _add_product_total(session: AsyncSession, booking: BookingView,
+                             lines: list[LineView]) -> BookingView:
+    extra = sum(line.unit_price_minor * line.quantity for line in lines)
+    await session.execute(
+        text("UPDATE bookings SET total_minor = total_minor + :extra WHERE id = :id "
+             "AND tenant_id = :t"),
+        {"extra": extra, "id": booking.id, "t": booking.tenant_id},
+    )
+    return replace(booking, total=booking.total + Money(extra, booking.total.currency),
+                   products=tuple(lines))
+
+
+def _audit_after(view: BookingView) -> dict[str, Any]:
+    return {
+        "status": view.status, "start": view.start.isoformat(), "end": view.end.isoformat(),
+        "resource_id": str(view.resource_id), "party_size": view.party_size,
+        "total_minor": view.total.amount_minor, "currency": view.total.currency,
+        "series_id": str(view.series_id) if view.series_id else None,
+    }

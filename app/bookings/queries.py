@@ -1,0 +1,114 @@
+"""Read use cases and the BookingView every booking use case returns."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.bookings.models import STATUSES, Booking, BookingProduct
+from app.db import set_tenant
+from app.errors import NotFound
+from app.money import Money
+from app.validation import field_error
+
+MAX_LIST = 500
+
+
+@dataclass(frozen=True, slots=True)
+class LineView:
+    product_id: uuid.UUID
+    quantity: int
+    unit_price_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class BookingView:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    status: str
+    start: datetime
+    end: datetime
+    resource_id: uuid.UUID
+    service_id: uuid.UUID
+    branch_id: uuid.UUID
+    series_id: uuid.UUID | None
+    party_size: int
+    customer_name: str
+    customer_email: str | None
+    customer_phone: str | None
+    customer_locale: str
+    total: Money
+    unit_price_minor: int
+    pricing: str
+    quantity: int
+    provider: str
+    hold_expires_at: datetime | None
+    version: int
+    products: tuple[LineView, ...] = ()
+
+    @classmethod
+    def of(cls, row: Booking, products: tuple[LineView, ...] = ()) -> BookingView:
+        return cls(
+            id=row.id, tenant_id=row.tenant_id, status=row.status, start=row.starts_at,
+            end=row.ends_at, resource_id=row.resource_id, service_id=row.service_id,
+            branch_id=row.branch_id, series_id=row.series_id, party_size=row.party_size,
+            customer_name=row.customer_name, customer_email=row.customer_email,
+            customer_phone=row.customer_phone, customer_locale=row.customer_locale,
+            total=Money(row.total_minor, row.currency), unit_price_minor=row.unit_price_minor,
+            pricing=row.pricing, quantity=row.quantity, provider=row.payment_provider,
+            hold_expires_at=row.hold_expires_at, version=row.version, products=products,
+        )
+
+
+async def find_booking_row(session: AsyncSession, tenant_id: uuid.UUID, booking_id: uuid.UUID,
+                           *, for_update: bool = False) -> Booking | None:
+    query = select(Booking).where(Booking.tenant_id == tenant_id, Booking.id == booking_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.scalars(query.execution_options(populate_existing=True))).first()
+
+
+async def lines_of(session: AsyncSession, booking_id: uuid.UUID) -> tuple[LineView, ...]:
+    rows = await session.scalars(select(BookingProduct).where(
+        BookingProduct.booking_id == booking_id).order_by(BookingProduct.product_id))
+    return tuple(LineView(r.product_id, r.quantity, r.unit_price_minor) for r in rows)
+
+
+async def get_booking(session: AsyncSession, tenant_id: uuid.UUID,
+                      booking_id: uuid.UUID) -> BookingView:
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        row = await find_booking_row(session, tenant_id, booking_id)
+        if row is None:
+            raise NotFound("Booking not found", entity="booking", id=str(booking_id))
+        return BookingView.of(row, await lines_of(session, booking_id))
+
+
+async def list_bookings(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    since: datetime,
+    until: datetime,
+    status: str | None = None,
+    resource_id: uuid.UUID | None = None,
+) -> list[BookingView]:
+    """Bookings starting in [since, until), by start time (at most MAX_LIST)."""
+    if until <= since:
+        raise field_error("to", "must be after from")
+    if status is not None and status not in STATUSES:
+        raise field_error("status", f"must be one of {', '.join(STATUSES)}")
+    query = select(Booking).where(Booking.tenant_id == tenant_id, Booking.starts_at >= since,
+                                  Booking.starts_at < until)
+    if status is not None:
+        query = query.where(Booking.status == status)
+    if resource_id is not None:
+        query = query.where(Booking.resource_id == resource_id)
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        rows = await session.scalars(query.order_by(Booking.starts_at, Booking.id).limit(MAX_LIST))
+        return [BookingView.of(row) for row in rows]

@@ -1,0 +1,160 @@
+"""Booking routes: staff and customers (public, by tenant slug) place and manage bookings."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.bookings import service
+from app.bookings.schemas import BookingIn, BookingOut, CancelIn, CancelOut, RescheduleIn
+from app.errors import NotFound
+from app.http import idempotent, principal
+from app.ratelimit import public_rate_limit
+from app.tenancy.service import find_tenant_by_slug, get_tenant
+from app.validation import check_timezone, field_error
+
+Transition = Callable[..., Awaitable[service.BookingView]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _actor(request: Request[Any, Any, Any]) -> tuple[uuid.UUID, audit.Actor]:
+    user = principal(request)
+    return user.tenant_id, audit.Actor.user(user.user_id)
+
+
+async def _place(request: Request[Any, Any, Any], session: AsyncSession, data: BookingIn,
+                 tenant_id: uuid.UUID, actor: audit.Actor) -> Response[bytes]:
+    async def run() -> tuple[int, Any]:
+        placed = await service.place_booking(session, tenant_id, actor, data.to_request(),
+                                             _now())
+        return 201, BookingOut.of(placed.booking, placed.occurrences)
+
+    return await idempotent(request, tenant_id, run)
+
+
+@post("/bookings", status_code=201)
+async def create_booking(request: Request[Any, Any, Any], data: BookingIn,
+                         session: AsyncSession) -> Response[bytes]:
+    tenant_id, actor = _actor(request)
+    return await _place(request, session, data, tenant_id, actor)
+
+
+@post("/{slug:str}/bookings", status_code=201, guards=[public_rate_limit])
+async def create_public_booking(request: Request[Any, Any, Any], slug: str, data: BookingIn,
+                                session: AsyncSession) -> Response[bytes]:
+    tenant = await find_tenant_by_slug(session, slug)
+    if tenant is None:
+        raise NotFound("Business not found", entity="tenant", slug=slug)
+    return await _place(request, session, data, tenant.id, audit.PUBLIC)
+
+
+def _instant(value: str, field: str, tz_name: str) -> datetime:
+    """RFC 3339 with offset, or a date meaning local midnight in the business's timezone."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day, time(0), tzinfo=check_timezone(tz_name)).astimezone(UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise field_error(field, "must be YYYY-MM-DD or RFC 3339 with offset") from None
+    if parsed.tzinfo is None:
+        raise field_error(field, "must include a UTC offset (RFC 3339)")
+    return parsed.astimezone(UTC)
+
+
+@get("/bookings")
+async def list_bookings(request: Request[Any, Any, Any], session: AsyncSession,
+                        from_: Annotated[str | None, Parameter(query="from")] = None,
+                        to: str | None = None, status: str | None = None,
+                        resource_id: uuid.UUID | None = None) -> list[BookingOut]:
+    tenant_id, _ = _actor(request)
+    if not from_ or not to:
+        raise field_error("from", "from and to are required")
+    tenant = await get_tenant(session, tenant_id)
+    views = await service.list_bookings(
+        session, tenant_id, since=_instant(from_, "from", tenant.timezone),
+        until=_instant(to, "to", tenant.timezone), status=status, resource_id=resource_id)
+    return [BookingOut.of(view) for view in views]
+
+
+@get("/bookings/{booking_id:uuid}")
+async def get_booking(request: Request[Any, Any, Any], booking_id: uuid.UUID,
+                      session: AsyncSession) -> BookingOut:
+    tenant_id, _ = _actor(request)
+    return BookingOut.of(await service.get_booking(session, tenant_id, booking_id))
+
+
+@post("/bookings/{booking_id:uuid}/cancel", status_code=200)
+async def cancel(request: Request[Any, Any, Any], booking_id: uuid.UUID, session: AsyncSession,
+                 data: CancelIn | None = None) -> Response[bytes]:
+    tenant_id, actor = _actor(request)
+    scope = data.scope if data is not None else "one"
+
+    async def run() -> tuple[int, Any]:
+        views = await service.cancel_booking(session, tenant_id, actor, booking_id, _now(),
+                                             scope)
+        return 200, CancelOut([BookingOut.of(view) for view in views])
+
+    return await idempotent(request, tenant_id, run)
+
+
+@post("/bookings/{booking_id:uuid}/reschedule", status_code=200)
+async def reschedule(request: Request[Any, Any, Any], booking_id: uuid.UUID,
+                     data: RescheduleIn, session: AsyncSession) -> Response[bytes]:
+    tenant_id, actor = _actor(request)
+
+    async def run() -> tuple[int, Any]:
+        view = await service.reschedule_booking(session, tenant_id, actor, booking_id,
+                                                start=data.start, end=data.end,
+                                                resource_id=data.resource_id, now=_now())
+        return 200, BookingOut.of(view)
+
+    return await idempotent(request, tenant_id, run)
+
+
+async def _transition(request: Request[Any, Any, Any], session: AsyncSession,
+                      booking_id: uuid.UUID, use_case: Transition) -> Response[bytes]:
+    tenant_id, actor = _actor(request)
+
+    async def run() -> tuple[int, Any]:
+        return 200, BookingOut.of(await use_case(session, tenant_id, actor, booking_id, _now()))
+
+    return await idempotent(request, tenant_id, run)
+
+
+@post("/bookings/{booking_id:uuid}/check-in", status_code=200)
+async def check_in(request: Request[Any, Any, Any], booking_id: uuid.UUID,
+                   session: AsyncSession) -> Response[bytes]:
+    return await _transition(request, session, booking_id, service.check_in_booking)
+
+
+@post("/bookings/{booking_id:uuid}/complete", status_code=200)
+async def complete(request: Request[Any, Any, Any], booking_id: uuid.UUID,
+                   session: AsyncSession) -> Response[bytes]:
+    return await _transition(request, session, booking_id, service.complete_booking)
+
+
+@post("/bookings/{booking_id:uuid}/no-show", status_code=200)
+async def no_show(request: Request[Any, Any, Any], booking_id: uuid.UUID,
+                  session: AsyncSession) -> Response[bytes]:
+    return await _transition(request, session, booking_id, service.mark_no_show)
+
+
+def router() -> Router:
+    return Router(path="/api/v1", route_handlers=[
+        create_booking, list_bookings, get_booking, cancel, reschedule, check_in, complete,
+        no_show], tags=["bookings"])
+
+
+def public_router() -> Router:
+    return Router(path="/public", route_handlers=[create_public_booking], tags=["public"])

@@ -1,0 +1,1 @@
+"""Live updates: committed booking events fanned out per tenant over Redis and SSE."""

@@ -1,0 +1,317 @@
+"""Posting to the ledger: `post()` and `reverse()` run inside the CALLER's transaction.
+
+Every domain records money movements through `post()`. Accounts are created on first use.
+Amounts follow the ledger's sign convention: debit > 0, credit < 0 (see app/ledger/models.py).
+The same idempotency key posted twice returns the first entry and writes nothing, also when
+two transactions race (the unique key makes the loser wait for the winner's commit).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import new_id, set_tenant
+from app.ledger.errors import (
+    AccountTypeMismatch,
+    EntryAlreadyReversed,
+    EntryNotFound,
+    LedgerKeyReused,
+    LedgerUsageError,
+    PayableOverdrawn,
+    UnbalancedEntry,
+)
+from app.ledger.models import ACCOUNT_TYPES, JournalEntry, LedgerAccount, PostingRow
+from app.money import Money
+
+
+class Line(NamedTuple):
+    """One side of an entry: account code and type, a signed amount, an optional name."""
+
+    code: str
+    type: str
+    amount: Money
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    account_code: str
+    account_type: str
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    idempotency_key: str
+    reason: str
+    occurred_at: datetime
+    booking_id: uuid.UUID | None
+    payment_id: uuid.UUID | None
+    reverses_entry_id: uuid.UUID | None
+    dimensions: dict[str, Any]
+    postings: tuple[Posting, ...]
+    created_at: datetime
+    created: bool = field(default=True, compare=False)
+    """False when the idempotency key had already been posted and nothing was written."""
+
+
+async def post(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    idempotency_key: str,
+    reason: str,
+    lines: Sequence[Line],
+    occurred_at: datetime,
+    booking_id: uuid.UUID | None = None,
+    payment_id: uuid.UUID | None = None,
+    dimensions: dict[str, Any] | None = None,
+) -> Entry:
+    """Write one balanced entry in the caller's transaction (tenant already set).
+
+    Zero-amount lines are dropped. Raises UnbalancedEntry, AccountTypeMismatch,
+    LedgerKeyReused (same key, different postings) or PayableOverdrawn.
+    """
+    return await _post(session, tenant_id, idempotency_key=idempotency_key, reason=reason,
+                       lines=lines, occurred_at=occurred_at, booking_id=booking_id,
+                       payment_id=payment_id, dimensions=dimensions, reverses_entry_id=None)
+
+
+async def reverse(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    entry_id: uuid.UUID,
+    idempotency_key: str,
+    reason: str,
+    *,
+    occurred_at: datetime | None = None,
+) -> Entry:
+    """Post the mirror image of an entry (same references and dimensions), at most once.
+
+    `occurred_at` defaults to the transaction's timestamp.
+    """
+    _require_transaction(session)
+    original = await get_entry(session, tenant_id, entry_id)
+    lines = [Line(p.account_code, p.account_type, -p.amount) for p in original.postings]
+    return await _post(session, tenant_id, idempotency_key=idempotency_key, reason=reason,
+                       lines=lines, occurred_at=occurred_at, booking_id=original.booking_id,
+                       payment_id=original.payment_id, dimensions=original.dimensions,
+                       reverses_entry_id=entry_id)
+
+
+async def get_entry(session: AsyncSession, tenant_id: uuid.UUID, entry_id: uuid.UUID) -> Entry:
+    """One entry with its postings, in the caller's transaction; raises EntryNotFound."""
+    entries = await _load_entries(session, tenant_id, JournalEntry.id == entry_id)
+    if not entries:
+        raise EntryNotFound(entry_id=entry_id)
+    return entries[0]
+
+
+async def find_entry_by_key(session: AsyncSession, tenant_id: uuid.UUID,
+                            idempotency_key: str) -> Entry | None:
+    entries = await _load_entries(session, tenant_id,
+                                  JournalEntry.idempotency_key == idempotency_key)
+    return entries[0] if entries else None
+
+
+async def list_entries(session: AsyncSession, tenant_id: uuid.UUID, *, start: datetime,
+                       end: datetime, limit: int = 500) -> list[Entry]:
+    """Entries with start <= occurred_at < end, oldest first (own read transaction)."""
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        condition = (JournalEntry.occurred_at >= start) & (JournalEntry.occurred_at < end)
+        return await _load_entries(session, tenant_id, condition, limit=limit)
+
+
+async def _post(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    idempotency_key: str,
+    reason: str,
+    lines: Sequence[Line],
+    occurred_at: datetime | None,
+    booking_id: uuid.UUID | None,
+    payment_id: uuid.UUID | None,
+    dimensions: dict[str, Any] | None,
+    reverses_entry_id: uuid.UUID | None,
+) -> Entry:
+    _require_transaction(session)
+    checked = _checked_lines(lines)
+    entry_id = new_id()
+    values: dict[str, Any] = {
+        "tenant_id": tenant_id, "id": entry_id, "idempotency_key": idempotency_key,
+        "reason": reason, "occurred_at": occurred_at or func.now(), "booking_id": booking_id,
+        "payment_id": payment_id, "reverses_entry_id": reverses_entry_id,
+        "dimensions": _jsonable(dimensions or {}),
+    }
+    statement = (
+        insert(JournalEntry).values(values)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+        .returning(JournalEntry.occurred_at, JournalEntry.created_at)
+    )
+    try:
+        inserted = (await session.execute(statement)).one_or_none()
+    except IntegrityError as error:
+        if _constraint(error) == "uq_journal_entries_reverses":
+            raise EntryAlreadyReversed(entry_id=reverses_entry_id) from None
+        raise
+    if inserted is None:
+        return await _existing(session, tenant_id, idempotency_key, checked)
+    accounts = await _ensure_accounts(session, tenant_id, checked)
+    rows = [
+        {"tenant_id": tenant_id, "id": new_id(), "entry_id": entry_id,
+         "account_id": accounts[(line.code, line.amount.currency)],
+         "amount_minor": line.amount.amount_minor, "currency": line.amount.currency}
+        for line in checked
+    ]
+    # Account order is the balance-row lock order (see migration 0004); credits first.
+    rows.sort(key=lambda row: (str(row["account_id"]), row["amount_minor"]))
+    try:
+        await session.execute(insert(PostingRow).values(rows))
+    except IntegrityError as error:
+        if _constraint(error) == "ck_balances_payable_not_negative":
+            raise PayableOverdrawn(idempotency_key=idempotency_key) from None
+        raise
+    postings = tuple(Posting(line.code, line.type, line.amount) for line in checked)
+    return Entry(entry_id, tenant_id, idempotency_key, reason, inserted.occurred_at,
+                 booking_id, payment_id, reverses_entry_id, values["dimensions"], postings,
+                 inserted.created_at)
+
+
+def _require_transaction(session: AsyncSession) -> None:
+    if not session.in_transaction():
+        raise LedgerUsageError("ledger.post() must run inside the caller's transaction")
+
+
+def _checked_lines(lines: Sequence[Line]) -> list[Line]:
+    checked = [line for line in lines if line.amount.amount_minor != 0]
+    for line in checked:
+        if not 1 <= len(line.code) <= 200 or line.code != line.code.strip():
+            raise UnbalancedEntry(f"invalid account code {line.code!r}", code=line.code)
+        if line.type not in ACCOUNT_TYPES:
+            raise UnbalancedEntry(f"invalid account type {line.type!r}", code=line.code)
+    if len(checked) < 2:
+        raise UnbalancedEntry("an entry needs at least two non-zero lines")
+    totals: dict[str, int] = {}
+    for line in checked:
+        currency = line.amount.currency
+        totals[currency] = totals.get(currency, 0) + line.amount.amount_minor
+    unbalanced = {currency: total for currency, total in totals.items() if total != 0}
+    if unbalanced:
+        raise UnbalancedEntry(f"lines do not sum to zero: {unbalanced}", totals=unbalanced)
+    return checked
+
+
+async def _ensure_accounts(session: AsyncSession, tenant_id: uuid.UUID,
+                           lines: list[Line]) -> dict[tuple[str, str], uuid.UUID]:
+    """Account ids by (code, currency), inserting missing accounts in sorted order."""
+    wanted: dict[tuple[str, str], Line] = {}
+    for line in lines:
+        key = (line.code, line.amount.currency)
+        if key in wanted and wanted[key].type != line.type:
+            raise AccountTypeMismatch(code=line.code, type=line.type)
+        wanted.setdefault(key, line)
+    found = await _select_accounts(session, tenant_id, list(wanted))
+    missing = sorted(key for key in wanted if key not in found)
+    if missing:
+        rows = [
+            {"tenant_id": tenant_id, "id": new_id(), "code": code, "currency": currency,
+             "type": wanted[(code, currency)].type,
+             "name": wanted[(code, currency)].name or code,
+             "parent_code": code.rsplit(":", 1)[0] if ":" in code else None}
+            for code, currency in missing
+        ]
+        await session.execute(
+            insert(LedgerAccount).values(rows)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "code", "currency"])
+        )
+        found.update(await _select_accounts(session, tenant_id, missing))
+    ids: dict[tuple[str, str], uuid.UUID] = {}
+    for key, line in wanted.items():
+        account_id, account_type = found[key]
+        if account_type != line.type:
+            raise AccountTypeMismatch(code=line.code, type=line.type, existing=account_type)
+        ids[key] = account_id
+    return ids
+
+
+async def _select_accounts(session: AsyncSession, tenant_id: uuid.UUID,
+                           keys: list[tuple[str, str]]) -> dict[tuple[str, str],
+                                                                tuple[uuid.UUID, str]]:
+    result = await session.execute(
+        select(LedgerAccount.code, LedgerAccount.currency, LedgerAccount.id, LedgerAccount.type)
+        .where(LedgerAccount.tenant_id == tenant_id,
+               tuple_(LedgerAccount.code, LedgerAccount.currency).in_(keys))
+    )
+    return {(row.code, row.currency): (row.id, row.type) for row in result}
+
+
+async def _existing(session: AsyncSession, tenant_id: uuid.UUID, idempotency_key: str,
+                    lines: list[Line]) -> Entry:
+    """The entry that already holds this key; its postings must be the ones asked for."""
+    entry = await find_entry_by_key(session, tenant_id, idempotency_key)
+    if entry is None:
+        # Only possible under REPEATABLE READ when the winner committed after our snapshot.
+        raise LedgerKeyReused("the entry for this key is not visible to this transaction",
+                              idempotency_key=idempotency_key)
+    asked = sorted((line.code, line.amount.currency, line.amount.amount_minor) for line in lines)
+    held = sorted((p.account_code, p.amount.currency, p.amount.amount_minor)
+                  for p in entry.postings)
+    if asked != held:
+        raise LedgerKeyReused(idempotency_key=idempotency_key)
+    return Entry(entry.id, entry.tenant_id, entry.idempotency_key, entry.reason,
+                 entry.occurred_at, entry.booking_id, entry.payment_id,
+                 entry.reverses_entry_id, entry.dimensions, entry.postings, entry.created_at,
+                 created=False)
+
+
+async def _load_entries(session: AsyncSession, tenant_id: uuid.UUID,
+                        condition: ColumnElement[bool], *, limit: int = 500) -> list[Entry]:
+    entries = (await session.execute(
+        select(JournalEntry).where(JournalEntry.tenant_id == tenant_id, condition)
+        .order_by(JournalEntry.occurred_at, JournalEntry.created_at, JournalEntry.id)
+        .limit(limit)
+    )).scalars().all()
+    if not entries:
+        return []
+    postings: dict[uuid.UUID, list[Posting]] = {entry.id: [] for entry in entries}
+    rows = await session.execute(
+        select(PostingRow.entry_id, PostingRow.amount_minor, PostingRow.currency,
+               LedgerAccount.code, LedgerAccount.type)
+        .join(LedgerAccount, (LedgerAccount.tenant_id == PostingRow.tenant_id)
+              & (LedgerAccount.id == PostingRow.account_id))
+        .where(PostingRow.tenant_id == tenant_id, PostingRow.entry_id.in_(list(postings)))
+        .order_by(PostingRow.entry_id, LedgerAccount.code, PostingRow.amount_minor)
+    )
+    for row in rows:
+        postings[row.entry_id].append(
+            Posting(row.code, row.type, Money(row.amount_minor, row.currency)))
+    return [
+        Entry(e.id, e.tenant_id, e.idempotency_key, e.reason, e.occurred_at, e.booking_id,
+              e.payment_id, e.reverses_entry_id, dict(e.dimensions), tuple(postings[e.id]),
+              e.created_at, created=False)
+        for e in entries
+    ]
+
+
+def _jsonable(dimensions: dict[str, Any]) -> dict[str, Any]:
+    return {key: str(value) if isinstance(value, uuid.UUID) else value
+            for key, value in dimensions.items()}
+
+
+def _constraint(error: IntegrityError) -> str | None:
+    diag = getattr(error.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    return name if isinstance(name, str) else None

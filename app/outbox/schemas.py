@@ -1,0 +1,34 @@
+"""HTTP shapes of the outbox admin API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from app.outbox.models import OutboxEntry
+
+
+class OutboxEntryOut(msgspec.Struct):
+    id: uuid.UUID
+    seq: int
+    topic: str
+    aggregate_type: str
+    aggregate_id: uuid.UUID
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    available_at: datetime
+    delivered_at: datetime | None
+
+    @classmethod
+    def of(cls, entry: OutboxEntry) -> OutboxEntryOut:
+        return cls(id=entry.id, seq=entry.seq, topic=entry.topic,
+                   aggregate_type=entry.aggregate_type, aggregate_id=entry.aggregate_id,
+                   payload=entry.payload, status=entry.status, attempts=entry.attempts,
+                   last_error=entry.last_error, created_at=entry.created_at,
+                   available_at=entry.available_at, delivered_at=entry.delivered_at)

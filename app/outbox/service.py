@@ -1,0 +1,151 @@
+"""Staging events in the caller's transaction, and the tenant-scoped admin use cases.
+
+`stage` is the only way a side effect leaves the system: it writes a row in the same
+transaction as the state change, so the effect exists if and only if the change committed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import new_id, set_tenant
+from app.outbox.errors import OutboxEntryDelivered, OutboxEntryNotFound
+from app.outbox.models import NOTIFY_CHANNEL, STATUSES, OutboxEntry, Status
+from app.validation import field_error
+
+ENTRY_COLUMNS = (
+    "tenant_id, id, seq, topic, aggregate_type, aggregate_id, payload, status, attempts, "
+    "last_error, created_at, available_at, delivered_at"
+)
+
+_STAGE = text(
+    "WITH staged AS ("
+    " INSERT INTO outbox (tenant_id, id, aggregate_type, aggregate_id, topic, payload)"
+    " VALUES (:tenant_id, :id, :aggregate_type, :aggregate_id, :topic, CAST(:payload AS jsonb))"
+    " RETURNING id)"
+    f" SELECT staged.id, pg_notify('{NOTIFY_CHANNEL}', '') FROM staged"
+)
+
+
+class StageOutsideTransaction(RuntimeError):
+    """stage() was called with no transaction open: the event could outlive a rollback."""
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, uuid.UUID | datetime):
+        return str(value) if isinstance(value, uuid.UUID) else value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+async def stage(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    topic: str,
+    aggregate_type: str,
+    aggregate_id: uuid.UUID,
+    payload: dict[str, Any],
+) -> uuid.UUID:
+    """Write one event in the caller's open transaction; the relay wakes when it commits.
+
+    The caller must already have set the tenant (RLS checks the row). Within one aggregate,
+    events are delivered in staging order provided the caller holds the aggregate's row
+    lock, as every write use case does.
+    """
+    if not session.in_transaction():
+        raise StageOutsideTransaction("outbox.stage needs the caller's open transaction")
+    event_id = new_id()
+    await session.execute(
+        _STAGE,
+        {
+            "tenant_id": tenant_id,
+            "id": event_id,
+            "aggregate_type": aggregate_type,
+            "aggregate_id": aggregate_id,
+            "topic": topic,
+            "payload": json.dumps(payload, default=_json_default),
+        },
+    )
+    return event_id
+
+
+def entry_from_row(row: Row[Any]) -> OutboxEntry:
+    return OutboxEntry(
+        tenant_id=row.tenant_id, id=row.id, seq=row.seq, topic=row.topic,
+        aggregate_type=row.aggregate_type, aggregate_id=row.aggregate_id, payload=row.payload,
+        status=row.status, attempts=row.attempts, last_error=row.last_error,
+        created_at=row.created_at, available_at=row.available_at, delivered_at=row.delivered_at,
+    )
+
+
+def check_status(status: str) -> Status:
+    for known in STATUSES:
+        if status == known:
+            return known
+    raise field_error("status", f"status must be one of {', '.join(STATUSES)}")
+
+
+async def list_entries(
+    session: AsyncSession, tenant_id: uuid.UUID, status: str, *, limit: int = 100
+) -> list[OutboxEntry]:
+    checked = check_status(status)
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        rows = await session.execute(
+            text(f"SELECT {ENTRY_COLUMNS} FROM outbox WHERE tenant_id = :tenant_id "
+                 "AND status = :status ORDER BY seq DESC LIMIT :limit"),
+            {"tenant_id": tenant_id, "status": checked, "limit": max(1, min(limit, 500))},
+        )
+        return [entry_from_row(row) for row in rows]
+
+
+async def retry_entry(
+    session: AsyncSession, tenant_id: uuid.UUID, entry_id: uuid.UUID, now: datetime
+) -> OutboxEntry:
+    """Make a dead (or backing-off) entry due now with a fresh attempt budget."""
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        current = (
+            await session.execute(
+                text("SELECT status FROM outbox WHERE tenant_id = :tenant_id AND id = :id "
+                     "FOR UPDATE"),
+                {"tenant_id": tenant_id, "id": entry_id},
+            )
+        ).first()
+        if current is None:
+            raise OutboxEntryNotFound(entry_id=entry_id)
+        if current.status == "delivered":
+            raise OutboxEntryDelivered(entry_id=entry_id)
+        row = (
+            await session.execute(
+                text("UPDATE outbox SET status = 'pending', attempts = 0, available_at = :now, "
+                     "last_error = NULL, locked_until = NULL, locked_by = NULL "
+                     "WHERE tenant_id = :tenant_id AND id = :id "
+                     f"RETURNING {ENTRY_COLUMNS}"),
+                {"tenant_id": tenant_id, "id": entry_id, "now": now},
+            )
+        ).one()
+        await session.execute(text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"))
+        return entry_from_row(row)
+
+
+async def events_after(
+    session: AsyncSession, tenant_id: uuid.UUID, after_seq: int, topic_prefix: str,
+    *, limit: int = 500,
+) -> list[OutboxEntry]:
+    """Committed events of this tenant after `after_seq` (SSE replay on reconnect)."""
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        rows = await session.execute(
+            text(f"SELECT {ENTRY_COLUMNS} FROM outbox WHERE tenant_id = :tenant_id "
+                 "AND seq > :after AND topic LIKE :prefix ORDER BY seq LIMIT :limit"),
+            {"tenant_id": tenant_id, "after": after_seq, "prefix": topic_prefix + "%",
+             "limit": limit},
+        )
+        return [entry_from_row(row) for row in rows]

@@ -1,0 +1,46 @@
+"""The typed context every worker job receives as ctx["app"]."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.settings import Settings
+
+BackgroundTask = Callable[["WorkerContext"], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    background: list[BackgroundTask] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start_background_tasks(self) -> None:
+        for task in self.background:
+            self._tasks.append(asyncio.create_task(task(self)))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def context_of(ctx: dict[str, Any]) -> WorkerContext:
+    context = ctx["app"]
+    assert isinstance(context, WorkerContext)
+    return context

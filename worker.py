@@ -1,0 +1,106 @@
+"""arq worker composition root: job functions, cron jobs, and a typed ctx built on startup.
+
+Jobs run at least once; every job here is safe to run twice. The outbox relay runs as a
+background task inside this process (see app/outbox/relay.py) so effects leave PostgreSQL
+without waiting for arq's queue.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.cron import CronJob
+from arq.worker import Function, Worker, func
+from redis.asyncio import Redis
+
+from app.db import create_engine, session_factory
+from app.logs import configure_logging
+from app.outbox.dispatch import Dispatcher, Registrar
+from app.outbox.jobs import DISPATCHER
+from app.settings import Settings
+from app.worker_context import BackgroundTask, WorkerContext
+
+# Each domain contributes (functions, cron jobs) through its jobs module.
+JOB_MODULES: list[str] = ["app.outbox.jobs", "app.events.jobs", "app.bookings.jobs"]
+
+
+def _collect() -> tuple[list[Function | Any], list[CronJob], list[BackgroundTask]]:
+    """Each module in JOB_MODULES may define FUNCTIONS, CRON_JOBS and BACKGROUND (long-running
+    coroutines started with the worker, like the outbox relay)."""
+    functions: list[Function | Any] = []
+    crons: list[CronJob] = []
+    background: list[BackgroundTask] = []
+    for name in JOB_MODULES:
+        module = importlib.import_module(name)
+        functions.extend(getattr(module, "FUNCTIONS", []))
+        crons.extend(getattr(module, "CRON_JOBS", []))
+        background.extend(getattr(module, "BACKGROUND", []))
+    return functions, crons, background
+
+
+def _registrars() -> list[Registrar]:
+    """Modules in JOB_MODULES may define `register_handlers(dispatcher)` for outbox topics."""
+    found: list[Registrar] = []
+    for name in JOB_MODULES:
+        register = getattr(importlib.import_module(name), "register_handlers", None)
+        if register is not None:
+            found.append(register)
+    return found
+
+
+def build_dispatcher() -> Dispatcher:
+    dispatcher = Dispatcher()
+    for register in _registrars():
+        register(dispatcher)
+    return dispatcher
+
+
+async def ping(_: dict[str, Any]) -> str:
+    """A no-op job to check the queue end to end (`reckon.ping`)."""
+    return "pong"
+
+
+def build_worker(settings: Settings, *, context_extras: dict[str, Any] | None = None,
+                 **overrides: Any) -> Worker:
+    """`context_extras` lands in WorkerContext.extras (e.g. a RelayConfig, injected fakes)."""
+    configure_logging(json=settings.log_json)
+    functions, crons, background = _collect()
+    dispatcher = build_dispatcher()
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        engine = create_engine(settings.runtime_database_url)
+        context = WorkerContext(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            redis=Redis.from_url(settings.redis_url, socket_timeout=5),
+            background=background,
+            extras={DISPATCHER: dispatcher, **(context_extras or {})},
+        )
+        ctx["app"] = context
+        await context.start_background_tasks()
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        context: WorkerContext | None = ctx.get("app")
+        if context is not None:
+            await context.close()
+
+    options: dict[str, Any] = {
+        "functions": [func(ping, name="reckon.ping"), *functions],
+        "cron_jobs": crons,
+        "queue_name": f"{settings.redis_namespace}:queue",
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        # arq's default 0.5 s poll adds up to half a second to every queued job.
+        "poll_delay": 0.05,
+        "max_jobs": 20,
+        "job_timeout": 120,
+        "keep_result": 60,
+        "health_check_interval": 30,
+        "health_check_key": f"{settings.redis_namespace}:worker-health",
+    }
+    options.update(overrides)
+    return Worker(**options)
