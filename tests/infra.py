@@ -74,14 +74,25 @@ def drop_database(base_url: str, url: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
+_TABLES: dict[str, list[str]] = {}
+
+
 def truncate_all(url: str) -> None:
+    """Empty every table between tests.
+
+    DELETE on small tables is far cheaper than TRUNCATE (which swaps files per table); the
+    replica role switches off the append-only and foreign-key triggers for this cleanup only.
+    """
     with psycopg.connect(libpq(url), autocommit=True) as connection:
-        tables = [
-            row[0]
-            for row in connection.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'alembic_version'"
-            )
-        ]
-        if tables:
-            connection.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+        if url not in _TABLES:
+            _TABLES[url] = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            ]
+        with connection.transaction():
+            connection.execute("SET LOCAL session_replication_role = replica")
+            for table in _TABLES[url]:
+                connection.execute(f'DELETE FROM "{table}"')

@@ -121,6 +121,8 @@ def _free_starts(
     grid: _Grid, timeline: Timeline, bounds: tuple[int, int], party_size: int
 ) -> list[tuple[int, int]]:
     """Grid-aligned inclusive ranges [low, high] of allowed starts, window by window."""
+    if party_size > timeline.capacity:
+        return []
     blocked = timeline.blocked(party_size)
     duration, step, before, after = grid.duration, grid.step, grid.before, grid.after
     ranges: list[tuple[int, int]] = []

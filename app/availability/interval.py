@@ -75,6 +75,8 @@ def _free_runs(
     A booking [s, e) needs [s - before, e + after) inside the window and clear of every
     blocked stretch [b0, b1), i.e. [s, e) clear of [b0 - after, b1 + before).
     """
+    if party_size > timeline.capacity:
+        return []
     blocked = timeline.blocked(party_size)
     runs: list[tuple[int, int, int]] = []
     cursor = 0

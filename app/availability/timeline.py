@@ -107,7 +107,7 @@ class Timeline:
         limit = self.capacity - party_size
         stretches: list[tuple[int, int]] = []
         for start, end, level in zip(self.seg_starts, self.seg_ends, self.levels, strict=True):
-            if level <= limit:
+            if level < limit:
                 continue
             if stretches and stretches[-1][1] == start:
                 stretches[-1] = (stretches[-1][0], end)

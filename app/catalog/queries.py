@@ -47,14 +47,16 @@ from app.catalog.views import (
 )
 from app.errors import NotFound
 from app.money import Money
+from app.tenancy.models import Tenant
 
 # Local dates differ from UTC dates by at most 14 hours; a day of slack either side keeps
 # every override that can touch the requested range.
 DATE_SLACK = timedelta(days=1)
 
 
-async def load_branch(session: AsyncSession, tenant_id: uuid.UUID,
-                      branch_id: uuid.UUID) -> BranchView:
+async def load_branch(
+    session: AsyncSession, tenant_id: uuid.UUID, branch_id: uuid.UUID
+) -> BranchView:
     """The branch (with its timezone); NotFound if it is not this tenant's."""
     row = await session.get(Branch, (tenant_id, branch_id))
     if row is None:
@@ -69,8 +71,9 @@ async def load_branches(session: AsyncSession, tenant_id: uuid.UUID) -> list[Bra
     return [BranchView(row.id, row.name, row.timezone) for row in rows]
 
 
-async def load_resources(session: AsyncSession, tenant_id: uuid.UUID,
-                         resource_ids: Sequence[uuid.UUID] | None = None) -> list[ResourceView]:
+async def load_resources(
+    session: AsyncSession, tenant_id: uuid.UUID, resource_ids: Sequence[uuid.UUID] | None = None
+) -> list[ResourceView]:
     """Resources by id (all when None), in creation order; unknown ids are simply absent."""
     query = select(Resource).where(Resource.tenant_id == tenant_id)
     if resource_ids is not None:
@@ -78,30 +81,41 @@ async def load_resources(session: AsyncSession, tenant_id: uuid.UUID,
     rows = list(await session.scalars(query.order_by(Resource.created_at, Resource.id)))
     links = await session.execute(
         select(ResourceBranch.resource_id, ResourceBranch.branch_id)
-        .where(ResourceBranch.tenant_id == tenant_id,
-               ResourceBranch.resource_id.in_([row.id for row in rows]))
+        .where(
+            ResourceBranch.tenant_id == tenant_id,
+            ResourceBranch.resource_id.in_([row.id for row in rows]),
+        )
         .order_by(ResourceBranch.branch_id)
     )
     branches: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for resource_id, branch_id in links:
         branches[resource_id].append(branch_id)
     return [
-        ResourceView(row.id, row.name, row.kind, row.capacity, tuple(branches[row.id]),
-                     row.commission_bps, row.active)
+        ResourceView(
+            row.id,
+            row.name,
+            row.kind,
+            row.capacity,
+            tuple(branches[row.id]),
+            row.commission_bps,
+            row.active,
+        )
         for row in rows
     ]
 
 
-async def load_resource(session: AsyncSession, tenant_id: uuid.UUID,
-                        resource_id: uuid.UUID) -> ResourceView:
+async def load_resource(
+    session: AsyncSession, tenant_id: uuid.UUID, resource_id: uuid.UUID
+) -> ResourceView:
     found = await load_resources(session, tenant_id, [resource_id])
     if not found:
         raise NotFound("Resource not found", entity="resource", id=str(resource_id))
     return found[0]
 
 
-async def load_service(session: AsyncSession, tenant_id: uuid.UUID,
-                       service_id: uuid.UUID) -> ServiceView:
+async def load_service(
+    session: AsyncSession, tenant_id: uuid.UUID, service_id: uuid.UUID
+) -> ServiceView:
     """One service with its resources, branch prices and cancellation policy; NotFound if absent."""
     found = await load_services(session, tenant_id, [service_id])
     if not found:
@@ -109,9 +123,13 @@ async def load_service(session: AsyncSession, tenant_id: uuid.UUID,
     return found[0]
 
 
-async def load_services(session: AsyncSession, tenant_id: uuid.UUID,
-                        service_ids: Sequence[uuid.UUID] | None = None, *,
-                        active_only: bool = False) -> list[ServiceView]:
+async def load_services(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    service_ids: Sequence[uuid.UUID] | None = None,
+    *,
+    active_only: bool = False,
+) -> list[ServiceView]:
     query = select(Service).where(Service.tenant_id == tenant_id)
     if service_ids is not None:
         query = query.where(Service.id.in_(list(service_ids)))
@@ -138,8 +156,9 @@ async def load_services(session: AsyncSession, tenant_id: uuid.UUID,
     return [service_view(row, resources[row.id], prices[row.id]) for row in rows]
 
 
-def service_view(row: Service, resource_ids: Sequence[uuid.UUID],
-                 prices: Sequence[BranchPrice]) -> ServiceView:
+def service_view(
+    row: Service, resource_ids: Sequence[uuid.UUID], prices: Sequence[BranchPrice]
+) -> ServiceView:
     policy = row.cancellation_policy or {}
     tiers = tuple(
         RefundTier(int(tier["hours_before"]), int(tier["refund_bps"]))
@@ -147,16 +166,27 @@ def service_view(row: Service, resource_ids: Sequence[uuid.UUID],
     )
     no_show = policy.get("no_show_fee_bps")
     return ServiceView(
-        id=row.id, name=row.name, policy=row.policy, duration_minutes=row.duration_minutes,
+        id=row.id,
+        name=row.name,
+        policy=row.policy,
+        duration_minutes=row.duration_minutes,
         slot_step_minutes=row.slot_step_minutes,
         buffer_before_minutes=row.buffer_before_minutes,
         buffer_after_minutes=row.buffer_after_minutes,
-        min_notice_minutes=row.min_notice_minutes, max_advance_days=row.max_advance_days,
-        min_nights=row.min_nights, max_nights=row.max_nights, check_in_time=row.check_in_time,
-        check_out_time=row.check_out_time, min_minutes=row.min_minutes,
-        max_minutes=row.max_minutes, price=Money(row.price_minor, row.currency.strip()),
-        pricing=row.pricing, branch_prices=tuple(prices), resource_ids=tuple(resource_ids),
-        commission_bps=row.commission_bps, commission_fixed_minor=row.commission_fixed_minor,
+        min_notice_minutes=row.min_notice_minutes,
+        max_advance_days=row.max_advance_days,
+        min_nights=row.min_nights,
+        max_nights=row.max_nights,
+        check_in_time=row.check_in_time,
+        check_out_time=row.check_out_time,
+        min_minutes=row.min_minutes,
+        max_minutes=row.max_minutes,
+        price=Money(row.price_minor, row.currency.strip()),
+        pricing=row.pricing,
+        branch_prices=tuple(prices),
+        resource_ids=tuple(resource_ids),
+        commission_bps=row.commission_bps,
+        commission_fixed_minor=row.commission_fixed_minor,
         cancellation_policy=CancellationPolicy(tiers, None if no_show is None else int(no_show)),
         active=row.active,
     )
@@ -191,8 +221,9 @@ async def load_schedules(
     start, end = _utc_bounds(first_day_utc, last_day_utc)
     ids = list(resource_ids)
     resources = await session.execute(
-        select(Resource.id, Resource.capacity)
-        .where(Resource.tenant_id == tenant_id, Resource.id.in_(ids))
+        select(Resource.id, Resource.capacity).where(
+            Resource.tenant_id == tenant_id, Resource.id.in_(ids)
+        )
     )
     capacity = dict(resources.tuples().all())
     weekly: dict[uuid.UUID, list[WeeklyWindow]] = defaultdict(list)
@@ -210,27 +241,37 @@ async def load_schedules(
     overrides: dict[uuid.UUID, list[OverrideView]] = defaultdict(list)
     for override in await session.scalars(
         select(ScheduleOverride)
-        .where(ScheduleOverride.tenant_id == tenant_id, ScheduleOverride.resource_id.in_(ids),
-               ScheduleOverride.on_date >= (start - DATE_SLACK).date(),
-               ScheduleOverride.on_date <= (end + DATE_SLACK).date())
+        .where(
+            ScheduleOverride.tenant_id == tenant_id,
+            ScheduleOverride.resource_id.in_(ids),
+            ScheduleOverride.on_date >= (start - DATE_SLACK).date(),
+            ScheduleOverride.on_date <= (end + DATE_SLACK).date(),
+        )
         .order_by(ScheduleOverride.on_date, ScheduleOverride.start_time)
     ):
         overrides[override.resource_id].append(
-            OverrideView(override.on_date, override.closed, override.start_time,
-                         override.end_time)
+            OverrideView(override.on_date, override.closed, override.start_time, override.end_time)
         )
     time_off = await _time_off(session, tenant_id, ids, start, end)
     return {
-        resource_id: ResourceSchedule(resource_id, cap, tuple(weekly[resource_id]),
-                                      tuple(overrides[resource_id]),
-                                      tuple(time_off[resource_id]))
+        resource_id: ResourceSchedule(
+            resource_id,
+            cap,
+            tuple(weekly[resource_id]),
+            tuple(overrides[resource_id]),
+            tuple(time_off[resource_id]),
+        )
         for resource_id, cap in capacity.items()
     }
 
 
-async def _time_off(session: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID],
-                    start: datetime | None, end: datetime | None
-                    ) -> dict[uuid.UUID, list[TimeOffView]]:
+async def _time_off(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    ids: list[uuid.UUID],
+    start: datetime | None,
+    end: datetime | None,
+) -> dict[uuid.UUID, list[TimeOffView]]:
     query = select(TimeOff).where(TimeOff.tenant_id == tenant_id, TimeOff.resource_id.in_(ids))
     if start is not None and end is not None:
         query = query.where(TimeOff.starts_at < end, TimeOff.ends_at > start)
@@ -242,8 +283,9 @@ async def _time_off(session: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.
     return found
 
 
-async def load_full_schedule(session: AsyncSession, tenant_id: uuid.UUID,
-                             resource: ResourceView) -> ResourceSchedule:
+async def load_full_schedule(
+    session: AsyncSession, tenant_id: uuid.UUID, resource: ResourceView
+) -> ResourceSchedule:
     """Everything on a resource's calendar, unbounded: for showing and editing it."""
     hours = await session.scalars(
         select(ResourceHours)
@@ -253,18 +295,19 @@ async def load_full_schedule(session: AsyncSession, tenant_id: uuid.UUID,
     weekly = tuple(WeeklyWindow(h.weekday, h.start_time, h.end_time, h.branch_id) for h in hours)
     overrides = await session.scalars(
         select(ScheduleOverride)
-        .where(ScheduleOverride.tenant_id == tenant_id,
-               ScheduleOverride.resource_id == resource.id)
+        .where(ScheduleOverride.tenant_id == tenant_id, ScheduleOverride.resource_id == resource.id)
         .order_by(ScheduleOverride.on_date, ScheduleOverride.start_time)
     )
     dated = tuple(OverrideView(o.on_date, o.closed, o.start_time, o.end_time) for o in overrides)
     time_off = await _time_off(session, tenant_id, [resource.id], None, None)
-    return ResourceSchedule(resource.id, resource.capacity, weekly, dated,
-                            tuple(time_off[resource.id]))
+    return ResourceSchedule(
+        resource.id, resource.capacity, weekly, dated, tuple(time_off[resource.id])
+    )
 
 
-async def load_products(session: AsyncSession, tenant_id: uuid.UUID,
-                        product_ids: Sequence[uuid.UUID] | None = None) -> list[ProductView]:
+async def load_products(
+    session: AsyncSession, tenant_id: uuid.UUID, product_ids: Sequence[uuid.UUID] | None = None
+) -> list[ProductView]:
     query = select(Product).where(Product.tenant_id == tenant_id)
     if product_ids is not None:
         query = query.where(Product.id.in_(list(product_ids)))
@@ -272,13 +315,34 @@ async def load_products(session: AsyncSession, tenant_id: uuid.UUID,
     stock: dict[uuid.UUID, list[StockLevel]] = defaultdict(list)
     for level in await session.scalars(
         select(ProductStock)
-        .where(ProductStock.tenant_id == tenant_id,
-               ProductStock.product_id.in_([row.id for row in rows]))
+        .where(
+            ProductStock.tenant_id == tenant_id,
+            ProductStock.product_id.in_([row.id for row in rows]),
+        )
         .order_by(ProductStock.branch_id)
     ):
         stock[level.product_id].append(StockLevel(level.branch_id, level.quantity))
     return [
-        ProductView(row.id, row.name, Money(row.price_minor, row.currency.strip()),
-                    tuple(stock[row.id]))
+        ProductView(
+            row.id, row.name, Money(row.price_minor, row.currency.strip()), tuple(stock[row.id])
+        )
         for row in rows
     ]
+
+
+async def known_branch_ids(
+    session: AsyncSession, tenant_id: uuid.UUID, branch_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these ids are branches of this tenant."""
+    rows = await session.scalars(
+        select(Branch.id).where(Branch.tenant_id == tenant_id, Branch.id.in_(list(branch_ids)))
+    )
+    return set(rows)
+
+
+async def tenant_currency(session: AsyncSession, tenant_id: uuid.UUID) -> str:
+    """The business currency: every price in the catalog is in it."""
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("Tenant not found", entity="tenant")
+    return tenant.currency.strip()

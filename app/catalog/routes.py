@@ -37,13 +37,13 @@ AnyRequest = Request[Any, Any, Any]
 
 
 @post("/branches", guards=[manager_only])
-async def create_branch(request: AnyRequest, data: BranchIn,
-                        session: AsyncSession) -> Response[bytes]:
+async def create_branch(
+    request: AnyRequest, data: BranchIn, session: AsyncSession
+) -> Response[bytes]:
     actor = principal(request)
 
     async def run() -> tuple[int, Any]:
-        branch = await service.create_branch(session, actor, name=data.name,
-                                             timezone=data.timezone)
+        branch = await service.create_branch(session, actor, name=data.name, timezone=data.timezone)
         return 201, BranchOut.of(branch)
 
     return await idempotent(request, actor.tenant_id, run)
@@ -56,14 +56,20 @@ async def list_branches(request: AnyRequest, session: AsyncSession) -> list[Bran
 
 
 @post("/resources", guards=[manager_only])
-async def create_resource(request: AnyRequest, data: ResourceIn,
-                          session: AsyncSession) -> Response[bytes]:
+async def create_resource(
+    request: AnyRequest, data: ResourceIn, session: AsyncSession
+) -> Response[bytes]:
     actor = principal(request)
 
     async def run() -> tuple[int, Any]:
         resource = await service.create_resource(
-            session, actor, name=data.name, kind=data.kind, capacity=data.capacity,
-            branch_ids=data.branch_ids, commission_bps=data.commission_bps,
+            session,
+            actor,
+            name=data.name,
+            kind=data.kind,
+            capacity=data.capacity,
+            branch_ids=data.branch_ids,
+            commission_bps=data.commission_bps,
         )
         return 201, ResourceOut.of(resource)
 
@@ -77,17 +83,21 @@ async def list_resources(request: AnyRequest, session: AsyncSession) -> list[Res
 
 
 @get("/resources/{resource_id:uuid}")
-async def get_resource(request: AnyRequest, resource_id: uuid.UUID,
-                       session: AsyncSession) -> ResourceDetailOut:
+async def get_resource(
+    request: AnyRequest, resource_id: uuid.UUID, session: AsyncSession
+) -> ResourceDetailOut:
     detail = await service.get_resource(session, principal(request).tenant_id, resource_id)
     return ResourceDetailOut.of(detail)
 
 
 @put("/resources/{resource_id:uuid}/schedule", guards=[manager_only])
-async def set_schedule(request: AnyRequest, resource_id: uuid.UUID, data: ScheduleIn,
-                       session: AsyncSession) -> ResourceDetailOut:
+async def set_schedule(
+    request: AnyRequest, resource_id: uuid.UUID, data: ScheduleIn, session: AsyncSession
+) -> ResourceDetailOut:
     detail = await service.set_schedule(
-        session, principal(request), resource_id,
+        session,
+        principal(request),
+        resource_id,
         weekly=[WeeklyInput(w.weekday, w.start, w.end, w.branch_id) for w in data.weekly],
         overrides=[OverrideInput(o.date, o.closed, o.start, o.end) for o in data.overrides],
     )
@@ -95,13 +105,15 @@ async def set_schedule(request: AnyRequest, resource_id: uuid.UUID, data: Schedu
 
 
 @post("/resources/{resource_id:uuid}/time-off", guards=[manager_only])
-async def add_time_off(request: AnyRequest, resource_id: uuid.UUID, data: TimeOffIn,
-                       session: AsyncSession) -> Response[bytes]:
+async def add_time_off(
+    request: AnyRequest, resource_id: uuid.UUID, data: TimeOffIn, session: AsyncSession
+) -> Response[bytes]:
     actor = principal(request)
 
     async def run() -> tuple[int, Any]:
-        time_off = await service.add_time_off(session, actor, resource_id, start=data.start,
-                                              end=data.end, reason=data.reason)
+        time_off = await service.add_time_off(
+            session, actor, resource_id, start=data.start, end=data.end, reason=data.reason
+        )
         return 201, TimeOffOut.of(time_off)
 
     return await idempotent(request, actor.tenant_id, run)
@@ -110,28 +122,40 @@ async def add_time_off(request: AnyRequest, resource_id: uuid.UUID, data: TimeOf
 def service_spec(data: ServiceIn) -> ServiceSpec:
     policy = data.cancellation_policy
     return ServiceSpec(
-        name=data.name, policy=data.policy, price_minor=data.price.amount_minor,
-        currency=data.price.currency, pricing=data.pricing,
-        resource_ids=tuple(data.resource_ids), duration_minutes=data.duration_minutes,
+        name=data.name,
+        policy=data.policy,
+        price_minor=data.price.amount_minor,
+        currency=data.price.currency,
+        pricing=data.pricing,
+        resource_ids=tuple(data.resource_ids),
+        duration_minutes=data.duration_minutes,
         slot_step_minutes=data.slot_step_minutes,
         buffer_before_minutes=data.buffer_before_minutes,
         buffer_after_minutes=data.buffer_after_minutes,
-        min_notice_minutes=data.min_notice_minutes, max_advance_days=data.max_advance_days,
-        min_nights=data.min_nights, max_nights=data.max_nights,
-        check_in_time=data.check_in_time, check_out_time=data.check_out_time,
-        min_minutes=data.min_minutes, max_minutes=data.max_minutes,
-        branch_prices=tuple(BranchPriceInput(p.branch_id, p.amount_minor, p.pricing)
-                            for p in data.branch_prices),
-        commission_bps=data.commission_bps, commission_fixed_minor=data.commission_fixed_minor,
+        min_notice_minutes=data.min_notice_minutes,
+        max_advance_days=data.max_advance_days,
+        min_nights=data.min_nights,
+        max_nights=data.max_nights,
+        check_in_time=data.check_in_time,
+        check_out_time=data.check_out_time,
+        min_minutes=data.min_minutes,
+        max_minutes=data.max_minutes,
+        branch_prices=tuple(
+            BranchPriceInput(p.branch_id, p.amount_minor, p.pricing) for p in data.branch_prices
+        ),
+        commission_bps=data.commission_bps,
+        commission_fixed_minor=data.commission_fixed_minor,
         tiers=tuple(TierInput(t.hours_before, t.refund_bps) for t in policy.tiers)
-        if policy else (),
+        if policy
+        else (),
         no_show_fee_bps=policy.no_show_fee_bps if policy else None,
     )
 
 
 @post("/services", guards=[manager_only])
-async def create_service(request: AnyRequest, data: ServiceIn,
-                         session: AsyncSession) -> Response[bytes]:
+async def create_service(
+    request: AnyRequest, data: ServiceIn, session: AsyncSession
+) -> Response[bytes]:
     actor = principal(request)
 
     async def run() -> tuple[int, Any]:
@@ -148,20 +172,25 @@ async def list_services(request: AnyRequest, session: AsyncSession) -> list[Serv
 
 
 @get("/services/{service_id:uuid}")
-async def get_service(request: AnyRequest, service_id: uuid.UUID,
-                      session: AsyncSession) -> ServiceOut:
+async def get_service(
+    request: AnyRequest, service_id: uuid.UUID, session: AsyncSession
+) -> ServiceOut:
     found = await service.get_service(session, principal(request).tenant_id, service_id)
     return ServiceOut.of(found)
 
 
 @post("/products", guards=[manager_only])
-async def create_product(request: AnyRequest, data: ProductIn,
-                         session: AsyncSession) -> Response[bytes]:
+async def create_product(
+    request: AnyRequest, data: ProductIn, session: AsyncSession
+) -> Response[bytes]:
     actor = principal(request)
 
     async def run() -> tuple[int, Any]:
         product = await service.create_product(
-            session, actor, name=data.name, price_minor=data.price.amount_minor,
+            session,
+            actor,
+            name=data.name,
+            price_minor=data.price.amount_minor,
             currency=data.price.currency,
             stock=[service.StockInput(s.branch_id, s.quantity) for s in data.stock],
         )
@@ -183,11 +212,24 @@ async def public_services(slug: str, session: AsyncSession) -> list[PublicServic
 
 
 def router() -> Router:
-    return Router(path="/api/v1", route_handlers=[
-        create_branch, list_branches, create_resource, list_resources, get_resource,
-        set_schedule, add_time_off, create_service, list_services, get_service,
-        create_product, list_products,
-    ], tags=["catalog"])
+    return Router(
+        path="/api/v1",
+        route_handlers=[
+            create_branch,
+            list_branches,
+            create_resource,
+            list_resources,
+            get_resource,
+            set_schedule,
+            add_time_off,
+            create_service,
+            list_services,
+            get_service,
+            create_product,
+            list_products,
+        ],
+        tags=["catalog"],
+    )
 
 
 def public_router() -> Router:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -68,8 +68,15 @@ class ResourceOut(msgspec.Struct):
 
     @classmethod
     def of(cls, view: ResourceView) -> ResourceOut:
-        return cls(view.id, view.name, view.kind, view.capacity, list(view.branch_ids),
-                   view.commission_bps, view.active)
+        return cls(
+            view.id,
+            view.name,
+            view.kind,
+            view.capacity,
+            list(view.branch_ids),
+            view.commission_bps,
+            view.active,
+        )
 
 
 class WeeklyIO(msgspec.Struct, forbid_unknown_fields=True):
@@ -136,14 +143,26 @@ class ResourceDetailOut(msgspec.Struct):
     def of(cls, detail: ResourceDetail) -> ResourceDetailOut:
         r, s = detail.resource, detail.schedule
         schedule = ScheduleOut(
-            weekly=[WeeklyIO(w.weekday, clock_text(w.start) or "", clock_text(w.end) or "",
-                             w.branch_id) for w in s.weekly],
-            overrides=[OverrideOut(o.on_date, o.closed, clock_text(o.start), clock_text(o.end))
-                       for o in s.overrides],
+            weekly=[
+                WeeklyIO(w.weekday, clock_text(w.start) or "", clock_text(w.end) or "", w.branch_id)
+                for w in s.weekly
+            ],
+            overrides=[
+                OverrideOut(o.on_date, o.closed, clock_text(o.start), clock_text(o.end))
+                for o in s.overrides
+            ],
             time_off=[TimeOffOut.of(t) for t in s.time_off],
         )
-        return cls(r.id, r.name, r.kind, r.capacity, list(r.branch_ids), r.commission_bps,
-                   r.active, schedule)
+        return cls(
+            r.id,
+            r.name,
+            r.kind,
+            r.capacity,
+            list(r.branch_ids),
+            r.commission_bps,
+            r.active,
+            schedule,
+        )
 
 
 class TierIO(msgspec.Struct, forbid_unknown_fields=True):
@@ -157,8 +176,9 @@ class CancellationIO(msgspec.Struct, forbid_unknown_fields=True):
 
     @classmethod
     def of(cls, policy: CancellationPolicy) -> CancellationIO:
-        return cls([TierIO(t.hours_before, t.refund_bps) for t in policy.tiers],
-                   policy.no_show_fee_bps)
+        return cls(
+            [TierIO(t.hours_before, t.refund_bps) for t in policy.tiers], policy.no_show_fee_bps
+        )
 
 
 class BranchPriceIO(msgspec.Struct, forbid_unknown_fields=True):
@@ -216,27 +236,35 @@ class PublicServiceOut(msgspec.Struct):
     cancellation_policy: CancellationIO
 
     @classmethod
-    def fields_of(cls, v: ServiceView) -> dict[str, object]:
+    def fields_of(cls, v: ServiceView) -> dict[str, Any]:
         return {
-            "id": v.id, "name": v.name, "policy": v.policy,
-            "duration_minutes": v.duration_minutes, "slot_step_minutes": v.slot_step_minutes,
+            "id": v.id,
+            "name": v.name,
+            "policy": v.policy,
+            "duration_minutes": v.duration_minutes,
+            "slot_step_minutes": v.slot_step_minutes,
             "buffer_before_minutes": v.buffer_before_minutes,
             "buffer_after_minutes": v.buffer_after_minutes,
-            "min_notice_minutes": v.min_notice_minutes, "max_advance_days": v.max_advance_days,
-            "min_nights": v.min_nights, "max_nights": v.max_nights,
+            "min_notice_minutes": v.min_notice_minutes,
+            "max_advance_days": v.max_advance_days,
+            "min_nights": v.min_nights,
+            "max_nights": v.max_nights,
             "check_in_time": clock_text(v.check_in_time),
             "check_out_time": clock_text(v.check_out_time),
-            "min_minutes": v.min_minutes, "max_minutes": v.max_minutes,
-            "price": MoneyIO.of(v.price), "pricing": v.pricing,
-            "branch_prices": [BranchPriceIO(p.branch_id, p.amount_minor, p.pricing)
-                              for p in v.branch_prices],
+            "min_minutes": v.min_minutes,
+            "max_minutes": v.max_minutes,
+            "price": MoneyIO.of(v.price),
+            "pricing": v.pricing,
+            "branch_prices": [
+                BranchPriceIO(p.branch_id, p.amount_minor, p.pricing) for p in v.branch_prices
+            ],
             "resource_ids": list(v.resource_ids),
             "cancellation_policy": CancellationIO.of(v.cancellation_policy),
         }
 
     @classmethod
     def of(cls, view: ServiceView) -> PublicServiceOut:
-        return cls(**cls.fields_of(view))  # type: ignore[arg-type]
+        return cls(**cls.fields_of(view))
 
 
 class ServiceOut(PublicServiceOut):
@@ -246,8 +274,12 @@ class ServiceOut(PublicServiceOut):
 
     @classmethod
     def of(cls, view: ServiceView) -> ServiceOut:
-        return cls(**cls.fields_of(view), commission_bps=view.commission_bps,  # type: ignore[arg-type]
-                   commission_fixed_minor=view.commission_fixed_minor, active=view.active)
+        return cls(
+            **cls.fields_of(view),
+            commission_bps=view.commission_bps,
+            commission_fixed_minor=view.commission_fixed_minor,
+            active=view.active,
+        )
 
 
 class StockIO(msgspec.Struct, forbid_unknown_fields=True):
@@ -269,5 +301,9 @@ class ProductOut(msgspec.Struct):
 
     @classmethod
     def of(cls, view: ProductView) -> ProductOut:
-        return cls(view.id, view.name, MoneyIO.of(view.price),
-                   [StockIO(s.branch_id, s.quantity) for s in view.stock])
+        return cls(
+            view.id,
+            view.name,
+            MoneyIO.of(view.price),
+            [StockIO(s.branch_id, s.quantity) for s in view.stock],
+        )

@@ -50,6 +50,12 @@ class ParsedOverride:
 
 
 @dataclass(frozen=True, slots=True)
+class StockInput:
+    branch_id: uuid.UUID
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
 class TierInput:
     hours_before: int
     refund_bps: int
@@ -113,9 +119,7 @@ def check_weekly(weekly: list[WeeklyInput], problems: Problems) -> list[ParsedWe
             problems.add(f"{name}.end", "must be after start")
             continue
         parsed.append(ParsedWeekly(window.weekday, start, end, window.branch_id))
-    _no_overlaps(
-        [(w.weekday, w.start, w.end, i) for i, w in enumerate(parsed)], "weekly", problems
-    )
+    _no_overlaps([(w.weekday, w.start, w.end, i) for i, w in enumerate(parsed)], "weekly", problems)
     return parsed
 
 
@@ -167,8 +171,7 @@ def _no_overlaps(
                 break
 
 
-def check_time_off(start: datetime, end: datetime, reason: str | None,
-                   problems: Problems) -> None:
+def check_time_off(start: datetime, end: datetime, reason: str | None, problems: Problems) -> None:
     start_ok = problems.aware(start, "start")
     end_ok = problems.aware(end, "end")
     if start_ok and end_ok and end <= start:
@@ -228,8 +231,9 @@ def _check_policy_fields(spec: ServiceSpec, checked: CheckedService, problems: P
             problems.forbidden(getattr(spec, key), key, why)
 
 
-def _check_nightly(spec: ServiceSpec, checked: CheckedService, problems: Problems,
-                   why: str) -> None:
+def _check_nightly(
+    spec: ServiceSpec, checked: CheckedService, problems: Problems, why: str
+) -> None:
     if problems.required(spec.check_in_time, "check_in_time", why):
         checked.check_in = problems.clock(spec.check_in_time, "check_in_time")
     if problems.required(spec.check_out_time, "check_out_time", why):

@@ -8,6 +8,7 @@ replay; the client reconnects with Last-Event-ID.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -84,21 +85,26 @@ async def _subscribe(pubsub: Any, name: str) -> bool:
 
 async def _live(pubsub: Any, tenant_id: str,
                 sent: set[int]) -> AsyncIterator[ServerSentEventMessage]:
+    quiet_since = time.monotonic()
     while True:
         try:
-            message = await pubsub.get_message(ignore_subscribe_messages=True,
-                                               timeout=KEEPALIVE_SECONDS)
+            # Returns None early (e.g. on a swallowed subscribe confirmation), so the
+            # keepalive is timed here rather than trusted to the timeout.
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
         except (RedisError, OSError) as error:
             log.warning("events.live_failed", error=str(error))
             return
         if message is None:
-            yield ServerSentEventMessage(comment="keepalive")
+            if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+                quiet_since = time.monotonic()
+                yield ServerSentEventMessage(comment="keepalive", data=None)
             continue
         event = decode(message["data"])
         # The channel is per tenant already; checking again costs nothing.
         if event.get("tenant_id") != tenant_id or event["seq"] in sent:
             continue
         sent.add(event["seq"])
+        quiet_since = time.monotonic()
         yield ServerSentEventMessage(data=message["data"].decode(), id=str(event["seq"]),
                                      event=event["topic"])
 

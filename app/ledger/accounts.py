@@ -52,55 +52,70 @@ async def list_accounts(session: AsyncSession, tenant_id: uuid.UUID) -> list[Acc
     """Every account with its current balance."""
     async with session.begin():
         await set_tenant(session, tenant_id)
-        rows = await session.execute(text(
-            "SELECT a.code, a.name, a.type, a.currency, b.balance_minor "
-            "FROM ledger_accounts a JOIN balances b "
-            "ON b.tenant_id = a.tenant_id AND b.account_id = a.id "
-            "WHERE a.tenant_id = :tenant_id ORDER BY a.currency, a.code"
-        ), {"tenant_id": tenant_id})
-        return [AccountBalance(r.code, r.name, r.type, r.currency.strip(), r.balance_minor)
-                for r in rows]
+        rows = await session.execute(
+            text(
+                "SELECT a.code, a.name, a.type, a.currency, b.balance_minor "
+                "FROM ledger_accounts a JOIN balances b "
+                "ON b.tenant_id = a.tenant_id AND b.account_id = a.id "
+                "WHERE a.tenant_id = :tenant_id ORDER BY a.currency, a.code"
+            ),
+            {"tenant_id": tenant_id},
+        )
+        return [
+            AccountBalance(r.code, r.name, r.type, r.currency.strip(), r.balance_minor)
+            for r in rows
+        ]
 
 
-async def balances_at(session: AsyncSession, tenant_id: uuid.UUID,
-                      at: datetime) -> list[AccountBalance]:
+async def balances_at(
+    session: AsyncSession, tenant_id: uuid.UUID, at: datetime
+) -> list[AccountBalance]:
     """Every account's balance counting entries that occurred at or before `at`."""
     async with session.begin():
         await set_tenant(session, tenant_id)
         rows = await session.execute(text(_AT), {"tenant_id": tenant_id, "at": at})
-        return [AccountBalance(r.code, r.name, r.type, r.currency.strip(), int(r.balance_minor))
-                for r in rows]
+        return [
+            AccountBalance(r.code, r.name, r.type, r.currency.strip(), int(r.balance_minor))
+            for r in rows
+        ]
 
 
-async def trial_balance(session: AsyncSession, tenant_id: uuid.UUID,
-                        at: datetime | None = None) -> list[TrialBalance]:
+async def trial_balance(
+    session: AsyncSession, tenant_id: uuid.UUID, at: datetime | None = None
+) -> list[TrialBalance]:
     """Debit and credit balance totals per currency, at `at` or now. Equal when the books
     balance, which the database guarantees."""
     async with session.begin():
         await set_tenant(session, tenant_id)
         if at is None:
-            source = ("SELECT currency, balance_minor FROM balances "
-                      "WHERE tenant_id = :tenant_id")
+            source = "SELECT currency, balance_minor FROM balances WHERE tenant_id = :tenant_id"
         else:
             source = _AT
-        rows = await session.execute(text(
-            "SELECT currency, "
-            "coalesce(sum(balance_minor) FILTER (WHERE balance_minor > 0), 0) AS debits, "
-            "coalesce(-sum(balance_minor) FILTER (WHERE balance_minor < 0), 0) AS credits "
-            f"FROM ({source}) accounts GROUP BY currency ORDER BY currency"
-        ), {"tenant_id": tenant_id, "at": at})
+        rows = await session.execute(
+            text(
+                "SELECT currency, "
+                "coalesce(sum(balance_minor) FILTER (WHERE balance_minor > 0), 0) AS debits, "
+                "coalesce(-sum(balance_minor) FILTER (WHERE balance_minor < 0), 0) AS credits "
+                f"FROM ({source}) accounts GROUP BY currency ORDER BY currency"
+            ),
+            {"tenant_id": tenant_id, "at": at},
+        )
         return [TrialBalance(r.currency.strip(), int(r.debits), int(r.credits)) for r in rows]
 
 
-async def balance_of(session: AsyncSession, tenant_id: uuid.UUID, code: str,
-                     currency: str) -> int:
+async def balance_of(session: AsyncSession, tenant_id: uuid.UUID, code: str, currency: str) -> int:
     """Current balance of one account (0 if it does not exist yet), in the caller's
     transaction — e.g. a payout reading what is owed to a staff member before paying it."""
     if not session.in_transaction():
         raise LedgerUsageError("balance_of() must run inside the caller's transaction")
-    value = (await session.execute(text(
-        "SELECT b.balance_minor FROM ledger_accounts a JOIN balances b "
-        "ON b.tenant_id = a.tenant_id AND b.account_id = a.id "
-        "WHERE a.tenant_id = :tenant_id AND a.code = :code AND a.currency = :currency"
-    ), {"tenant_id": tenant_id, "code": code, "currency": currency})).scalar_one_or_none()
+    value = (
+        await session.execute(
+            text(
+                "SELECT b.balance_minor FROM ledger_accounts a JOIN balances b "
+                "ON b.tenant_id = a.tenant_id AND b.account_id = a.id "
+                "WHERE a.tenant_id = :tenant_id AND a.code = :code AND a.currency = :currency"
+            ),
+            {"tenant_id": tenant_id, "code": code, "currency": currency},
+        )
+    ).scalar_one_or_none()
     return int(value) if value is not None else 0

@@ -106,59 +106,91 @@ def parse_group_by(value: str | Sequence[str]) -> tuple[str, ...]:
     parts = [p for p in parts if p]
     periods = [p for p in parts if p in PERIODS]
     dimensions = [p for p in parts if p in DIMENSIONS]
-    if (not parts or len(periods) > 1 or len(dimensions) > 1
-            or len(periods) + len(dimensions) != len(parts)):
+    if (
+        not parts
+        or len(periods) > 1
+        or len(dimensions) > 1
+        or len(periods) + len(dimensions) != len(parts)
+    ):
         raise ValidationFailed(
             "group_by takes one of day|week|month and/or one of branch|service|resource",
-            errors=[{"field": "group_by", "message": "invalid grouping"}])
+            errors=[{"field": "group_by", "message": "invalid grouping"}],
+        )
     return tuple(periods + dimensions)
 
 
-async def revenue_report(session: AsyncSession, tenant_id: uuid.UUID, *, start: date,
-                         end: date, group_by: str | Sequence[str] = "day",
-                         timezone: str | None = None) -> RevenueReport:
+async def revenue_report(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    start: date,
+    end: date,
+    group_by: str | Sequence[str] = "day",
+    timezone: str | None = None,
+) -> RevenueReport:
     """Revenue figures for the local dates start..end inclusive (own read transaction)."""
     grouping = parse_group_by(group_by)
     if end < start or (end - start).days > MAX_DAYS:
-        raise ValidationFailed("to must be on or after from, within ten years",
-                               errors=[{"field": "to", "message": "invalid range"}])
+        raise ValidationFailed(
+            "to must be on or after from, within ten years",
+            errors=[{"field": "to", "message": "invalid range"}],
+        )
     period = next((g for g in grouping if g in PERIODS), None)
     dimension = next((DIMENSIONS[g] for g in grouping if g in DIMENSIONS), None)
-    period_sql = (f"date_trunc('{period}', occurred_at AT TIME ZONE :tz)::date"
-                  if period else "NULL::date")
+    period_sql = (
+        f"date_trunc('{period}', occurred_at AT TIME ZONE :tz)::date" if period else "NULL::date"
+    )
     dimension_sql = f"dimensions->>'{dimension}'" if dimension else "NULL::text"
     async with session.begin():
         await set_tenant(session, tenant_id)
         tz = timezone or await _tenant_timezone(session, tenant_id)
-        params = {"tenant_id": tenant_id, "start": start, "end_excl": end + timedelta(days=1),
-                  "tz": tz}
-        rows = await session.execute(text(
-            f"SELECT {period_sql} AS period, {dimension_sql} AS dimension, currency, {_FIGURES} "
-            f"FROM ({_LINES}) lines GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-        ), params)
+        params = {
+            "tenant_id": tenant_id,
+            "start": start,
+            "end_excl": end + timedelta(days=1),
+            "tz": tz,
+        }
+        rows = await session.execute(
+            text(
+                f"SELECT {period_sql} AS period, {dimension_sql} AS dimension, currency, "
+                f"{_FIGURES} "
+                f"FROM ({_LINES}) lines GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            ),
+            params,
+        )
         report_rows = [_row(r.period, r.dimension, r) for r in rows]
-        totals = await session.execute(text(
-            f"SELECT currency, {_FIGURES} FROM ({_LINES}) lines GROUP BY currency ORDER BY 1"
-        ), params)
+        totals = await session.execute(
+            text(f"SELECT currency, {_FIGURES} FROM ({_LINES}) lines GROUP BY currency ORDER BY 1"),
+            params,
+        )
         total_rows = [_row(None, None, r) for r in totals]
     return RevenueReport(start, end, tz, grouping, report_rows, total_rows)
 
 
 def _row(period: date | None, dimension: str | None, row: Row[Any]) -> RevenueRow:
     m = row._mapping
-    return RevenueRow(period, dimension, str(m["currency"]).strip(), int(m["gross"]),
-                      int(m["refunds"]), int(m["fees"]), int(m["commissions"]))
+    return RevenueRow(
+        period,
+        dimension,
+        str(m["currency"]).strip(),
+        int(m["gross"]),
+        int(m["refunds"]),
+        int(m["fees"]),
+        int(m["commissions"]),
+    )
 
 
 async def _tenant_timezone(session: AsyncSession, tenant_id: uuid.UUID) -> str:
     # Read by SQL, not through app.tenancy: the ledger imports no business domain.
-    value = (await session.execute(text("SELECT timezone FROM tenants WHERE id = :id"),
-                                   {"id": tenant_id})).scalar_one_or_none()
+    value = (
+        await session.execute(
+            text("SELECT timezone FROM tenants WHERE id = :id"), {"id": tenant_id}
+        )
+    ).scalar_one_or_none()
     return str(value) if value else "UTC"
 
 
-CSV_COLUMNS = ["period", "dimension", "currency", "gross", "refunds", "fees", "commissions",
-               "net"]
+CSV_COLUMNS = ["period", "dimension", "currency", "gross", "refunds", "fees", "commissions", "net"]
 
 
 def revenue_csv(report: RevenueReport) -> str:
@@ -167,8 +199,19 @@ def revenue_csv(report: RevenueReport) -> str:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for row in report.rows:
-        amounts = [row.gross_minor, row.refunds_minor, row.fees_minor, row.commissions_minor,
-                   row.net_minor]
-        writer.writerow([row.period.isoformat() if row.period else "", row.dimension or "",
-                         row.currency, *(format_minor(a, row.currency) for a in amounts)])
+        amounts = [
+            row.gross_minor,
+            row.refunds_minor,
+            row.fees_minor,
+            row.commissions_minor,
+            row.net_minor,
+        ]
+        writer.writerow(
+            [
+                row.period.isoformat() if row.period else "",
+                row.dimension or "",
+                row.currency,
+                *(format_minor(a, row.currency) for a in amounts),
+            ]
+        )
     return buffer.getvalue()

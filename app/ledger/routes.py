@@ -32,44 +32,63 @@ def _aware(value: datetime, field: str) -> datetime:
 
 
 @get("/ledger/accounts")
-async def list_accounts(request: Request[Any, Any, Any],
-                        session: AsyncSession) -> list[AccountOut]:
+async def list_accounts(request: Request[Any, Any, Any], session: AsyncSession) -> list[AccountOut]:
     rows = await accounts.list_accounts(session, principal(request).tenant_id)
     return [AccountOut(r.code, r.name, r.type, r.currency, r.balance_minor) for r in rows]
 
 
 @get("/ledger/balances")
-async def balances_at(request: Request[Any, Any, Any], session: AsyncSession,
-                      at: datetime) -> list[AccountOut]:
+async def balances_at(
+    request: Request[Any, Any, Any], session: AsyncSession, at: datetime
+) -> list[AccountOut]:
     rows = await accounts.balances_at(session, principal(request).tenant_id, _aware(at, "at"))
     return [AccountOut(r.code, r.name, r.type, r.currency, r.balance_minor) for r in rows]
 
 
 @get("/ledger/trial-balance")
-async def trial_balance(request: Request[Any, Any, Any], session: AsyncSession,
-                        at: datetime | None = None) -> list[TrialBalanceOut]:
+async def trial_balance(
+    request: Request[Any, Any, Any], session: AsyncSession, at: datetime | None = None
+) -> list[TrialBalanceOut]:
     when = _aware(at, "at") if at is not None else None
     rows = await accounts.trial_balance(session, principal(request).tenant_id, when)
-    return [TrialBalanceOut(r.currency, r.debits_minor, r.credits_minor,
-                            r.debits_minor == r.credits_minor) for r in rows]
+    return [
+        TrialBalanceOut(
+            r.currency, r.debits_minor, r.credits_minor, r.debits_minor == r.credits_minor
+        )
+        for r in rows
+    ]
 
 
 @get("/ledger/entries")
 async def list_entries(
-    request: Request[Any, Any, Any], session: AsyncSession, start: From, end: To,
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    start: From,
+    end: To,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 500,
 ) -> list[EntryOut]:
-    entries = await service.list_entries(session, principal(request).tenant_id,
-                                         start=_aware(start, "from"), end=_aware(end, "to"),
-                                         limit=limit)
+    entries = await service.list_entries(
+        session,
+        principal(request).tenant_id,
+        start=_aware(start, "from"),
+        end=_aware(end, "to"),
+        limit=limit,
+    )
     return [
         EntryOut(
-            id=e.id, idempotency_key=e.idempotency_key, reason=e.reason,
-            occurred_at=e.occurred_at, created_at=e.created_at, booking_id=e.booking_id,
-            payment_id=e.payment_id, reverses_entry_id=e.reverses_entry_id,
+            id=e.id,
+            idempotency_key=e.idempotency_key,
+            reason=e.reason,
+            occurred_at=e.occurred_at,
+            created_at=e.created_at,
+            booking_id=e.booking_id,
+            payment_id=e.payment_id,
+            reverses_entry_id=e.reverses_entry_id,
             dimensions=e.dimensions,
-            postings=[PostingOut(p.account_code, p.account_type, p.amount.amount_minor,
-                                 p.amount.currency) for p in e.postings],
+            postings=[
+                PostingOut(p.account_code, p.account_type, p.amount.amount_minor, p.amount.currency)
+                for p in e.postings
+            ],
         )
         for e in entries
     ]
@@ -77,33 +96,54 @@ async def list_entries(
 
 @get("/reports/revenue")
 async def revenue_report(
-    request: Request[Any, Any, Any], session: AsyncSession,
-    start: Annotated[date, Parameter(query="from")], end: Annotated[date, Parameter(query="to")],
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    start: Annotated[date, Parameter(query="from")],
+    end: Annotated[date, Parameter(query="to")],
     group_by: str = "day",
     output: Annotated[str | None, Parameter(query="format")] = None,
 ) -> Response[Any]:
     if output not in (None, "json", "csv"):
         raise field_error("format", "must be json or csv")
-    report = await reports.revenue_report(session, principal(request).tenant_id, start=start,
-                                          end=end, group_by=group_by)
+    report = await reports.revenue_report(
+        session, principal(request).tenant_id, start=start, end=end, group_by=group_by
+    )
     if output == "csv":
         filename = f"revenue-{start.isoformat()}-{end.isoformat()}.csv"
-        return Response(reports.revenue_csv(report), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-    return Response(RevenueReportOut(
-        start=report.start, end=report.end, timezone=report.timezone,
-        group_by=list(report.group_by), rows=[_row_out(r) for r in report.rows],
-        totals=[_row_out(r) for r in report.totals],
-    ))
+        return Response(
+            reports.revenue_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    return Response(
+        RevenueReportOut(
+            start=report.start,
+            end=report.end,
+            timezone=report.timezone,
+            group_by=list(report.group_by),
+            rows=[_row_out(r) for r in report.rows],
+            totals=[_row_out(r) for r in report.totals],
+        )
+    )
 
 
 def _row_out(row: reports.RevenueRow) -> RevenueRowOut:
-    return RevenueRowOut(row.period, row.dimension, row.currency, row.gross_minor,
-                         row.refunds_minor, row.fees_minor, row.commissions_minor,
-                         row.net_minor)
+    return RevenueRowOut(
+        row.period,
+        row.dimension,
+        row.currency,
+        row.gross_minor,
+        row.refunds_minor,
+        row.fees_minor,
+        row.commissions_minor,
+        row.net_minor,
+    )
 
 
 def router() -> Router:
-    return Router(path="/api/v1", guards=[manager_only], tags=["ledger"],
-                  route_handlers=[list_accounts, balances_at, trial_balance, list_entries,
-                                  revenue_report])
+    return Router(
+        path="/api/v1",
+        guards=[manager_only],
+        tags=["ledger"],
+        route_handlers=[list_accounts, balances_at, trial_balance, list_entries, revenue_report],
+    )

@@ -83,9 +83,18 @@ async def post(
     Zero-amount lines are dropped. Raises UnbalancedEntry, AccountTypeMismatch,
     LedgerKeyReused (same key, different postings) or PayableOverdrawn.
     """
-    return await _post(session, tenant_id, idempotency_key=idempotency_key, reason=reason,
-                       lines=lines, occurred_at=occurred_at, booking_id=booking_id,
-                       payment_id=payment_id, dimensions=dimensions, reverses_entry_id=None)
+    return await _post(
+        session,
+        tenant_id,
+        idempotency_key=idempotency_key,
+        reason=reason,
+        lines=lines,
+        occurred_at=occurred_at,
+        booking_id=booking_id,
+        payment_id=payment_id,
+        dimensions=dimensions,
+        reverses_entry_id=None,
+    )
 
 
 async def reverse(
@@ -104,10 +113,18 @@ async def reverse(
     _require_transaction(session)
     original = await get_entry(session, tenant_id, entry_id)
     lines = [Line(p.account_code, p.account_type, -p.amount) for p in original.postings]
-    return await _post(session, tenant_id, idempotency_key=idempotency_key, reason=reason,
-                       lines=lines, occurred_at=occurred_at, booking_id=original.booking_id,
-                       payment_id=original.payment_id, dimensions=original.dimensions,
-                       reverses_entry_id=entry_id)
+    return await _post(
+        session,
+        tenant_id,
+        idempotency_key=idempotency_key,
+        reason=reason,
+        lines=lines,
+        occurred_at=occurred_at,
+        booking_id=original.booking_id,
+        payment_id=original.payment_id,
+        dimensions=original.dimensions,
+        reverses_entry_id=entry_id,
+    )
 
 
 async def get_entry(session: AsyncSession, tenant_id: uuid.UUID, entry_id: uuid.UUID) -> Entry:
@@ -118,15 +135,18 @@ async def get_entry(session: AsyncSession, tenant_id: uuid.UUID, entry_id: uuid.
     return entries[0]
 
 
-async def find_entry_by_key(session: AsyncSession, tenant_id: uuid.UUID,
-                            idempotency_key: str) -> Entry | None:
-    entries = await _load_entries(session, tenant_id,
-                                  JournalEntry.idempotency_key == idempotency_key)
+async def find_entry_by_key(
+    session: AsyncSession, tenant_id: uuid.UUID, idempotency_key: str
+) -> Entry | None:
+    entries = await _load_entries(
+        session, tenant_id, JournalEntry.idempotency_key == idempotency_key
+    )
     return entries[0] if entries else None
 
 
-async def list_entries(session: AsyncSession, tenant_id: uuid.UUID, *, start: datetime,
-                       end: datetime, limit: int = 500) -> list[Entry]:
+async def list_entries(
+    session: AsyncSession, tenant_id: uuid.UUID, *, start: datetime, end: datetime, limit: int = 500
+) -> list[Entry]:
     """Entries with start <= occurred_at < end, oldest first (own read transaction)."""
     async with session.begin():
         await set_tenant(session, tenant_id)
@@ -151,13 +171,19 @@ async def _post(
     checked = _checked_lines(lines)
     entry_id = new_id()
     values: dict[str, Any] = {
-        "tenant_id": tenant_id, "id": entry_id, "idempotency_key": idempotency_key,
-        "reason": reason, "occurred_at": occurred_at or func.now(), "booking_id": booking_id,
-        "payment_id": payment_id, "reverses_entry_id": reverses_entry_id,
+        "tenant_id": tenant_id,
+        "id": entry_id,
+        "idempotency_key": idempotency_key,
+        "reason": reason,
+        "occurred_at": occurred_at or func.now(),
+        "booking_id": booking_id,
+        "payment_id": payment_id,
+        "reverses_entry_id": reverses_entry_id,
         "dimensions": _jsonable(dimensions or {}),
     }
     statement = (
-        insert(JournalEntry).values(values)
+        insert(JournalEntry)
+        .values(values)
         .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
         .returning(JournalEntry.occurred_at, JournalEntry.created_at)
     )
@@ -171,9 +197,14 @@ async def _post(
         return await _existing(session, tenant_id, idempotency_key, checked)
     accounts = await _ensure_accounts(session, tenant_id, checked)
     rows = [
-        {"tenant_id": tenant_id, "id": new_id(), "entry_id": entry_id,
-         "account_id": accounts[(line.code, line.amount.currency)],
-         "amount_minor": line.amount.amount_minor, "currency": line.amount.currency}
+        {
+            "tenant_id": tenant_id,
+            "id": new_id(),
+            "entry_id": entry_id,
+            "account_id": accounts[(line.code, line.amount.currency)],
+            "amount_minor": line.amount.amount_minor,
+            "currency": line.amount.currency,
+        }
         for line in checked
     ]
     # Account order is the balance-row lock order (see migration 0004); credits first.
@@ -185,9 +216,19 @@ async def _post(
             raise PayableOverdrawn(idempotency_key=idempotency_key) from None
         raise
     postings = tuple(Posting(line.code, line.type, line.amount) for line in checked)
-    return Entry(entry_id, tenant_id, idempotency_key, reason, inserted.occurred_at,
-                 booking_id, payment_id, reverses_entry_id, values["dimensions"], postings,
-                 inserted.created_at)
+    return Entry(
+        entry_id,
+        tenant_id,
+        idempotency_key,
+        reason,
+        inserted.occurred_at,
+        booking_id,
+        payment_id,
+        reverses_entry_id,
+        values["dimensions"],
+        postings,
+        inserted.created_at,
+    )
 
 
 def _require_transaction(session: AsyncSession) -> None:
@@ -214,8 +255,9 @@ def _checked_lines(lines: Sequence[Line]) -> list[Line]:
     return checked
 
 
-async def _ensure_accounts(session: AsyncSession, tenant_id: uuid.UUID,
-                           lines: list[Line]) -> dict[tuple[str, str], uuid.UUID]:
+async def _ensure_accounts(
+    session: AsyncSession, tenant_id: uuid.UUID, lines: list[Line]
+) -> dict[tuple[str, str], uuid.UUID]:
     """Account ids by (code, currency), inserting missing accounts in sorted order."""
     wanted: dict[tuple[str, str], Line] = {}
     for line in lines:
@@ -227,14 +269,20 @@ async def _ensure_accounts(session: AsyncSession, tenant_id: uuid.UUID,
     missing = sorted(key for key in wanted if key not in found)
     if missing:
         rows = [
-            {"tenant_id": tenant_id, "id": new_id(), "code": code, "currency": currency,
-             "type": wanted[(code, currency)].type,
-             "name": wanted[(code, currency)].name or code,
-             "parent_code": code.rsplit(":", 1)[0] if ":" in code else None}
+            {
+                "tenant_id": tenant_id,
+                "id": new_id(),
+                "code": code,
+                "currency": currency,
+                "type": wanted[(code, currency)].type,
+                "name": wanted[(code, currency)].name or code,
+                "parent_code": code.rsplit(":", 1)[0] if ":" in code else None,
+            }
             for code, currency in missing
         ]
         await session.execute(
-            insert(LedgerAccount).values(rows)
+            insert(LedgerAccount)
+            .values(rows)
             .on_conflict_do_nothing(index_elements=["tenant_id", "code", "currency"])
         )
         found.update(await _select_accounts(session, tenant_id, missing))
@@ -247,68 +295,115 @@ async def _ensure_accounts(session: AsyncSession, tenant_id: uuid.UUID,
     return ids
 
 
-async def _select_accounts(session: AsyncSession, tenant_id: uuid.UUID,
-                           keys: list[tuple[str, str]]) -> dict[tuple[str, str],
-                                                                tuple[uuid.UUID, str]]:
+async def _select_accounts(
+    session: AsyncSession, tenant_id: uuid.UUID, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[uuid.UUID, str]]:
     result = await session.execute(
-        select(LedgerAccount.code, LedgerAccount.currency, LedgerAccount.id, LedgerAccount.type)
-        .where(LedgerAccount.tenant_id == tenant_id,
-               tuple_(LedgerAccount.code, LedgerAccount.currency).in_(keys))
+        select(
+            LedgerAccount.code, LedgerAccount.currency, LedgerAccount.id, LedgerAccount.type
+        ).where(
+            LedgerAccount.tenant_id == tenant_id,
+            tuple_(LedgerAccount.code, LedgerAccount.currency).in_(keys),
+        )
     )
     return {(row.code, row.currency): (row.id, row.type) for row in result}
 
 
-async def _existing(session: AsyncSession, tenant_id: uuid.UUID, idempotency_key: str,
-                    lines: list[Line]) -> Entry:
+async def _existing(
+    session: AsyncSession, tenant_id: uuid.UUID, idempotency_key: str, lines: list[Line]
+) -> Entry:
     """The entry that already holds this key; its postings must be the ones asked for."""
     entry = await find_entry_by_key(session, tenant_id, idempotency_key)
     if entry is None:
         # Only possible under REPEATABLE READ when the winner committed after our snapshot.
-        raise LedgerKeyReused("the entry for this key is not visible to this transaction",
-                              idempotency_key=idempotency_key)
+        raise LedgerKeyReused(
+            "the entry for this key is not visible to this transaction",
+            idempotency_key=idempotency_key,
+        )
     asked = sorted((line.code, line.amount.currency, line.amount.amount_minor) for line in lines)
-    held = sorted((p.account_code, p.amount.currency, p.amount.amount_minor)
-                  for p in entry.postings)
+    held = sorted(
+        (p.account_code, p.amount.currency, p.amount.amount_minor) for p in entry.postings
+    )
     if asked != held:
         raise LedgerKeyReused(idempotency_key=idempotency_key)
-    return Entry(entry.id, entry.tenant_id, entry.idempotency_key, entry.reason,
-                 entry.occurred_at, entry.booking_id, entry.payment_id,
-                 entry.reverses_entry_id, entry.dimensions, entry.postings, entry.created_at,
-                 created=False)
+    return Entry(
+        entry.id,
+        entry.tenant_id,
+        entry.idempotency_key,
+        entry.reason,
+        entry.occurred_at,
+        entry.booking_id,
+        entry.payment_id,
+        entry.reverses_entry_id,
+        entry.dimensions,
+        entry.postings,
+        entry.created_at,
+        created=False,
+    )
 
 
-async def _load_entries(session: AsyncSession, tenant_id: uuid.UUID,
-                        condition: ColumnElement[bool], *, limit: int = 500) -> list[Entry]:
-    entries = (await session.execute(
-        select(JournalEntry).where(JournalEntry.tenant_id == tenant_id, condition)
-        .order_by(JournalEntry.occurred_at, JournalEntry.created_at, JournalEntry.id)
-        .limit(limit)
-    )).scalars().all()
+async def _load_entries(
+    session: AsyncSession, tenant_id: uuid.UUID, condition: ColumnElement[bool], *, limit: int = 500
+) -> list[Entry]:
+    entries = (
+        (
+            await session.execute(
+                select(JournalEntry)
+                .where(JournalEntry.tenant_id == tenant_id, condition)
+                .order_by(JournalEntry.occurred_at, JournalEntry.created_at, JournalEntry.id)
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
     if not entries:
         return []
     postings: dict[uuid.UUID, list[Posting]] = {entry.id: [] for entry in entries}
     rows = await session.execute(
-        select(PostingRow.entry_id, PostingRow.amount_minor, PostingRow.currency,
-               LedgerAccount.code, LedgerAccount.type)
-        .join(LedgerAccount, (LedgerAccount.tenant_id == PostingRow.tenant_id)
-              & (LedgerAccount.id == PostingRow.account_id))
+        select(
+            PostingRow.entry_id,
+            PostingRow.amount_minor,
+            PostingRow.currency,
+            LedgerAccount.code,
+            LedgerAccount.type,
+        )
+        .join(
+            LedgerAccount,
+            (LedgerAccount.tenant_id == PostingRow.tenant_id)
+            & (LedgerAccount.id == PostingRow.account_id),
+        )
         .where(PostingRow.tenant_id == tenant_id, PostingRow.entry_id.in_(list(postings)))
         .order_by(PostingRow.entry_id, LedgerAccount.code, PostingRow.amount_minor)
     )
     for row in rows:
         postings[row.entry_id].append(
-            Posting(row.code, row.type, Money(row.amount_minor, row.currency)))
+            Posting(row.code, row.type, Money(row.amount_minor, row.currency))
+        )
     return [
-        Entry(e.id, e.tenant_id, e.idempotency_key, e.reason, e.occurred_at, e.booking_id,
-              e.payment_id, e.reverses_entry_id, dict(e.dimensions), tuple(postings[e.id]),
-              e.created_at, created=False)
+        Entry(
+            e.id,
+            e.tenant_id,
+            e.idempotency_key,
+            e.reason,
+            e.occurred_at,
+            e.booking_id,
+            e.payment_id,
+            e.reverses_entry_id,
+            dict(e.dimensions),
+            tuple(postings[e.id]),
+            e.created_at,
+            created=False,
+        )
         for e in entries
     ]
 
 
 def _jsonable(dimensions: dict[str, Any]) -> dict[str, Any]:
-    return {key: str(value) if isinstance(value, uuid.UUID) else value
-            for key, value in dimensions.items()}
+    return {
+        key: str(value) if isinstance(value, uuid.UUID) else value
+        for key, value in dimensions.items()
+    }
 
 
 def _constraint(error: IntegrityError) -> str | None:

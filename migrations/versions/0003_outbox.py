@@ -29,13 +29,17 @@ OUTBOX_ROW = (
 )
 
 
+CHAIN_PER_AGGREGATE = 20
+
+
 def _claim_function() -> str:
     # Heads: the lowest non-delivered row of an aggregate (a dead row keeps blocking its
     # aggregate until it is retried). Holding the head's lease makes the aggregate ours, so
-    # its following claimable rows are taken in the same batch without SKIP LOCKED.
-    head_claimable = CLAIMABLE.format(t="o")
+    # the claimable run right after it is taken in the same batch without SKIP LOCKED; the
+    # run stops at the first row that is leased, backing off or dead.
+    claimable = CLAIMABLE.format(t="o")
     no_earlier = SAME_AGGREGATE.format(e="e", o="o")
-    chain_between = SAME_AGGREGATE.format(e="e", o="o")
+    follows_head = SAME_AGGREGATE.format(e="o", o="h")
     return f"""
         CREATE FUNCTION outbox_claim(p_worker text, p_limit integer, p_lease_seconds double precision)
         RETURNS TABLE ({OUTBOX_ROW})
@@ -43,23 +47,24 @@ def _claim_function() -> str:
             WITH heads AS (
                 SELECT o.tenant_id, o.id, o.seq, o.aggregate_type, o.aggregate_id
                 FROM outbox o
-                WHERE {head_claimable}
+                WHERE {claimable}
                   AND NOT EXISTS (SELECT 1 FROM outbox e WHERE {no_earlier}
                                   AND e.seq < o.seq AND e.status <> 'delivered')
                 ORDER BY o.seq
                 LIMIT p_limit
                 FOR UPDATE SKIP LOCKED
+            ), followers AS (
+                SELECT f.tenant_id, f.id, f.seq,
+                       bool_and(f.ok) OVER (PARTITION BY h.id ORDER BY f.seq) AS in_run
+                FROM heads h CROSS JOIN LATERAL (
+                    SELECT o.tenant_id, o.id, o.seq, ({claimable}) AS ok
+                    FROM outbox o
+                    WHERE {follows_head} AND o.seq > h.seq AND o.status <> 'delivered'
+                    ORDER BY o.seq
+                    LIMIT {CHAIN_PER_AGGREGATE}
+                ) f
             ), chain AS (
-                SELECT o.tenant_id, o.id
-                FROM heads h JOIN outbox o
-                  ON o.tenant_id = h.tenant_id AND o.aggregate_type = h.aggregate_type
-                 AND o.aggregate_id = h.aggregate_id AND o.seq > h.seq
-                WHERE {head_claimable}
-                  AND NOT EXISTS (SELECT 1 FROM outbox e WHERE {chain_between}
-                                  AND e.seq > h.seq AND e.seq < o.seq AND e.status <> 'delivered'
-                                  AND NOT ({CLAIMABLE.format(t="e")}))
-                ORDER BY o.seq
-                LIMIT p_limit
+                SELECT tenant_id, id FROM followers WHERE in_run ORDER BY seq LIMIT p_limit
             ), picked AS (
                 SELECT tenant_id, id FROM heads UNION SELECT tenant_id, id FROM chain
             )

@@ -87,7 +87,9 @@ def _tables() -> None:
         "CREATE UNIQUE INDEX uq_journal_entries_reverses ON journal_entries "
         "(tenant_id, reverses_entry_id) WHERE reverses_entry_id IS NOT NULL"
     )
-    op.execute("CREATE INDEX ix_journal_entries_occurred ON journal_entries (tenant_id, occurred_at)")
+    op.execute(
+        "CREATE INDEX ix_journal_entries_occurred ON journal_entries (tenant_id, occurred_at)"
+    )
     op.execute(
         "CREATE INDEX ix_journal_entries_booking ON journal_entries (tenant_id, booking_id) "
         "WHERE booking_id IS NOT NULL"
@@ -298,8 +300,11 @@ def upgrade() -> None:
     op.execute("REVOKE UPDATE, DELETE, TRUNCATE ON journal_entries, postings FROM reckon_app")
     op.execute("REVOKE DELETE, TRUNCATE ON ledger_accounts FROM reckon_app")
     op.execute("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON balances FROM reckon_app")
-    for function in ["ledger_assert_entry_balanced(uuid, uuid)", "ledger_open_balance()",
-                     "ledger_apply_postings()"]:
+    for function in [
+        "ledger_assert_entry_balanced(uuid, uuid)",
+        "ledger_open_balance()",
+        "ledger_apply_postings()",
+    ]:
         op.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
 
 
@@ -307,8 +312,12 @@ def downgrade() -> None:
     for table in ["balances", "postings", "journal_entries", "ledger_accounts"]:
         op.execute(f"DROP TABLE IF EXISTS {table}")
     for function in [
-        "ledger_account_identity_fixed()", "ledger_reject_change()", "ledger_apply_postings()",
-        "ledger_open_balance()", "ledger_posting_entry_balanced()", "ledger_entry_balanced()",
+        "ledger_account_identity_fixed()",
+        "ledger_reject_change()",
+        "ledger_apply_postings()",
+        "ledger_open_balance()",
+        "ledger_posting_entry_balanced()",
+        "ledger_entry_balanced()",
         "ledger_assert_entry_balanced(uuid, uuid)",
     ]:
         op.execute(f"DROP FUNCTION IF EXISTS {function}")

@@ -61,7 +61,7 @@ async def make_shop(owner: AsyncEngine, tenant_id: uuid.UUID | None = None, *,
                     policy: str = "time_slot", capacity: int = 1, resources: int = 1,
                     timezone: str = "Africa/Cairo", hours: tuple[time, time] = (time(9),
                                                                                 time(17)),
-                    price_minor: int = 10_000, pricing: str = "fixed",
+                    price_minor: int = 10_000, pricing: str | None = None,
                     products: int = 0, stock: int = 10, **service: Any) -> Shop:
     tenant_id = tenant_id or await make_tenant(owner, timezone=timezone)
     branch_id, service_id = uuid.uuid4(), uuid.uuid4()
@@ -73,6 +73,7 @@ async def make_shop(owner: AsyncEngine, tenant_id: uuid.UUID | None = None, *,
     elif policy == "interval":
         fields = {"slot_step_minutes": 30, "min_minutes": 60, "max_minutes": 480}
     fields.update(service)
+    pricing = pricing or {"nightly": "nightly", "interval": "hourly"}.get(policy, "fixed")
     p = {"t": tenant_id, "b": branch_id, "s": service_id}
     async with owner.begin() as conn:
         await conn.execute(text("INSERT INTO branches (tenant_id, id, name, timezone) "

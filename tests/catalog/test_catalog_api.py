@@ -16,8 +16,11 @@ Client = AsyncTestClient[Litestar]
 
 async def test_branch_is_created_and_listed(client: Client) -> None:
     business = await sign_up(client)
-    created = await client.post("/api/v1/branches", headers=business.headers,
-                                json={"name": "  Downtown ", "timezone": "Europe/Berlin"})
+    created = await client.post(
+        "/api/v1/branches",
+        headers=business.headers,
+        json={"name": "  Downtown ", "timezone": "Europe/Berlin"},
+    )
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["name"] == "Downtown"
@@ -31,12 +34,23 @@ async def test_resource_is_created_with_branches_and_listed(client: Client) -> N
     business = await sign_up(client)
     branches = []
     for name in ("A", "B"):
-        response = await client.post("/api/v1/branches", headers=business.headers,
-                                     json={"name": name, "timezone": "Africa/Cairo"})
+        response = await client.post(
+            "/api/v1/branches",
+            headers=business.headers,
+            json={"name": name, "timezone": "Africa/Cairo"},
+        )
         branches.append(response.json()["id"])
-    created = await client.post("/api/v1/resources", headers=business.headers, json={
-        "name": "Room 1", "kind": "room", "capacity": 4, "branch_ids": branches,
-        "commission_bps": 1500})
+    created = await client.post(
+        "/api/v1/resources",
+        headers=business.headers,
+        json={
+            "name": "Room 1",
+            "kind": "room",
+            "capacity": 4,
+            "branch_ids": branches,
+            "commission_bps": 1500,
+        },
+    )
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["capacity"] == 4
@@ -65,11 +79,14 @@ async def test_schedule_replaces_weekly_hours_and_overrides(client: Client) -> N
     }
     response = await client.put(path, headers=business.headers, json=body)
     assert response.status_code == 200, response.text
-    detail = (await client.get(f"/api/v1/resources/{ids['resource_id']}",
-                               headers=business.headers)).json()
+    detail = (
+        await client.get(f"/api/v1/resources/{ids['resource_id']}", headers=business.headers)
+    ).json()
     schedule = detail["schedule"]
     assert [(w["weekday"], w["start"], w["end"]) for w in schedule["weekly"]] == [
-        (0, "09:00", "12:00"), (0, "13:00", "17:30")]
+        (0, "09:00", "12:00"),
+        (0, "13:00", "17:30"),
+    ]
     assert schedule["overrides"] == [
         {"date": "2030-01-01", "closed": True, "start": None, "end": None},
         {"date": "2030-01-02", "closed": False, "start": "10:00", "end": "14:00"},
@@ -81,12 +98,18 @@ async def test_time_off_is_added_and_shown_on_the_resource(client: Client) -> No
     business = await sign_up(client)
     ids = await make_catalog(client, business)
     response = await client.post(
-        f"/api/v1/resources/{ids['resource_id']}/time-off", headers=business.headers,
-        json={"start": "2030-03-01T10:00:00+02:00", "end": "2030-03-01T12:00:00+02:00",
-              "reason": "dentist"})
+        f"/api/v1/resources/{ids['resource_id']}/time-off",
+        headers=business.headers,
+        json={
+            "start": "2030-03-01T10:00:00+02:00",
+            "end": "2030-03-01T12:00:00+02:00",
+            "reason": "dentist",
+        },
+    )
     assert response.status_code == 201, response.text
-    detail = (await client.get(f"/api/v1/resources/{ids['resource_id']}",
-                               headers=business.headers)).json()
+    detail = (
+        await client.get(f"/api/v1/resources/{ids['resource_id']}", headers=business.headers)
+    ).json()
     [time_off] = detail["schedule"]["time_off"]
     assert time_off["reason"] == "dentist"
     assert time_off["start"].startswith("2030-03-01T08:00:00")
@@ -96,16 +119,27 @@ async def test_service_is_created_with_all_fields_and_read_back(client: Client) 
     business = await sign_up(client)
     ids = await make_catalog(client, business)
     body = {
-        "name": "Haircut", "policy": "time_slot", "duration_minutes": 45,
-        "slot_step_minutes": 15, "buffer_before_minutes": 5, "buffer_after_minutes": 10,
-        "min_notice_minutes": 120, "max_advance_days": 60,
-        "price": {"amount_minor": 25_000, "currency": "EGP"}, "pricing": "fixed",
-        "branch_prices": [{"branch_id": ids["branch_id"], "amount_minor": 30_000,
-                           "pricing": "fixed"}],
+        "name": "Haircut",
+        "policy": "time_slot",
+        "duration_minutes": 45,
+        "slot_step_minutes": 15,
+        "buffer_before_minutes": 5,
+        "buffer_after_minutes": 10,
+        "min_notice_minutes": 120,
+        "max_advance_days": 60,
+        "price": {"amount_minor": 25_000, "currency": "EGP"},
+        "pricing": "fixed",
+        "branch_prices": [
+            {"branch_id": ids["branch_id"], "amount_minor": 30_000, "pricing": "fixed"}
+        ],
         "resource_ids": [ids["resource_id"]],
-        "cancellation_policy": {"tiers": [{"hours_before": 2, "refund_bps": 5000},
-                                          {"hours_before": 24, "refund_bps": 10000}],
-                                "no_show_fee_bps": 10000},
+        "cancellation_policy": {
+            "tiers": [
+                {"hours_before": 2, "refund_bps": 5000},
+                {"hours_before": 24, "refund_bps": 10000},
+            ],
+            "no_show_fee_bps": 10000,
+        },
         "commission_bps": 4000,
     }
     created = await client.post("/api/v1/services", headers=business.headers, json=body)
@@ -129,20 +163,28 @@ async def test_nightly_and_interval_services_are_created(client: Client) -> None
     nightly = await make_catalog(client, business, policy="nightly", kind="unit")
     interval = await make_catalog(client, business, policy="interval", kind="equipment")
     for ids, pricing in ((nightly, "nightly"), (interval, "hourly")):
-        response = await client.get(f"/api/v1/services/{ids['service_id']}",
-                                    headers=business.headers)
+        response = await client.get(
+            f"/api/v1/services/{ids['service_id']}", headers=business.headers
+        )
         assert response.json()["pricing"] == pricing
-    cabin = (await client.get(f"/api/v1/services/{nightly['service_id']}",
-                              headers=business.headers)).json()
+    cabin = (
+        await client.get(f"/api/v1/services/{nightly['service_id']}", headers=business.headers)
+    ).json()
     assert (cabin["check_in_time"], cabin["check_out_time"]) == ("15:00", "11:00")
 
 
 async def test_product_is_created_with_stock_and_listed(client: Client) -> None:
     business = await sign_up(client)
     ids = await make_catalog(client, business)
-    created = await client.post("/api/v1/products", headers=business.headers, json={
-        "name": "Shampoo", "price": {"amount_minor": 9_950, "currency": "EGP"},
-        "stock": [{"branch_id": ids["branch_id"], "quantity": 12}]})
+    created = await client.post(
+        "/api/v1/products",
+        headers=business.headers,
+        json={
+            "name": "Shampoo",
+            "price": {"amount_minor": 9_950, "currency": "EGP"},
+            "stock": [{"branch_id": ids["branch_id"], "quantity": 12}],
+        },
+    )
     assert created.status_code == 201, created.text
     product = created.json()
     assert product["stock"] == [{"branch_id": ids["branch_id"], "quantity": 12}]
@@ -154,9 +196,18 @@ async def test_writes_leave_an_audit_row(client: Client, owner_engine: AsyncEngi
     business = await sign_up(client)
     ids = await make_catalog(client, business)
     async with owner_engine.connect() as connection:
-        actions = set((await connection.execute(
-            text("SELECT action FROM audit_log WHERE tenant_id = :t"),
-            {"t": business.tenant_id})).scalars())
-    assert {"branch.created", "resource.created", "resource.schedule_set",
-            "service.created"} <= actions
+        actions = set(
+            (
+                await connection.execute(
+                    text("SELECT action FROM audit_log WHERE tenant_id = :t"),
+                    {"t": business.tenant_id},
+                )
+            ).scalars()
+        )
+    assert {
+        "branch.created",
+        "resource.created",
+        "resource.schedule_set",
+        "service.created",
+    } <= actions
     assert uuid.UUID(ids["service_id"])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from urllib.parse import parse_qsl
 from uuid import UUID, uuid4
 
@@ -44,7 +45,7 @@ def gcal(tokens: FakeTokens, http: httpx.AsyncClient) -> GcalClient:
 
 
 @pytest.fixture
-def google() -> respx.MockRouter:
+def google() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=True) as router:
         yield router
 
@@ -108,7 +109,11 @@ async def test_cancel_or_delete_of_gone_event_is_success(
 
 
 def google_error(status: int, reason: str) -> httpx.Response:
-    error = {"code": status, "message": reason, "errors": [{"domain": "usageLimits", "reason": reason}]}
+    error = {
+        "code": status,
+        "message": reason,
+        "errors": [{"domain": "usageLimits", "reason": reason}],
+    }
     return httpx.Response(status, json={"error": error})
 
 
@@ -179,7 +184,9 @@ async def test_oauth_refresh_posts_refresh_grant_and_caches_until_expiry(
     )
     route = google.post(TOKEN_URL)
     route.side_effect = [
-        httpx.Response(200, json={"access_token": "at1", "expires_in": 3600, "token_type": "Bearer"}),
+        httpx.Response(
+            200, json={"access_token": "at1", "expires_in": 3600, "token_type": "Bearer"}
+        ),
         httpx.Response(200, json={"access_token": "at2", "expires_in": 3600}),
     ]
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 from uuid import uuid4
 
 import httpx
@@ -43,7 +45,7 @@ def kashier(http: httpx.AsyncClient) -> KashierClient:
 
 
 @pytest.fixture
-def kashier_api() -> respx.MockRouter:
+def kashier_api() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=True) as router:
         yield router
 
@@ -240,8 +242,6 @@ def webhook_data(**overrides: Any) -> dict[str, Any]:
 def kashier_signature(data: dict[str, Any], key: str = API_KEY) -> str:
     # Independent of the module: Kashier's reference sorts the keys, builds a query string
     # (values percent-encoded) and signs it with the payment API key.
-    from urllib.parse import quote
-
     keys = sorted(data["signatureKeys"])
     query = "&".join(f"{k}={quote(str(data[k]), safe='-_.~')}" for k in keys)
     return hmac.new(key.encode(), query.encode(), hashlib.sha256).hexdigest()

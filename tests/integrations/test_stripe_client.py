@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, parse_qsl
 from uuid import uuid4
@@ -26,7 +27,7 @@ def gateway(http: httpx.AsyncClient) -> StripeGateway:
 
 
 @pytest.fixture
-def stripe_api() -> respx.MockRouter:
+def stripe_api() -> Iterator[respx.MockRouter]:
     with respx.mock(base_url=API, assert_all_called=True) as router:
         yield router
 
@@ -97,7 +98,11 @@ async def test_retrieve_payment_intent_expands_balance_transaction_for_fee(
     assert details.amount == Money(15050, "EGP")
     assert details.status == "succeeded"
     assert (details.charge_id, details.balance_transaction_id) == ("ch_1", "txn_1")
-    assert (details.fee_minor, details.net_minor, details.settlement_currency) == (467, 14583, "USD")
+    assert (details.fee_minor, details.net_minor, details.settlement_currency) == (
+        467,
+        14583,
+        "USD",
+    )
     assert details.metadata == {"payment_id": "p1"}
 
 
@@ -109,7 +114,10 @@ async def test_create_refund_uses_refund_id_as_idempotency_key(
     route = stripe_api.post("/v1/refunds").respond(200, json=body)
 
     refund = await gateway.create_refund(
-        payment_intent_id="pi_1", amount_minor=500, refund_id=refund_id, reason="requested_by_customer"
+        payment_intent_id="pi_1",
+        amount_minor=500,
+        refund_id=refund_id,
+        reason="requested_by_customer",
     )
 
     request = route.calls.last.request

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ def whatsapp(http: httpx.AsyncClient) -> WhatsAppClient:
 
 
 @pytest.fixture
-def meta() -> respx.MockRouter:
+def meta() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=True) as router:
         yield router
 
@@ -42,7 +43,9 @@ async def test_send_template_posts_cloud_api_body_and_returns_wamid(
         json={
             "messaging_product": "whatsapp",
             "contacts": [{"input": "201001234567", "wa_id": "201001234567"}],
-            "messages": [{"id": "wamid.HBgLMjAxMDAxMjM0NTY3FQIAERgSQzQ1", "message_status": "accepted"}],
+            "messages": [
+                {"id": "wamid.HBgLMjAxMDAxMjM0NTY3FQIAERgSQzQ1", "message_status": "accepted"}
+            ],
         },
     )
 

@@ -32,14 +32,30 @@ def lines(*pairs: tuple[str, str, int], currency: str = "EGP") -> list[Line]:
 
 
 def sale(amount: int, currency: str = "EGP") -> list[Line]:
-    return lines(("receivable:customer", "asset", amount),
-                 ("deferred_revenue", "liability", -amount), currency=currency)
+    return lines(
+        ("receivable:customer", "asset", amount),
+        ("deferred_revenue", "liability", -amount),
+        currency=currency,
+    )
 
 
-async def post(sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID,
-               entry_lines: Sequence[Line], *, key: str | None = None, reason: str = "checkout",
-               occurred_at: datetime = NOON, **extra: Any) -> Entry:
+async def post(
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_id: uuid.UUID,
+    entry_lines: Sequence[Line],
+    *,
+    key: str | None = None,
+    reason: str = "checkout",
+    occurred_at: datetime = NOON,
+    **extra: Any,
+) -> Entry:
     async with tenant_transaction(sessions, tenant_id) as session:
-        return await service.post(session, tenant_id,
-                                  idempotency_key=key or f"test:{uuid.uuid4()}", reason=reason,
-                                  lines=entry_lines, occurred_at=occurred_at, **extra)
+        return await service.post(
+            session,
+            tenant_id,
+            idempotency_key=key or f"test:{uuid.uuid4()}",
+            reason=reason,
+            lines=entry_lines,
+            occurred_at=occurred_at,
+            **extra,
+        )

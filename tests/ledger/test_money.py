@@ -24,10 +24,12 @@ def test_allocate_bps_share_plus_remainder_is_the_amount(amount: int, bps: int) 
     assert share == 0 or (share > 0) == (amount > 0)
 
 
-@given(amount=AMOUNTS, weights=st.lists(st.integers(0, 10_000), min_size=1, max_size=8),
-       data=st.data())
-def test_allocate_parts_sum_to_the_amount(amount: int, weights: list[int],
-                                          data: st.DataObject) -> None:
+@given(
+    amount=AMOUNTS, weights=st.lists(st.integers(0, 10_000), min_size=1, max_size=8), data=st.data()
+)
+def test_allocate_parts_sum_to_the_amount(
+    amount: int, weights: list[int], data: st.DataObject
+) -> None:
     if sum(weights) == 0:
         weights = [*weights[:-1], 1]
     remainder_to = data.draw(st.integers(0, len(weights) - 1))
@@ -39,8 +41,8 @@ def test_allocate_parts_sum_to_the_amount(amount: int, weights: list[int],
             # Every other part is its exact share rounded toward zero.
             assert abs(part) == abs(amount) * weight // total
     # The remainder part absorbs less than one unit per other part.
-    exact_remainder = abs(amount) * weights[remainder_to] / total
-    assert abs(abs(parts[remainder_to]) - exact_remainder) < len(weights)
+    exact_scaled = abs(amount) * weights[remainder_to]
+    assert abs(abs(parts[remainder_to]) * total - exact_scaled) < len(weights) * total
 
 
 @given(currency=CURRENCIES, amount=AMOUNTS)
@@ -50,17 +52,26 @@ def test_format_then_parse_round_trips_by_exponent(currency: str, amount: int) -
     assert Money(amount, currency).format() == text
 
 
-@pytest.mark.parametrize(("amount", "currency", "text"), [
-    (12_345, "EGP", "123.45"), (5, "USD", "0.05"), (-5, "USD", "-0.05"),
-    (12_345, "JPY", "12345"), (12_345, "KWD", "12.345"), (1, "KWD", "0.001"), (0, "EGP", "0.00"),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [
+        (12_345, "EGP", "123.45"),
+        (5, "USD", "0.05"),
+        (-5, "USD", "-0.05"),
+        (12_345, "JPY", "12345"),
+        (12_345, "KWD", "12.345"),
+        (1, "KWD", "0.001"),
+        (0, "EGP", "0.00"),
+    ],
+)
 def test_format_uses_the_currency_exponent(amount: int, currency: str, text: str) -> None:
     assert format_minor(amount, currency) == text
 
 
-@pytest.mark.parametrize(("text", "currency"), [("1.5", "JPY"), ("1.001", "USD"),
-                                                ("1.0001", "KWD"), ("abc", "EGP"),
-                                                ("NaN", "EGP")])
+@pytest.mark.parametrize(
+    ("text", "currency"),
+    [("1.5", "JPY"), ("1.001", "USD"), ("1.0001", "KWD"), ("abc", "EGP"), ("NaN", "EGP")],
+)
 def test_parse_refuses_precision_the_currency_does_not_have(text: str, currency: str) -> None:
     with pytest.raises(ValidationFailed):
         parse_major(text, currency)

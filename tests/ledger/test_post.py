@@ -39,22 +39,34 @@ def payout(amount: int) -> list[service.Line]:
 
 async def _counts(owner_engine: AsyncEngine) -> tuple[int, int]:
     async with owner_engine.connect() as connection:
-        row = (await connection.execute(text(
-            "SELECT (SELECT count(*) FROM journal_entries), (SELECT count(*) FROM postings)"
-        ))).one()
+        row = (
+            await connection.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM journal_entries), (SELECT count(*) FROM postings)"
+                )
+            )
+        ).one()
     return int(row[0]), int(row[1])
 
 
 async def test_post_creates_accounts_on_first_use_and_balances(
-    sessions: async_sessionmaker[AsyncSession], business: Business,
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
 ) -> None:
     booking_id = uuid.uuid4()
-    entry = await post(sessions, business.tenant_id, sale(12_345), booking_id=booking_id,
-                       dimensions={"branch_id": uuid.uuid4()})
+    entry = await post(
+        sessions,
+        business.tenant_id,
+        sale(12_345),
+        booking_id=booking_id,
+        dimensions={"branch_id": uuid.uuid4()},
+    )
     await post(sessions, business.tenant_id, sale(655))
     assert entry.created and entry.booking_id == booking_id
     assert {(p.account_code, p.amount.amount_minor) for p in entry.postings} == {
-        ("receivable:customer", 12_345), ("deferred_revenue", -12_345)}
+        ("receivable:customer", 12_345),
+        ("deferred_revenue", -12_345),
+    }
     listed = await accounts.list_accounts(sessions(), business.tenant_id)
     assert [(a.code, a.type, a.currency, a.balance_minor) for a in listed] == [
         ("deferred_revenue", "liability", "EGP", -13_000),
@@ -63,18 +75,23 @@ async def test_post_creates_accounts_on_first_use_and_balances(
 
 
 async def test_same_key_twice_returns_first_entry_and_writes_nothing(
-    sessions: async_sessionmaker[AsyncSession], business: Business, owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
+    owner_engine: AsyncEngine,
 ) -> None:
     first = await post(sessions, business.tenant_id, sale(500), key="booking:1:checkout")
-    again = await post(sessions, business.tenant_id, sale(500), key="booking:1:checkout",
-                       reason="other")
+    again = await post(
+        sessions, business.tenant_id, sale(500), key="booking:1:checkout", reason="other"
+    )
     assert again.id == first.id and again.reason == "checkout"
     assert first.created and not again.created
     assert await _counts(owner_engine) == (1, 2)
 
 
 async def test_same_key_with_different_postings_is_refused(
-    sessions: async_sessionmaker[AsyncSession], business: Business, owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
+    owner_engine: AsyncEngine,
 ) -> None:
     await post(sessions, business.tenant_id, sale(500), key="k")
     with pytest.raises(LedgerKeyReused):
@@ -83,12 +100,15 @@ async def test_same_key_with_different_postings_is_refused(
 
 
 async def test_two_concurrent_transactions_with_same_key_write_one_entry(
-    sessions: async_sessionmaker[AsyncSession], business: Business, owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
+    owner_engine: AsyncEngine,
 ) -> None:
     for round_ in range(5):
         key = f"race:{round_}"
-        results = await asyncio.gather(*[post(sessions, business.tenant_id, sale(900), key=key)
-                                         for _ in range(8)])
+        results = await asyncio.gather(
+            *[post(sessions, business.tenant_id, sale(900), key=key) for _ in range(8)]
+        )
         assert len({entry.id for entry in results}) == 1
         assert sum(entry.created for entry in results) == 1
     assert await _counts(owner_engine) == (5, 10)
@@ -97,23 +117,38 @@ async def test_two_concurrent_transactions_with_same_key_write_one_entry(
 
 
 async def test_post_outside_a_transaction_raises(
-    sessions: async_sessionmaker[AsyncSession], business: Business,
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
 ) -> None:
     async with sessions() as session:
         with pytest.raises(LedgerUsageError):
-            await service.post(session, business.tenant_id, idempotency_key="x", reason="r",
-                               lines=sale(1), occurred_at=NOON)
+            await service.post(
+                session,
+                business.tenant_id,
+                idempotency_key="x",
+                reason="r",
+                lines=sale(1),
+                occurred_at=NOON,
+            )
 
 
-@pytest.mark.parametrize("bad", [
-    lines(("a", "asset", 100), ("b", "liability", -99)),
-    lines(("a", "asset", 100)),
-    lines(("a", "asset", 0), ("b", "liability", 0)),
-    [service.Line("a", "asset", Money(100, "EGP")), service.Line("b", "asset", Money(-100, "USD"))],
-    lines(("a", "bogus", 100), ("b", "asset", -100)),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lines(("a", "asset", 100), ("b", "liability", -99)),
+        lines(("a", "asset", 100)),
+        lines(("a", "asset", 0), ("b", "liability", 0)),
+        [
+            service.Line("a", "asset", Money(100, "EGP")),
+            service.Line("b", "asset", Money(-100, "USD")),
+        ],
+        lines(("a", "bogus", 100), ("b", "asset", -100)),
+    ],
+)
 async def test_invalid_lines_are_refused_before_writing(
-    sessions: async_sessionmaker[AsyncSession], business: Business, owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
+    owner_engine: AsyncEngine,
     bad: list[service.Line],
 ) -> None:
     with pytest.raises(UnbalancedEntry):
@@ -121,32 +156,46 @@ async def test_invalid_lines_are_refused_before_writing(
     assert await _counts(owner_engine) == (0, 0)
 
 
-async def test_zero_lines_are_dropped(sessions: async_sessionmaker[AsyncSession],
-                                      business: Business) -> None:
-    entry = await post(sessions, business.tenant_id,
-                       [*sale(300), *lines(("expense:fees:stripe", "expense", 0))])
+async def test_zero_lines_are_dropped(
+    sessions: async_sessionmaker[AsyncSession], business: Business
+) -> None:
+    entry = await post(
+        sessions, business.tenant_id, [*sale(300), *lines(("expense:fees:stripe", "expense", 0))]
+    )
     assert len(entry.postings) == 2
 
 
 async def test_account_type_is_fixed_by_first_use(
-    sessions: async_sessionmaker[AsyncSession], business: Business,
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
 ) -> None:
     await post(sessions, business.tenant_id, sale(100))
     with pytest.raises(AccountTypeMismatch):
-        await post(sessions, business.tenant_id,
-                   lines(("receivable:customer", "liability", 100), ("cash", "asset", -100)))
+        await post(
+            sessions,
+            business.tenant_id,
+            lines(("receivable:customer", "liability", 100), ("cash", "asset", -100)),
+        )
 
 
 async def test_reverse_mirrors_the_entry_once(
-    sessions: async_sessionmaker[AsyncSession], business: Business, owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
+    owner_engine: AsyncEngine,
 ) -> None:
-    original = await post(sessions, business.tenant_id, sale(700), payment_id=uuid.uuid4(),
-                          dimensions={"service_id": "s1"})
+    original = await post(
+        sessions,
+        business.tenant_id,
+        sale(700),
+        payment_id=uuid.uuid4(),
+        dimensions={"service_id": "s1"},
+    )
 
     async def run(key: str) -> Entry:
         async with tenant_transaction(sessions, business.tenant_id) as session:
-            return await service.reverse(session, business.tenant_id, original.id, key,
-                                         "correction")
+            return await service.reverse(
+                session, business.tenant_id, original.id, key, "correction"
+            )
 
     reversal = await run("rev:1")
     assert reversal.reverses_entry_id == original.id
@@ -162,7 +211,9 @@ async def test_reverse_mirrors_the_entry_once(
 
 
 async def test_payable_cannot_go_negative(
-    sessions: async_sessionmaker[AsyncSession], business: Business, owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
+    owner_engine: AsyncEngine,
 ) -> None:
     await post(sessions, business.tenant_id, accrue(1_000))
     await post(sessions, business.tenant_id, payout(600))
@@ -175,7 +226,8 @@ async def test_payable_cannot_go_negative(
 
 
 async def test_entry_that_credits_and_debits_the_same_payable_nets_first(
-    sessions: async_sessionmaker[AsyncSession], business: Business,
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
 ) -> None:
     """Within one entry only the net change matters: no transient overdraft."""
     entry = await post(sessions, business.tenant_id, [*payout(300), *accrue(300)])
@@ -183,7 +235,9 @@ async def test_entry_that_credits_and_debits_the_same_payable_nets_first(
 
 
 async def test_concurrent_payouts_racing_for_one_balance_at_most_one_wins(
-    sessions: async_sessionmaker[AsyncSession], business: Business, owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
+    owner_engine: AsyncEngine,
 ) -> None:
     await post(sessions, business.tenant_id, accrue(1_000))
 
@@ -193,9 +247,14 @@ async def test_concurrent_payouts_racing_for_one_balance_at_most_one_wins(
                 async with session.begin():
                     await set_tenant(session, business.tenant_id)
                     await set_lock_timeout(session, 10_000)
-                    await service.post(session, business.tenant_id,
-                                       idempotency_key=f"payout:{n}", reason="payout",
-                                       lines=payout(700), occurred_at=NOON)
+                    await service.post(
+                        session,
+                        business.tenant_id,
+                        idempotency_key=f"payout:{n}",
+                        reason="payout",
+                        lines=payout(700),
+                        occurred_at=NOON,
+                    )
                     # Hold the row lock a moment so the racers really overlap.
                     await session.execute(text("SELECT pg_sleep(0.05)"))
             except PayableOverdrawn:
@@ -210,7 +269,9 @@ async def test_concurrent_payouts_racing_for_one_balance_at_most_one_wins(
 
 
 async def test_accounts_are_isolated_per_tenant(
-    sessions: async_sessionmaker[AsyncSession], business: Business, owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
+    owner_engine: AsyncEngine,
     client: AsyncTestClient[Litestar],
 ) -> None:
     other = await sign_up(client, timezone="UTC")
@@ -220,12 +281,22 @@ async def test_accounts_are_isolated_per_tenant(
     assert {a.balance_minor for a in mine} == {100, -100}
     async with sessions() as session, session.begin():
         await set_tenant(session, other.tenant_id)
-        visible = (await session.execute(text(
-            "SELECT DISTINCT tenant_id FROM ledger_accounts UNION "
-            "SELECT DISTINCT tenant_id FROM postings UNION SELECT tenant_id FROM balances"
-        ))).scalars().all()
+        visible = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT DISTINCT tenant_id FROM ledger_accounts UNION "
+                        "SELECT DISTINCT tenant_id FROM postings UNION "
+                        "SELECT tenant_id FROM balances"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert visible == [other.tenant_id]
     async with owner_engine.connect() as connection:
-        per_tenant = (await connection.execute(text(
-            "SELECT count(DISTINCT tenant_id) FROM ledger_accounts"))).scalar_one()
+        per_tenant = (
+            await connection.execute(text("SELECT count(DISTINCT tenant_id) FROM ledger_accounts"))
+        ).scalar_one()
     assert per_tenant == 2

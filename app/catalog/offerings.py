@@ -1,0 +1,219 @@
+"""Catalog use cases for what a business sells: services and products."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.catalog.checks import Problems
+from app.catalog.models import Product, ProductStock, Service, ServiceBranchPrice, ServiceResource
+from app.catalog.queries import (
+    known_branch_ids,
+    load_products,
+    load_resources,
+    load_service,
+    load_services,
+    tenant_currency,
+)
+from app.catalog.specs import CheckedService, ServiceSpec, StockInput, check_service
+from app.catalog.views import CancellationPolicy, ProductView, ServiceView
+from app.db import new_id, set_tenant
+from app.errors import NotFound
+from app.tenancy.service import Principal, find_tenant_by_slug
+
+
+async def create_service(session: AsyncSession, actor: Principal, spec: ServiceSpec) -> ServiceView:
+    problems = Problems()
+    checked = check_service(spec, problems)
+    problems.raise_if_any()
+    tenant_id = actor.tenant_id
+    service_id = new_id()
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        currency = await tenant_currency(session, tenant_id)
+        if spec.currency != currency:
+            problems.add("price.currency", f"must be the business currency {currency}")
+        found = await load_resources(session, tenant_id, spec.resource_ids)
+        problems.known(spec.resource_ids, {r.id for r in found}, "resource_ids", "resource")
+        price_branches = [p.branch_id for p in spec.branch_prices]
+        known = await known_branch_ids(session, tenant_id, price_branches)
+        problems.known(price_branches, known, "branch_prices", "branch")
+        problems.raise_if_any()
+        await _insert_service(session, tenant_id, service_id, checked, currency)
+        audit.record(
+            session,
+            tenant_id,
+            audit.Actor.user(actor.user_id),
+            "service.created",
+            "service",
+            service_id,
+            after={
+                "name": checked.name,
+                "policy": spec.policy,
+                "price_minor": spec.price_minor,
+                "currency": currency,
+            },
+        )
+        return await load_service(session, tenant_id, service_id)
+
+
+async def _insert_service(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    service_id: uuid.UUID,
+    checked: CheckedService,
+    currency: str,
+) -> None:
+    spec = checked.spec
+    session.add(
+        Service(
+            tenant_id=tenant_id,
+            id=service_id,
+            name=checked.name,
+            policy=spec.policy,
+            duration_minutes=spec.duration_minutes,
+            slot_step_minutes=spec.slot_step_minutes,
+            buffer_before_minutes=spec.buffer_before_minutes,
+            buffer_after_minutes=spec.buffer_after_minutes,
+            min_notice_minutes=spec.min_notice_minutes,
+            max_advance_days=spec.max_advance_days,
+            min_nights=spec.min_nights,
+            max_nights=spec.max_nights,
+            check_in_time=checked.check_in,
+            check_out_time=checked.check_out,
+            min_minutes=spec.min_minutes,
+            max_minutes=spec.max_minutes,
+            price_minor=spec.price_minor,
+            currency=currency,
+            pricing=spec.pricing,
+            commission_bps=spec.commission_bps,
+            commission_fixed_minor=spec.commission_fixed_minor,
+            cancellation_policy=_policy_json(checked.cancellation),
+            active=True,
+        )
+    )
+    await session.flush()
+    session.add_all(
+        [
+            ServiceResource(tenant_id=tenant_id, service_id=service_id, resource_id=r)
+            for r in spec.resource_ids
+        ]
+    )
+    session.add_all(
+        [
+            ServiceBranchPrice(
+                tenant_id=tenant_id,
+                service_id=service_id,
+                branch_id=p.branch_id,
+                amount_minor=p.amount_minor,
+                pricing=p.pricing,
+            )
+            for p in spec.branch_prices
+        ]
+    )
+    await session.flush()
+
+
+def _policy_json(policy: CancellationPolicy) -> dict[str, object]:
+    body: dict[str, object] = {
+        "tiers": [
+            {"hours_before": t.hours_before, "refund_bps": t.refund_bps} for t in policy.tiers
+        ]
+    }
+    if policy.no_show_fee_bps is not None:
+        body["no_show_fee_bps"] = policy.no_show_fee_bps
+    return body
+
+
+async def list_services(session: AsyncSession, tenant_id: uuid.UUID) -> list[ServiceView]:
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        return await load_services(session, tenant_id)
+
+
+async def get_service(
+    session: AsyncSession, tenant_id: uuid.UUID, service_id: uuid.UUID
+) -> ServiceView:
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        return await load_service(session, tenant_id, service_id)
+
+
+async def list_public_services(session: AsyncSession, slug: str) -> list[ServiceView]:
+    """The active services of the business with this public slug; NotFound if none."""
+    tenant = await find_tenant_by_slug(session, slug)
+    if tenant is None:
+        raise NotFound("Business not found", entity="tenant", slug=slug)
+    async with session.begin():
+        await set_tenant(session, tenant.id)
+        return await load_services(session, tenant.id, active_only=True)
+
+
+async def create_product(
+    session: AsyncSession,
+    actor: Principal,
+    *,
+    name: str,
+    price_minor: int,
+    currency: str,
+    stock: Sequence[StockInput],
+) -> ProductView:
+    problems = Problems()
+    name = problems.text(name, "name")
+    problems.minor(price_minor, "price.amount_minor")
+    branch_ids = [level.branch_id for level in stock]
+    problems.unique(branch_ids, "stock")
+    for index, level in enumerate(stock):
+        problems.int_range(level.quantity, f"stock[{index}].quantity", 0, 10**9)
+    problems.raise_if_any()
+    tenant_id = actor.tenant_id
+    product_id = new_id()
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        expected = await tenant_currency(session, tenant_id)
+        if currency != expected:
+            problems.add("price.currency", f"must be the business currency {expected}")
+        known = await known_branch_ids(session, tenant_id, branch_ids)
+        problems.known(branch_ids, known, "stock", "branch")
+        problems.raise_if_any()
+        session.add(
+            Product(
+                tenant_id=tenant_id,
+                id=product_id,
+                name=name,
+                price_minor=price_minor,
+                currency=expected,
+            )
+        )
+        await session.flush()
+        session.add_all(
+            [
+                ProductStock(
+                    tenant_id=tenant_id,
+                    product_id=product_id,
+                    branch_id=level.branch_id,
+                    quantity=level.quantity,
+                )
+                for level in stock
+            ]
+        )
+        await session.flush()
+        audit.record(
+            session,
+            tenant_id,
+            audit.Actor.user(actor.user_id),
+            "product.created",
+            "product",
+            product_id,
+            after={"name": name, "price_minor": price_minor},
+        )
+        return (await load_products(session, tenant_id, [product_id]))[0]
+
+
+async def list_products(session: AsyncSession, tenant_id: uuid.UUID) -> list[ProductView]:
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        return await load_products(session, tenant_id)

@@ -1,0 +1,227 @@
+"""Use cases where a payment provider's answer meets a booking: capture, failure, expiry of the
+checkout, refunds. Each is one transaction and idempotent, so a webhook delivered twice, or
+out of order, leaves the books as if it came once and in order.
+
+Lock order everywhere: booking rows (sorted) before the payment row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.bookings import lifecycle, money
+from app.bookings.models import ACTIVE, COMPLETED, PENDING_PAYMENT, Booking
+from app.bookings.queries import BookingView, lines_of
+from app.db import set_lock_timeout, set_tenant
+from app.errors import InvalidState, NotFound
+from app.money import Money
+from app.payments import service as payments
+from app.payments.models import CANCELLED, FAILED, Payment, Refund
+
+PROVIDER = audit.Actor("provider")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    payment: payments.PaymentView
+    changed: bool
+    note: str = ""
+
+
+async def _lock_bookings_of(session: AsyncSession, payment: Payment) -> list[Booking]:
+    anchor = await session.get(Booking, (payment.tenant_id, payment.booking_id))
+    if anchor is None:
+        raise NotFound("Booking not found", entity="booking", id=str(payment.booking_id))
+    query = select(Booking).where(Booking.tenant_id == payment.tenant_id)
+    if anchor.series_id is not None and payment.provider != "cash":
+        query = query.where(Booking.series_id == anchor.series_id)
+    else:
+        query = query.where(Booking.id == anchor.id)
+    return list((await session.scalars(query.order_by(Booking.id).with_for_update())).all())
+
+
+async def _begin(
+    session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UUID
+) -> tuple[list[Booking], Payment]:
+    await set_tenant(session, tenant_id)
+    await set_lock_timeout(session, 5000)
+    found = await session.get(Payment, (tenant_id, payment_id))
+    if found is None:
+        raise NotFound("Payment not found", entity="payment", id=str(payment_id))
+    bookings = await _lock_bookings_of(session, found)
+    return bookings, await payments.lock_payment(session, tenant_id, payment_id)
+
+
+async def record_payment_succeeded(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    *,
+    amount: Money,
+    fee_minor: int,
+    provider_ref: str | None,
+    now: datetime,
+) -> Outcome:
+    """Capture: book the money, confirm the held bookings. Money that arrives for a booking
+    that no longer holds its slot (the hold expired, or it was cancelled) is refunded in
+    full, so the customer is never charged for nothing."""
+    async with session.begin():
+        bookings, payment = await _begin(session, tenant_id, payment_id)
+        changed = await payments.capture(
+            session, payment, amount=amount, fee_minor=fee_minor, provider_ref=provider_ref, now=now
+        )
+        note = ""
+        for row in bookings:
+            if not changed:
+                break
+            if row.status == PENDING_PAYMENT:
+                await lifecycle.apply_transition(session, tenant_id, PROVIDER, row, "confirm", now)
+            elif row.status not in ACTIVE and row.status != COMPLETED:
+                view = BookingView.of(row, await lines_of(session, row.id))
+                await _refund_lost_booking(session, payment, view, now)
+                note = "refunded: booking no longer held"
+        return Outcome(payments.PaymentView.of(payment), changed, note)
+
+
+async def _refund_lost_booking(
+    session: AsyncSession, payment: Payment, booking: BookingView, now: datetime
+) -> None:
+    charge = money.charge_of(booking)
+    already = await payments.refunded_for_booking(session, payment.tenant_id, booking.id)
+    amount = min(
+        booking.total.amount_minor - already, payment.captured_minor - payment.refunded_minor
+    )
+    if amount > 0:
+        await payments.create_refund(
+            session,
+            payment,
+            charge,
+            amount_minor=amount,
+            reason="booking_not_held",
+            completed=False,
+            now=now,
+        )
+
+
+async def record_payment_ended(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    *,
+    status: str,
+    reason: str | None,
+    now: datetime,
+) -> Outcome:
+    """failed: the customer may still pay until the hold expires. cancelled (the checkout
+    expired or was abandoned): the held bookings expire now and free their slots."""
+    if status not in (FAILED, CANCELLED):
+        raise InvalidState("status must be failed or cancelled", status=status)
+    async with session.begin():
+        bookings, payment = await _begin(session, tenant_id, payment_id)
+        changed = payments.end_unpaid(payment, status, reason, now)
+        if changed and status == CANCELLED:
+            for row in bookings:
+                if row.status == PENDING_PAYMENT:
+                    await lifecycle.apply_transition(
+                        session, tenant_id, PROVIDER, row, "expire", now
+                    )
+        return Outcome(payments.PaymentView.of(payment), changed)
+
+
+async def record_checkout_session(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    *,
+    session_id: str | None,
+    url: str | None,
+    provider_ref: str | None,
+    now: datetime,
+) -> payments.PaymentView:
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        payment = await payments.lock_payment(session, tenant_id, payment_id)
+        payments.mark_processing(
+            payment, session_id=session_id, url=url, provider_ref=provider_ref, now=now
+        )
+        return payments.PaymentView.of(payment)
+
+
+async def refund_booking(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    actor: audit.Actor,
+    booking_id: uuid.UUID,
+    *,
+    amount_minor: int | None,
+    reason: str | None,
+    now: datetime,
+) -> Refund:
+    """An owner's refund: by default whatever of this booking is still refundable."""
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        await set_lock_timeout(session, 5000)
+        row = await lifecycle.lock_booking(session, tenant_id, booking_id)
+        view = BookingView.of(row, await lines_of(session, row.id))
+        payment = await payments.find_payment(session, tenant_id, row.id, row.series_id, lock=True)
+        if payment is None:
+            raise InvalidState("This booking has no payment", booking_id=str(booking_id))
+        already = await payments.refunded_for_booking(session, tenant_id, row.id)
+        refundable = min(
+            view.total.amount_minor - already, payment.captured_minor - payment.refunded_minor
+        )
+        amount = refundable if amount_minor is None else amount_minor
+        if amount > refundable:
+            raise payments.RefundExceedsCapture(refundable=refundable, requested=amount)
+        refund = await payments.create_refund(
+            session,
+            payment,
+            money.charge_of(view),
+            amount_minor=amount,
+            reason=reason or "requested",
+            completed=row.status == COMPLETED,
+            now=now,
+        )
+        audit.record(
+            session,
+            tenant_id,
+            actor,
+            "refund.created",
+            "refund",
+            refund.id,
+            after={"amount_minor": amount, "booking_id": str(row.id)},
+        )
+        await money.publish(session, view, "booking.refunded")
+        return refund
+
+
+async def record_refund_result(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    refund_id: uuid.UUID,
+    *,
+    succeeded: bool,
+    provider_ref: str | None,
+    reason: str | None,
+    now: datetime,
+) -> bool:
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        refund = await payments.get_refund(session, tenant_id, refund_id)
+        payment = await payments.lock_payment(session, tenant_id, refund.payment_id)
+        refund = await payments.get_refund(session, tenant_id, refund_id, lock=True)
+        return await payments.finish_refund(
+            session,
+            payment,
+            refund,
+            succeeded=succeeded,
+            provider_ref=provider_ref,
+            reason=reason,
+            now=now,
+        )
