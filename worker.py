@@ -23,7 +23,8 @@ from app.settings import Settings
 from app.worker_context import BackgroundTask, WorkerContext
 
 # Each domain contributes (functions, cron jobs) through its jobs module.
-JOB_MODULES: list[str] = ["app.outbox.jobs", "app.events.jobs", "app.bookings.jobs"]
+JOB_MODULES: list[str] = ["app.outbox.jobs", "app.events.jobs", "app.bookings.jobs",
+                          "app.payouts.jobs", "app.reconciliation.jobs"]
 
 
 def _collect() -> tuple[list[Function | Any], list[CronJob], list[BackgroundTask]]:

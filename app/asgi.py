@@ -27,6 +27,8 @@ from app.ledger import routes as ledger_routes
 from app.logs import configure_logging
 from app.outbox import routes as outbox_routes
 from app.outbox.metrics import OutboxGauges
+from app.payouts import routes as payout_routes
+from app.reconciliation import routes as reconciliation_routes
 from app.settings import Settings
 from app.tenancy import routes as tenancy_routes
 from app.tenancy.auth import build_jwt_auth
@@ -46,6 +48,8 @@ def route_modules() -> list[Router]:
         availability_routes.public_router(),
         booking_routes.router(),
         booking_routes.public_router(),
+        payout_routes.router(),
+        reconciliation_routes.router(),
     ]
 
 

@@ -22,8 +22,9 @@ log = structlog.get_logger()
 WINDOW_SECONDS = 60
 
 
-async def hit(redis: Redis, key: str, limit: int, now: float,
-              window: int = WINDOW_SECONDS) -> int | None:
+async def hit(
+    redis: Redis, key: str, limit: int, now: float, window: int = WINDOW_SECONDS
+) -> int | None:
     """Count one request; None when allowed, else seconds until the window resets."""
     bucket = int(now // window)
     full_key = f"{key}:{bucket}"
@@ -40,8 +41,9 @@ async def hit(redis: Redis, key: str, limit: int, now: float,
     return max(1, int((bucket + 1) * window - now + 0.999))
 
 
-async def public_rate_limit(connection: ASGIConnection[Any, Any, Any, Any],
-                            handler: BaseRouteHandler) -> None:
+async def public_rate_limit(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
     """Guard for public routes: raises RateLimited (429 with Retry-After) past the limit."""
     state = connection.app.state
     settings = state.settings

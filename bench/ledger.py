@@ -37,8 +37,9 @@ def _url(base: str, database: str, user: str | None = None) -> str:
     return url.render_as_string(hide_password=False)
 
 
-async def _run(url: str, tenant_id: uuid.UUID, entries: int, workers: int,
-               spread: bool) -> tuple[float, list[float]]:
+async def _run(
+    url: str, tenant_id: uuid.UUID, entries: int, workers: int, spread: bool
+) -> tuple[float, list[float]]:
     engine = create_engine(url, pool_size=workers, max_overflow=0)
     sessions = session_factory(engine)
     latencies: list[float] = []
@@ -48,13 +49,20 @@ async def _run(url: str, tenant_id: uuid.UUID, entries: int, workers: int,
         suffix = f":w{number}" if spread else ""
         for n in queue:
             amount = Money(1000 + n, "EGP")
-            lines = [service.Line(f"receivable:customer{suffix}", "asset", amount),
-                     service.Line(f"deferred_revenue{suffix}", "liability", -amount)]
+            lines = [
+                service.Line(f"receivable:customer{suffix}", "asset", amount),
+                service.Line(f"deferred_revenue{suffix}", "liability", -amount),
+            ]
             started = time.perf_counter()
             async with tenant_transaction(sessions, tenant_id) as session:
-                await service.post(session, tenant_id, idempotency_key=f"bench:{spread}:{n}",
-                                   reason="checkout", lines=lines,
-                                   occurred_at=datetime.now(UTC))
+                await service.post(
+                    session,
+                    tenant_id,
+                    idempotency_key=f"bench:{spread}:{n}",
+                    reason="checkout",
+                    lines=lines,
+                    occurred_at=datetime.now(UTC),
+                )
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
@@ -66,8 +74,10 @@ async def _run(url: str, tenant_id: uuid.UUID, entries: int, workers: int,
 
 def _print(label: str, rate: float, latencies: list[float]) -> None:
     quantiles = statistics.quantiles(latencies, n=100)
-    print(f"{label:7s} {rate:8.0f} entries/s   p50 {quantiles[49] * 1000:6.2f} ms   "
-          f"p99 {quantiles[98] * 1000:6.2f} ms")
+    print(
+        f"{label:7s} {rate:8.0f} entries/s   p50 {quantiles[49] * 1000:6.2f} ms   "
+        f"p99 {quantiles[98] * 1000:6.2f} ms"
+    )
 
 
 async def main() -> None:
@@ -85,9 +95,13 @@ async def main() -> None:
         tenant_id = uuid.uuid4()
         owner = create_engine(_url(base, database))
         async with owner.begin() as connection:
-            await connection.execute(text(
-                "INSERT INTO tenants (id, slug, name, currency, timezone) "
-                "VALUES (:id, 'bench', 'Bench', 'EGP', 'UTC')"), {"id": tenant_id})
+            await connection.execute(
+                text(
+                    "INSERT INTO tenants (id, slug, name, currency, timezone) "
+                    "VALUES (:id, 'bench', 'Bench', 'EGP', 'UTC')"
+                ),
+                {"id": tenant_id},
+            )
         await owner.dispose()
         app_url = _url(base, database, user="reckon_app")
         print(f"ledger.post(): {args.entries} entries, {args.workers} workers, one tenant")

@@ -80,10 +80,22 @@ async def load_offer(
     service = await session.get(Service, (tenant_id, service_id))
     if service is None or not service.active:
         raise NotFound("Service not found", entity="service", id=str(service_id))
-    branch = await session.get(Branch, (tenant_id, branch_id))
+    price = ServiceBranchPrice
+    branch = (
+        await session.execute(
+            select(Branch.timezone, price.amount_minor, price.pricing)
+            .outerjoin(
+                price,
+                (price.tenant_id == Branch.tenant_id)
+                & (price.branch_id == Branch.id)
+                & (price.service_id == service_id),
+            )
+            .where(Branch.tenant_id == tenant_id, Branch.id == branch_id)
+        )
+    ).first()
     if branch is None:
         raise NotFound("Branch not found", entity="branch", id=str(branch_id))
-    override = await session.get(ServiceBranchPrice, (tenant_id, service_id, branch_id))
+    overridden = branch.amount_minor is not None
     rows = (
         await session.execute(
             select(Resource.id, Resource.capacity)
@@ -109,8 +121,8 @@ async def load_offer(
         service=service,
         branch_id=branch_id,
         tz=check_timezone(branch.timezone),
-        unit_price_minor=override.amount_minor if override else service.price_minor,
-        pricing=override.pricing if override else service.pricing,
+        unit_price_minor=branch.amount_minor if overridden else service.price_minor,
+        pricing=branch.pricing if overridden else service.pricing,
         candidates=tuple(Candidate(row.id, row.capacity) for row in rows),
     )
 

@@ -27,22 +27,30 @@ async def bound_lock_waits(session: AsyncSession) -> None:
     await set_lock_timeout(session, LOCK_TIMEOUT_MS)
 
 
-async def lock_resources(session: AsyncSession, tenant_id: uuid.UUID,
-                         resource_ids: Sequence[uuid.UUID]) -> None:
+async def lock_resources(
+    session: AsyncSession, tenant_id: uuid.UUID, resource_ids: Sequence[uuid.UUID]
+) -> None:
     """Serialise capacity-N bookers per resource. Sorted ids keep lock order global, so two
     bookers never wait on each other in a cycle. NO KEY UPDATE leaves foreign-key checks
     (KEY SHARE) from other writers unblocked."""
     ids = sorted(set(resource_ids))
     if ids:
         await session.execute(
-            text("SELECT id FROM resources WHERE tenant_id = :tenant_id AND id = ANY(:ids) "
-                 "ORDER BY id FOR NO KEY UPDATE"),
+            text(
+                "SELECT id FROM resources WHERE tenant_id = :tenant_id AND id = ANY(:ids) "
+                "ORDER BY id FOR NO KEY UPDATE"
+            ),
             {"tenant_id": tenant_id, "ids": ids},
         )
 
 
-async def booked_party_size(session: AsyncSession, resource_id: uuid.UUID, start: datetime,
-                            end: datetime, exclude: uuid.UUID | None = None) -> int:
+async def booked_party_size(
+    session: AsyncSession,
+    resource_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    exclude: uuid.UUID | None = None,
+) -> int:
     """Peak party size of active bookings overlapping [start, end): the in-transaction recount
     that backs the engine's answer for capacity-N resources."""
     row = await session.execute(

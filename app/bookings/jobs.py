@@ -24,17 +24,20 @@ log = structlog.get_logger()
 SWEEP = "bookings.sweep"
 
 
-async def tenants_with_due_work(sessions: async_sessionmaker[AsyncSession], now: datetime,
-                                grace: timedelta = NO_SHOW_GRACE) -> list[uuid.UUID]:
+async def tenants_with_due_work(
+    sessions: async_sessionmaker[AsyncSession], now: datetime, grace: timedelta = NO_SHOW_GRACE
+) -> list[uuid.UUID]:
     async with sessions() as session, session.begin():
         rows = await session.execute(
             text("SELECT bookings_tenants_with_due_work(:now, :grace)"),
-            {"now": now, "grace": grace})
+            {"now": now, "grace": grace},
+        )
         return sorted(rows.scalars().all())
 
 
-async def sweep_bookings(sessions: async_sessionmaker[AsyncSession], now: datetime,
-                         grace: timedelta = NO_SHOW_GRACE) -> dict[str, int]:
+async def sweep_bookings(
+    sessions: async_sessionmaker[AsyncSession], now: datetime, grace: timedelta = NO_SHOW_GRACE
+) -> dict[str, int]:
     """Expire holds and mark no-shows for every tenant with due work; one tenant failing is
     logged and does not stop the others."""
     expired = no_shows = 0

@@ -37,10 +37,13 @@ NO_SHOW_GRACE = timedelta(minutes=30)
 
 # action -> (states it may start from, state it leads to, event, timestamp column)
 TRANSITIONS: dict[str, tuple[frozenset[str], str, str, str | None]] = {
-    "cancel": (frozenset({PENDING_PAYMENT, CONFIRMED}), CANCELLED, events.BOOKING_CANCELLED,
-               "cancelled_at"),
-    "check_in": (frozenset({CONFIRMED}), CHECKED_IN, events.BOOKING_CHECKED_IN,
-                 "checked_in_at"),
+    "cancel": (
+        frozenset({PENDING_PAYMENT, CONFIRMED}),
+        CANCELLED,
+        events.BOOKING_CANCELLED,
+        "cancelled_at",
+    ),
+    "check_in": (frozenset({CONFIRMED}), CHECKED_IN, events.BOOKING_CHECKED_IN, "checked_in_at"),
     "complete": (frozenset({CHECKED_IN}), COMPLETED, events.BOOKING_COMPLETED, "completed_at"),
     "no_show": (frozenset({CONFIRMED}), NO_SHOW, events.BOOKING_NO_SHOW, None),
     "expire": (frozenset({PENDING_PAYMENT}), EXPIRED, events.BOOKING_EXPIRED, None),
@@ -49,21 +52,31 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str, str, str | None]] = {
 RESTOCK = frozenset({CANCELLED, EXPIRED})
 
 
-async def lock_booking(session: AsyncSession, tenant_id: uuid.UUID,
-                       booking_id: uuid.UUID) -> Booking:
+async def lock_booking(
+    session: AsyncSession, tenant_id: uuid.UUID, booking_id: uuid.UUID
+) -> Booking:
     row = await find_booking_row(session, tenant_id, booking_id, for_update=True)
     if row is None:
         raise NotFound("Booking not found", entity="booking", id=str(booking_id))
     return row
 
 
-async def apply_transition(session: AsyncSession, tenant_id: uuid.UUID, actor: audit.Actor,
-                           row: Booking, action: str, now: datetime) -> BookingView:
+async def apply_transition(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    actor: audit.Actor,
+    row: Booking,
+    action: str,
+    now: datetime,
+) -> BookingView:
     """Move a locked booking through `action`, or raise InvalidState naming both states."""
     allowed, target, event, stamp = TRANSITIONS[action]
     if row.status not in allowed:
-        raise InvalidState(f"A {row.status} booking cannot {action.replace('_', ' ')}",
-                           status=row.status, action=action)
+        raise InvalidState(
+            f"A {row.status} booking cannot {action.replace('_', ' ')}",
+            status=row.status,
+            action=action,
+        )
     before = row.snapshot()
     row.status = target
     row.updated_at = now
@@ -73,8 +86,9 @@ async def apply_transition(session: AsyncSession, tenant_id: uuid.UUID, actor: a
     await session.flush()
     if target in RESTOCK:
         await _restock(session, tenant_id, row)
-    audit.record(session, tenant_id, actor, event, "booking", row.id, before=before,
-                 after=row.snapshot())
+    audit.record(
+        session, tenant_id, actor, event, "booking", row.id, before=before, after=row.snapshot()
+    )
     view = BookingView.of(row, await lines_of(session, row.id))
     await _after_transition(session, view, event)
     return view
@@ -88,43 +102,72 @@ async def _after_transition(session: AsyncSession, booking: BookingView, event: 
 
 async def _restock(session: AsyncSession, tenant_id: uuid.UUID, row: Booking) -> None:
     await session.execute(
-        text("UPDATE product_stock s SET quantity = s.quantity + bp.quantity "
-             "FROM booking_products bp WHERE bp.tenant_id = :t AND bp.booking_id = :b "
-             "AND s.tenant_id = bp.tenant_id AND s.product_id = bp.product_id "
-             "AND s.branch_id = :branch"),
+        text(
+            "UPDATE product_stock s SET quantity = s.quantity + bp.quantity "
+            "FROM booking_products bp WHERE bp.tenant_id = :t AND bp.booking_id = :b "
+            "AND s.tenant_id = bp.tenant_id AND s.product_id = bp.product_id "
+            "AND s.branch_id = :branch"
+        ),
         {"t": tenant_id, "b": row.id, "branch": row.branch_id},
     )
 
 
-async def transition_booking(session: AsyncSession, tenant_id: uuid.UUID, actor: audit.Actor,
-                             booking_id: uuid.UUID, action: str, now: datetime) -> BookingView:
+async def transition_booking(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    actor: audit.Actor,
+    booking_id: uuid.UUID,
+    action: str,
+    now: datetime,
+) -> BookingView:
     async with session.begin():
         await set_tenant(session, tenant_id)
         row = await lock_booking(session, tenant_id, booking_id)
         if action == "no_show" and now < row.starts_at:
-            raise InvalidState("A booking cannot be a no-show before it starts",
-                               status=row.status, action=action)
+            raise InvalidState(
+                "A booking cannot be a no-show before it starts", status=row.status, action=action
+            )
         return await apply_transition(session, tenant_id, actor, row, action, now)
 
 
-async def check_in_booking(session: AsyncSession, tenant_id: uuid.UUID, actor: audit.Actor,
-                           booking_id: uuid.UUID, now: datetime) -> BookingView:
+async def check_in_booking(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    actor: audit.Actor,
+    booking_id: uuid.UUID,
+    now: datetime,
+) -> BookingView:
     return await transition_booking(session, tenant_id, actor, booking_id, "check_in", now)
 
 
-async def complete_booking(session: AsyncSession, tenant_id: uuid.UUID, actor: audit.Actor,
-                           booking_id: uuid.UUID, now: datetime) -> BookingView:
+async def complete_booking(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    actor: audit.Actor,
+    booking_id: uuid.UUID,
+    now: datetime,
+) -> BookingView:
     return await transition_booking(session, tenant_id, actor, booking_id, "complete", now)
 
 
-async def mark_no_show(session: AsyncSession, tenant_id: uuid.UUID, actor: audit.Actor,
-                       booking_id: uuid.UUID, now: datetime) -> BookingView:
+async def mark_no_show(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    actor: audit.Actor,
+    booking_id: uuid.UUID,
+    now: datetime,
+) -> BookingView:
     return await transition_booking(session, tenant_id, actor, booking_id, "no_show", now)
 
 
-async def cancel_booking(session: AsyncSession, tenant_id: uuid.UUID, actor: audit.Actor,
-                         booking_id: uuid.UUID, now: datetime,
-                         scope: Literal["one", "series"] = "one") -> list[BookingView]:
+async def cancel_booking(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    actor: audit.Actor,
+    booking_id: uuid.UUID,
+    now: datetime,
+    scope: Literal["one", "series"] = "one",
+) -> list[BookingView]:
     """Cancel one booking, or every not-yet-started active occurrence of its series."""
     if scope not in ("one", "series"):
         raise field_error("scope", "must be one or series")
@@ -135,30 +178,46 @@ async def cancel_booking(session: AsyncSession, tenant_id: uuid.UUID, actor: aud
             return [await apply_transition(session, tenant_id, actor, row, "cancel", now)]
         if row.series_id is None:
             raise field_error("scope", "this booking is not part of a series")
-        rows = (await session.scalars(
-            select(Booking).where(Booking.tenant_id == tenant_id,
-                                  Booking.series_id == row.series_id,
-                                  Booking.status.in_((PENDING_PAYMENT, CONFIRMED)),
-                                  or_(Booking.starts_at >= now, Booking.id == row.id))
-            .order_by(Booking.id).with_for_update()
-            .execution_options(populate_existing=True))).all()
+        rows = (
+            await session.scalars(
+                select(Booking)
+                .where(
+                    Booking.tenant_id == tenant_id,
+                    Booking.series_id == row.series_id,
+                    Booking.status.in_((PENDING_PAYMENT, CONFIRMED)),
+                    or_(Booking.starts_at >= now, Booking.id == row.id),
+                )
+                .order_by(Booking.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).all()
         if not rows:
-            raise InvalidState("Nothing in this series can be cancelled", status=row.status,
-                               action="cancel")
-        return [await apply_transition(session, tenant_id, actor, r, "cancel", now)
-                for r in rows]
+            raise InvalidState(
+                "Nothing in this series can be cancelled", status=row.status, action="cancel"
+            )
+        return [await apply_transition(session, tenant_id, actor, r, "cancel", now) for r in rows]
 
 
-async def _sweep(session: AsyncSession, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID],
-                 action: str, now: datetime) -> list[uuid.UUID]:
+async def _sweep(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    ids: Sequence[uuid.UUID],
+    action: str,
+    now: datetime,
+) -> list[uuid.UUID]:
     """Apply `action` to rows that still qualify once locked (SKIP LOCKED: a booking being
     paid or checked in right now is left for the next run)."""
     allowed = TRANSITIONS[action][0]
-    rows = (await session.scalars(
-        select(Booking).where(Booking.tenant_id == tenant_id, Booking.id.in_(ids),
-                              Booking.status.in_(allowed))
-        .order_by(Booking.id).with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True))).all()
+    rows = (
+        await session.scalars(
+            select(Booking)
+            .where(Booking.tenant_id == tenant_id, Booking.id.in_(ids), Booking.status.in_(allowed))
+            .order_by(Booking.id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
     done = []
     for row in rows:
         await apply_transition(session, tenant_id, audit.SYSTEM, row, action, now)
@@ -166,41 +225,70 @@ async def _sweep(session: AsyncSession, tenant_id: uuid.UUID, ids: Sequence[uuid
     return done
 
 
-async def expire_holds(session: AsyncSession, tenant_id: uuid.UUID,
-                       now: datetime) -> list[uuid.UUID]:
+async def expire_holds(
+    session: AsyncSession, tenant_id: uuid.UUID, now: datetime
+) -> list[uuid.UUID]:
     """Expire pending holds whose time is up; their slots become free."""
     async with session.begin():
         await set_tenant(session, tenant_id)
-        ids = (await session.scalars(
-            select(Booking.id).where(Booking.tenant_id == tenant_id,
-                                     Booking.status == PENDING_PAYMENT,
-                                     Booking.hold_expires_at <= now).limit(1000))).all()
+        ids = (
+            await session.scalars(
+                select(Booking.id)
+                .where(
+                    Booking.tenant_id == tenant_id,
+                    Booking.status == PENDING_PAYMENT,
+                    Booking.hold_expires_at <= now,
+                )
+                .limit(1000)
+            )
+        ).all()
         return await _sweep(session, tenant_id, ids, "expire", now)
 
 
-async def mark_due_no_shows(session: AsyncSession, tenant_id: uuid.UUID, now: datetime,
-                            grace: timedelta = NO_SHOW_GRACE) -> list[uuid.UUID]:
+async def mark_due_no_shows(
+    session: AsyncSession, tenant_id: uuid.UUID, now: datetime, grace: timedelta = NO_SHOW_GRACE
+) -> list[uuid.UUID]:
     """Confirmed bookings not checked in `grace` after their start become no-shows."""
     async with session.begin():
         await set_tenant(session, tenant_id)
-        ids = (await session.scalars(
-            select(Booking.id).where(Booking.tenant_id == tenant_id,
-                                     Booking.status == CONFIRMED,
-                                     Booking.starts_at <= now - grace).limit(1000))).all()
+        ids = (
+            await session.scalars(
+                select(Booking.id)
+                .where(
+                    Booking.tenant_id == tenant_id,
+                    Booking.status == CONFIRMED,
+                    Booking.starts_at <= now - grace,
+                )
+                .limit(1000)
+            )
+        ).all()
         return await _sweep(session, tenant_id, ids, "no_show", now)
 
 
-async def expire_overlapping_holds(session: AsyncSession, tenant_id: uuid.UUID,
-                                   resource_id: uuid.UUID, start: datetime, end: datetime,
-                                   now: datetime) -> list[uuid.UUID]:
+async def expire_overlapping_holds(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    resource_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> list[uuid.UUID]:
     """Inside a booker's transaction: expire overdue holds in its way, so a dead hold never
     blocks a paying customer while waiting for the sweep."""
-    ids = (await session.execute(
-        text("SELECT id FROM bookings WHERE tenant_id = :t AND resource_id = :r "
-             "AND status = 'pending_payment' AND hold_expires_at <= :now "
-             "AND blocked && tstzrange(:start, :end)"),
-        {"t": tenant_id, "r": resource_id, "now": now, "start": start, "end": end},
-    )).scalars().all()
+    ids = (
+        (
+            await session.execute(
+                text(
+                    "SELECT id FROM bookings WHERE tenant_id = :t AND resource_id = :r "
+                    "AND status = 'pending_payment' AND hold_expires_at <= :now "
+                    "AND blocked && tstzrange(:start, :end)"
+                ),
+                {"t": tenant_id, "r": resource_id, "now": now, "start": start, "end": end},
+            )
+        )
+        .scalars()
+        .all()
+    )
     if not ids:
         return []
     return await _sweep(session, tenant_id, ids, "expire", now)

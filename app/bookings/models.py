@@ -35,8 +35,7 @@ class Booking(TenantScoped, Base):
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"]),
         ForeignKeyConstraint(["tenant_id", "service_id"], ["services.tenant_id", "services.id"]),
-        ForeignKeyConstraint(["tenant_id", "resource_id"],
-                             ["resources.tenant_id", "resources.id"]),
+        ForeignKeyConstraint(["tenant_id", "resource_id"], ["resources.tenant_id", "resources.id"]),
     )
 
     branch_id: Mapped[uuid.UUID]

@@ -58,14 +58,20 @@ async def place_booking(
             offer = await load_offer(session, tenant_id, request.service_id, request.branch_id)
             first = rules.occurrence(offer, request.start, request.end)
             wanted = rules.expand(offer, first, request.recurrence)
-            placed = await _place_on_some_resource(session, tenant_id, offer, request, wanted,
-                                                   now)
+            placed = await _place_on_some_resource(session, tenant_id, offer, request, wanted, now)
             if request.products:
                 lines = await _deduct_stock(session, tenant_id, offer, placed[0], request)
                 placed[0] = await _add_product_total(session, placed[0], lines)
             for view in placed:
-                audit.record(session, tenant_id, actor, events.BOOKING_PLACED, "booking",
-                             view.id, after=_audit_after(view))
+                audit.record(
+                    session,
+                    tenant_id,
+                    actor,
+                    events.BOOKING_PLACED,
+                    "booking",
+                    view.id,
+                    after=_audit_after(view),
+                )
             result = Placed(placed[0], tuple(placed), placed[0].series_id)
             await _after_booking_written(session, result)
     except DBAPIError as error:
@@ -82,8 +88,12 @@ async def _after_booking_written(session: AsyncSession, placed: Placed) -> None:
 
 
 async def _place_on_some_resource(
-    session: AsyncSession, tenant_id: uuid.UUID, offer: Offer, request: rules.BookingRequest,
-    wanted: list[rules.Occurrence], now: datetime,
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    offer: Offer,
+    request: rules.BookingRequest,
+    wanted: list[rules.Occurrence],
+    now: datetime,
 ) -> list[BookingView]:
     """Try the chosen resource, or each able resource in id order, until one takes every
     occurrence. Capacity-N locks are taken in that same order, so lock order stays sorted."""
@@ -93,12 +103,17 @@ async def _place_on_some_resource(
         candidates = list(offer.candidates)
     conflicts: list[str] = []
     for candidate in candidates:
-        conflicts = await _conflicting_dates(session, tenant_id, offer, candidate, request,
-                                             wanted, now)
+        conflicts = await _conflicting_dates(
+            session, tenant_id, offer, candidate, request, wanted, now
+        )
         if conflicts:
             continue
-        placed, lost = await _insert_all(session, tenant_id, offer, candidate, request, wanted,
-                                         now)
+        # Savepoints only when a lost race must not end the attempt: a series (to name every
+        # lost date) or a choice of resources (to try the next one).
+        retry = len(wanted) > 1 or len(candidates) > 1
+        placed, lost = await _insert_all(
+            session, tenant_id, offer, candidate, request, wanted, now, savepoints=retry
+        )
         if not lost:
             return placed
         conflicts = lost
@@ -108,21 +123,38 @@ async def _place_on_some_resource(
 
 
 async def _conflicting_dates(
-    session: AsyncSession, tenant_id: uuid.UUID, offer: Offer, candidate: Candidate,
-    request: rules.BookingRequest, wanted: Sequence[rules.Occurrence], now: datetime,
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    offer: Offer,
+    candidate: Candidate,
+    request: rules.BookingRequest,
+    wanted: Sequence[rules.Occurrence],
+    now: datetime,
 ) -> list[str]:
     if candidate.capacity > 1:
         await guard.lock_resources(session, tenant_id, [candidate.resource_id])
-    await expire_overlapping_holds(session, tenant_id, candidate.resource_id,
-                                   wanted[0].blocked_start, wanted[-1].blocked_end, now)
-    calendars = await load_calendars(session, offer, [candidate], wanted[0].local_date,
-                                     wanted[-1].end.astimezone(offer.tz).date())
+    await expire_overlapping_holds(
+        session,
+        tenant_id,
+        candidate.resource_id,
+        wanted[0].blocked_start,
+        wanted[-1].blocked_end,
+        now,
+    )
+    calendars = await load_calendars(
+        session,
+        offer,
+        [candidate],
+        wanted[0].local_date,
+        wanted[-1].end.astimezone(offer.tz).date(),
+    )
     conflicts = []
     for occ in wanted:
         ok = rules.is_bookable(offer, calendars[0], occ, now, request.party_size)
         if ok and candidate.capacity > 1:
-            peak = await guard.booked_party_size(session, candidate.resource_id,
-                                                 occ.blocked_start, occ.blocked_end)
+            peak = await guard.booked_party_size(
+                session, candidate.resource_id, occ.blocked_start, occ.blocked_end
+            )
             ok = peak + request.party_size <= candidate.capacity
         if not ok:
             conflicts.append(occ.local_date.isoformat())
@@ -130,16 +162,28 @@ async def _conflicting_dates(
 
 
 async def _insert_all(
-    session: AsyncSession, tenant_id: uuid.UUID, offer: Offer, candidate: Candidate,
-    request: rules.BookingRequest, wanted: Sequence[rules.Occurrence], now: datetime,
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    offer: Offer,
+    candidate: Candidate,
+    request: rules.BookingRequest,
+    wanted: Sequence[rules.Occurrence],
+    now: datetime,
+    *,
+    savepoints: bool,
 ) -> tuple[list[BookingView], list[str]]:
-    """Insert every occurrence, each under a savepoint so a lost race names its date and the
-    caller can try another resource or report the dates; the series stays all-or-nothing."""
+    """Insert every occurrence. With savepoints a lost race names its date and the caller can
+    try another resource or report the dates; the series stays all-or-nothing. Without, the
+    error ends the transaction and place_booking turns it into SlotUnavailable."""
     series_id = new_id() if request.recurrence is not None else None
     placed: list[BookingView] = []
     lost: list[str] = []
     for occ in wanted:
         values = _row(tenant_id, offer, candidate, request, occ, series_id, now)
+        if not savepoints:
+            await session.execute(insert(Booking).values(**values))
+            placed.append(BookingView.of(Booking(**values)))
+            continue
         try:
             async with session.begin_nested():
                 await session.execute(insert(Booking).values(**values))
@@ -152,73 +196,124 @@ async def _insert_all(
     return placed, lost
 
 
-def _row(tenant_id: uuid.UUID, offer: Offer, candidate: Candidate,
-         request: rules.BookingRequest, occ: rules.Occurrence, series_id: uuid.UUID | None,
-         now: datetime) -> dict[str, Any]:
+def _row(
+    tenant_id: uuid.UUID,
+    offer: Offer,
+    candidate: Candidate,
+    request: rules.BookingRequest,
+    occ: rules.Occurrence,
+    series_id: uuid.UUID | None,
+    now: datetime,
+) -> dict[str, Any]:
     price = rules.price(offer, occ, request.party_size)
     at_venue = request.provider in PAY_AT_VENUE
     customer = request.customer
     return {
-        "tenant_id": tenant_id, "id": new_id(), "branch_id": offer.branch_id,
-        "service_id": offer.service.id, "resource_id": candidate.resource_id,
-        "series_id": series_id, "customer_name": customer.name,
-        "customer_email": customer.email, "customer_phone": customer.phone,
-        "customer_locale": customer.locale, "party_size": request.party_size,
-        "starts_at": occ.start, "ends_at": occ.end,
+        "tenant_id": tenant_id,
+        "id": new_id(),
+        "branch_id": offer.branch_id,
+        "service_id": offer.service.id,
+        "resource_id": candidate.resource_id,
+        "series_id": series_id,
+        "customer_name": customer.name,
+        "customer_email": customer.email,
+        "customer_phone": customer.phone,
+        "customer_locale": customer.locale,
+        "party_size": request.party_size,
+        "starts_at": occ.start,
+        "ends_at": occ.end,
         "blocked": Range(occ.blocked_start, occ.blocked_end, bounds="[)"),
         "exclusive": candidate.capacity == 1,
         "status": CONFIRMED if at_venue else PENDING_PAYMENT,
         "hold_expires_at": None if at_venue else now + HOLD,
-        "unit_price_minor": price.unit_price_minor, "pricing": price.pricing,
-        "quantity": price.quantity, "total_minor": price.total_minor,
-        "currency": offer.service.currency, "payment_provider": request.provider,
-        "created_at": now, "updated_at": now, "version": 1,
-        "checked_in_at": None, "completed_at": None, "cancelled_at": None,
+        "unit_price_minor": price.unit_price_minor,
+        "pricing": price.pricing,
+        "quantity": price.quantity,
+        "total_minor": price.total_minor,
+        "currency": offer.service.currency,
+        "payment_provider": request.provider,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+        "checked_in_at": None,
+        "completed_at": None,
+        "cancelled_at": None,
     }
 
 
-async def _deduct_stock(session: AsyncSession, tenant_id: uuid.UUID, offer: Offer,
-                        booking: BookingView, request: rules.BookingRequest) -> list[LineView]:
+async def _deduct_stock(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    offer: Offer,
+    booking: BookingView,
+    request: rules.BookingRequest,
+) -> list[LineView]:
     """Atomic conditional decrements in product-id order: stock never goes below zero and two
     bookings deducting the same products never deadlock."""
     lines = []
     for item in request.products:  # sorted by product_id in check_request
-        row = (await session.execute(
-            text("UPDATE product_stock s SET quantity = s.quantity - :q FROM products p "
-                 "WHERE s.tenant_id = :t AND s.product_id = :pid AND s.branch_id = :bid "
-                 "AND s.quantity >= :q AND p.tenant_id = s.tenant_id AND p.id = s.product_id "
-                 "RETURNING p.price_minor, p.currency"),
-            {"t": tenant_id, "pid": item.product_id, "bid": offer.branch_id,
-             "q": item.quantity},
-        )).first()
+        row = (
+            await session.execute(
+                text(
+                    "UPDATE product_stock s SET quantity = s.quantity - :q FROM products p "
+                    "WHERE s.tenant_id = :t AND s.product_id = :pid AND s.branch_id = :bid "
+                    "AND s.quantity >= :q AND p.tenant_id = s.tenant_id AND p.id = s.product_id "
+                    "RETURNING p.price_minor, p.currency"
+                ),
+                {
+                    "t": tenant_id,
+                    "pid": item.product_id,
+                    "bid": offer.branch_id,
+                    "q": item.quantity,
+                },
+            )
+        ).first()
         if row is None:
             raise OutOfStock(product_id=str(item.product_id), quantity=item.quantity)
         if row.currency != offer.service.currency:
             raise field_error("products", "a product's currency must match the service's")
         lines.append(LineView(item.product_id, item.quantity, int(row.price_minor)))
-    await session.execute(insert(BookingProduct), [
-        {"tenant_id": tenant_id, "booking_id": booking.id, "product_id": line.product_id,
-         "quantity": line.quantity, "unit_price_minor": line.unit_price_minor,
-         "currency": offer.service.currency} for line in lines])
+    await session.execute(
+        insert(BookingProduct),
+        [
+            {
+                "tenant_id": tenant_id,
+                "booking_id": booking.id,
+                "product_id": line.product_id,
+                "quantity": line.quantity,
+                "unit_price_minor": line.unit_price_minor,
+                "currency": offer.service.currency,
+            }
+            for line in lines
+        ],
+    )
     return lines
 
 
-async def _add_product_total(session: AsyncSession, booking: BookingView,
-                             lines: list[LineView]) -> BookingView:
+async def _add_product_total(
+    session: AsyncSession, booking: BookingView, lines: list[LineView]
+) -> BookingView:
     extra = sum(line.unit_price_minor * line.quantity for line in lines)
     await session.execute(
-        text("UPDATE bookings SET total_minor = total_minor + :extra WHERE id = :id "
-             "AND tenant_id = :t"),
+        text(
+            "UPDATE bookings SET total_minor = total_minor + :extra WHERE id = :id "
+            "AND tenant_id = :t"
+        ),
         {"extra": extra, "id": booking.id, "t": booking.tenant_id},
     )
-    return replace(booking, total=booking.total + Money(extra, booking.total.currency),
-                   products=tuple(lines))
+    return replace(
+        booking, total=booking.total + Money(extra, booking.total.currency), products=tuple(lines)
+    )
 
 
 def _audit_after(view: BookingView) -> dict[str, Any]:
     return {
-        "status": view.status, "start": view.start.isoformat(), "end": view.end.isoformat(),
-        "resource_id": str(view.resource_id), "party_size": view.party_size,
-        "total_minor": view.total.amount_minor, "currency": view.total.currency,
+        "status": view.status,
+        "start": view.start.isoformat(),
+        "end": view.end.isoformat(),
+        "resource_id": str(view.resource_id),
+        "party_size": view.party_size,
+        "total_minor": view.total.amount_minor,
+        "currency": view.total.currency,
         "series_id": str(view.series_id) if view.series_id else None,
     }

@@ -53,19 +53,34 @@ class BookingView:
     @classmethod
     def of(cls, row: Booking, products: tuple[LineView, ...] = ()) -> BookingView:
         return cls(
-            id=row.id, tenant_id=row.tenant_id, status=row.status, start=row.starts_at,
-            end=row.ends_at, resource_id=row.resource_id, service_id=row.service_id,
-            branch_id=row.branch_id, series_id=row.series_id, party_size=row.party_size,
-            customer_name=row.customer_name, customer_email=row.customer_email,
-            customer_phone=row.customer_phone, customer_locale=row.customer_locale,
-            total=Money(row.total_minor, row.currency), unit_price_minor=row.unit_price_minor,
-            pricing=row.pricing, quantity=row.quantity, provider=row.payment_provider,
-            hold_expires_at=row.hold_expires_at, version=row.version, products=products,
+            id=row.id,
+            tenant_id=row.tenant_id,
+            status=row.status,
+            start=row.starts_at,
+            end=row.ends_at,
+            resource_id=row.resource_id,
+            service_id=row.service_id,
+            branch_id=row.branch_id,
+            series_id=row.series_id,
+            party_size=row.party_size,
+            customer_name=row.customer_name,
+            customer_email=row.customer_email,
+            customer_phone=row.customer_phone,
+            customer_locale=row.customer_locale,
+            total=Money(row.total_minor, row.currency),
+            unit_price_minor=row.unit_price_minor,
+            pricing=row.pricing,
+            quantity=row.quantity,
+            provider=row.payment_provider,
+            hold_expires_at=row.hold_expires_at,
+            version=row.version,
+            products=products,
         )
 
 
-async def find_booking_row(session: AsyncSession, tenant_id: uuid.UUID, booking_id: uuid.UUID,
-                           *, for_update: bool = False) -> Booking | None:
+async def find_booking_row(
+    session: AsyncSession, tenant_id: uuid.UUID, booking_id: uuid.UUID, *, for_update: bool = False
+) -> Booking | None:
     query = select(Booking).where(Booking.tenant_id == tenant_id, Booking.id == booking_id)
     if for_update:
         query = query.with_for_update()
@@ -73,13 +88,17 @@ async def find_booking_row(session: AsyncSession, tenant_id: uuid.UUID, booking_
 
 
 async def lines_of(session: AsyncSession, booking_id: uuid.UUID) -> tuple[LineView, ...]:
-    rows = await session.scalars(select(BookingProduct).where(
-        BookingProduct.booking_id == booking_id).order_by(BookingProduct.product_id))
+    rows = await session.scalars(
+        select(BookingProduct)
+        .where(BookingProduct.booking_id == booking_id)
+        .order_by(BookingProduct.product_id)
+    )
     return tuple(LineView(r.product_id, r.quantity, r.unit_price_minor) for r in rows)
 
 
-async def get_booking(session: AsyncSession, tenant_id: uuid.UUID,
-                      booking_id: uuid.UUID) -> BookingView:
+async def get_booking(
+    session: AsyncSession, tenant_id: uuid.UUID, booking_id: uuid.UUID
+) -> BookingView:
     async with session.begin():
         await set_tenant(session, tenant_id)
         row = await find_booking_row(session, tenant_id, booking_id)
@@ -102,8 +121,9 @@ async def list_bookings(
         raise field_error("to", "must be after from")
     if status is not None and status not in STATUSES:
         raise field_error("status", f"must be one of {', '.join(STATUSES)}")
-    query = select(Booking).where(Booking.tenant_id == tenant_id, Booking.starts_at >= since,
-                                  Booking.starts_at < until)
+    query = select(Booking).where(
+        Booking.tenant_id == tenant_id, Booking.starts_at >= since, Booking.starts_at < until
+    )
     if status is not None:
         query = query.where(Booking.status == status)
     if resource_id is not None:

@@ -50,8 +50,11 @@ async def reschedule_booking(
             row = await lock_booking(session, tenant_id, booking_id)
             held_out = row.hold_expires_at is not None and row.hold_expires_at <= now
             if row.status not in MOVABLE or (row.status == PENDING_PAYMENT and held_out):
-                raise InvalidState(f"A {row.status} booking cannot be rescheduled",
-                                   status=row.status, action="reschedule")
+                raise InvalidState(
+                    f"A {row.status} booking cannot be rescheduled",
+                    status=row.status,
+                    action="reschedule",
+                )
             offer = await load_offer(session, tenant_id, row.service_id, row.branch_id)
             candidate = offer.candidate(resource_id or row.resource_id)
             occ = rules.occurrence(offer, start, end)
@@ -69,8 +72,16 @@ async def reschedule_booking(
             row.updated_at = now
             row.version += 1
             await session.flush()
-            audit.record(session, tenant_id, actor, events.BOOKING_RESCHEDULED, "booking",
-                         row.id, before=before, after=row.snapshot())
+            audit.record(
+                session,
+                tenant_id,
+                actor,
+                events.BOOKING_RESCHEDULED,
+                "booking",
+                row.id,
+                before=before,
+                after=row.snapshot(),
+            )
             view = BookingView.of(row, lines)
             await _after_transition(session, view, events.BOOKING_RESCHEDULED)
     except DBAPIError as error:
@@ -80,22 +91,35 @@ async def reschedule_booking(
     return view
 
 
-async def _check_free(session: AsyncSession, tenant_id: uuid.UUID, offer: Offer,
-                      candidate: Candidate, row: Booking, occ: rules.Occurrence,
-                      now: datetime) -> None:
+async def _check_free(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    offer: Offer,
+    candidate: Candidate,
+    row: Booking,
+    occ: rules.Occurrence,
+    now: datetime,
+) -> None:
     """The engine check and, for capacity N, the locked recount — both ignoring this booking
     itself, so extending into its own old time is allowed."""
     if candidate.capacity > 1:
         await guard.lock_resources(session, tenant_id, [candidate.resource_id])
-    await expire_overlapping_holds(session, tenant_id, candidate.resource_id,
-                                   occ.blocked_start, occ.blocked_end, now)
-    calendars = await load_calendars(session, offer, [candidate], occ.local_date,
-                                     occ.end.astimezone(offer.tz).date(), exclude_booking=row.id)
+    await expire_overlapping_holds(
+        session, tenant_id, candidate.resource_id, occ.blocked_start, occ.blocked_end, now
+    )
+    calendars = await load_calendars(
+        session,
+        offer,
+        [candidate],
+        occ.local_date,
+        occ.end.astimezone(offer.tz).date(),
+        exclude_booking=row.id,
+    )
     ok = rules.is_bookable(offer, calendars[0], occ, now, row.party_size)
     if ok and candidate.capacity > 1:
-        peak = await guard.booked_party_size(session, candidate.resource_id, occ.blocked_start,
-                                             occ.blocked_end, exclude=row.id)
+        peak = await guard.booked_party_size(
+            session, candidate.resource_id, occ.blocked_start, occ.blocked_end, exclude=row.id
+        )
         ok = peak + row.party_size <= candidate.capacity
     if not ok:
-        raise SlotUnavailable(start=occ.start.isoformat(),
-                              resource_id=str(candidate.resource_id))
+        raise SlotUnavailable(start=occ.start.isoformat(), resource_id=str(candidate.resource_id))

@@ -32,26 +32,32 @@ def _actor(request: Request[Any, Any, Any]) -> tuple[uuid.UUID, audit.Actor]:
     return user.tenant_id, audit.Actor.user(user.user_id)
 
 
-async def _place(request: Request[Any, Any, Any], session: AsyncSession, data: BookingIn,
-                 tenant_id: uuid.UUID, actor: audit.Actor) -> Response[bytes]:
+async def _place(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    data: BookingIn,
+    tenant_id: uuid.UUID,
+    actor: audit.Actor,
+) -> Response[bytes]:
     async def run() -> tuple[int, Any]:
-        placed = await service.place_booking(session, tenant_id, actor, data.to_request(),
-                                             _now())
+        placed = await service.place_booking(session, tenant_id, actor, data.to_request(), _now())
         return 201, BookingOut.of(placed.booking, placed.occurrences)
 
     return await idempotent(request, tenant_id, run)
 
 
 @post("/bookings", status_code=201)
-async def create_booking(request: Request[Any, Any, Any], data: BookingIn,
-                         session: AsyncSession) -> Response[bytes]:
+async def create_booking(
+    request: Request[Any, Any, Any], data: BookingIn, session: AsyncSession
+) -> Response[bytes]:
     tenant_id, actor = _actor(request)
     return await _place(request, session, data, tenant_id, actor)
 
 
 @post("/{slug:str}/bookings", status_code=201, guards=[public_rate_limit])
-async def create_public_booking(request: Request[Any, Any, Any], slug: str, data: BookingIn,
-                                session: AsyncSession) -> Response[bytes]:
+async def create_public_booking(
+    request: Request[Any, Any, Any], slug: str, data: BookingIn, session: AsyncSession
+) -> Response[bytes]:
     tenant = await find_tenant_by_slug(session, slug)
     if tenant is None:
         raise NotFound("Business not found", entity="tenant", slug=slug)
@@ -73,57 +79,85 @@ def _instant(value: str, field: str, tz_name: str) -> datetime:
 
 
 @get("/bookings")
-async def list_bookings(request: Request[Any, Any, Any], session: AsyncSession,
-                        from_: Annotated[str | None, Parameter(query="from")] = None,
-                        to: str | None = None, status: str | None = None,
-                        resource_id: uuid.UUID | None = None) -> list[BookingOut]:
+async def list_bookings(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    from_: Annotated[str | None, Parameter(query="from")] = None,
+    to: str | None = None,
+    status: str | None = None,
+    resource_id: uuid.UUID | None = None,
+) -> list[BookingOut]:
     tenant_id, _ = _actor(request)
     if not from_ or not to:
         raise field_error("from", "from and to are required")
     tenant = await get_tenant(session, tenant_id)
     views = await service.list_bookings(
-        session, tenant_id, since=_instant(from_, "from", tenant.timezone),
-        until=_instant(to, "to", tenant.timezone), status=status, resource_id=resource_id)
+        session,
+        tenant_id,
+        since=_instant(from_, "from", tenant.timezone),
+        until=_instant(to, "to", tenant.timezone),
+        status=status,
+        resource_id=resource_id,
+    )
     return [BookingOut.of(view) for view in views]
 
 
 @get("/bookings/{booking_id:uuid}")
-async def get_booking(request: Request[Any, Any, Any], booking_id: uuid.UUID,
-                      session: AsyncSession) -> BookingOut:
+async def get_booking(
+    request: Request[Any, Any, Any], booking_id: uuid.UUID, session: AsyncSession
+) -> BookingOut:
     tenant_id, _ = _actor(request)
     return BookingOut.of(await service.get_booking(session, tenant_id, booking_id))
 
 
 @post("/bookings/{booking_id:uuid}/cancel", status_code=200)
-async def cancel(request: Request[Any, Any, Any], booking_id: uuid.UUID, session: AsyncSession,
-                 data: CancelIn | None = None) -> Response[bytes]:
+async def cancel(
+    request: Request[Any, Any, Any],
+    booking_id: uuid.UUID,
+    session: AsyncSession,
+    data: CancelIn | None = None,
+) -> Response[bytes]:
     tenant_id, actor = _actor(request)
     scope = data.scope if data is not None else "one"
 
     async def run() -> tuple[int, Any]:
-        views = await service.cancel_booking(session, tenant_id, actor, booking_id, _now(),
-                                             scope)
+        views = await service.cancel_booking(session, tenant_id, actor, booking_id, _now(), scope)
         return 200, CancelOut([BookingOut.of(view) for view in views])
 
     return await idempotent(request, tenant_id, run)
 
 
 @post("/bookings/{booking_id:uuid}/reschedule", status_code=200)
-async def reschedule(request: Request[Any, Any, Any], booking_id: uuid.UUID,
-                     data: RescheduleIn, session: AsyncSession) -> Response[bytes]:
+async def reschedule(
+    request: Request[Any, Any, Any],
+    booking_id: uuid.UUID,
+    data: RescheduleIn,
+    session: AsyncSession,
+) -> Response[bytes]:
     tenant_id, actor = _actor(request)
 
     async def run() -> tuple[int, Any]:
-        view = await service.reschedule_booking(session, tenant_id, actor, booking_id,
-                                                start=data.start, end=data.end,
-                                                resource_id=data.resource_id, now=_now())
+        view = await service.reschedule_booking(
+            session,
+            tenant_id,
+            actor,
+            booking_id,
+            start=data.start,
+            end=data.end,
+            resource_id=data.resource_id,
+            now=_now(),
+        )
         return 200, BookingOut.of(view)
 
     return await idempotent(request, tenant_id, run)
 
 
-async def _transition(request: Request[Any, Any, Any], session: AsyncSession,
-                      booking_id: uuid.UUID, use_case: Transition) -> Response[bytes]:
+async def _transition(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    booking_id: uuid.UUID,
+    use_case: Transition,
+) -> Response[bytes]:
     tenant_id, actor = _actor(request)
 
     async def run() -> tuple[int, Any]:
@@ -133,27 +167,41 @@ async def _transition(request: Request[Any, Any, Any], session: AsyncSession,
 
 
 @post("/bookings/{booking_id:uuid}/check-in", status_code=200)
-async def check_in(request: Request[Any, Any, Any], booking_id: uuid.UUID,
-                   session: AsyncSession) -> Response[bytes]:
+async def check_in(
+    request: Request[Any, Any, Any], booking_id: uuid.UUID, session: AsyncSession
+) -> Response[bytes]:
     return await _transition(request, session, booking_id, service.check_in_booking)
 
 
 @post("/bookings/{booking_id:uuid}/complete", status_code=200)
-async def complete(request: Request[Any, Any, Any], booking_id: uuid.UUID,
-                   session: AsyncSession) -> Response[bytes]:
+async def complete(
+    request: Request[Any, Any, Any], booking_id: uuid.UUID, session: AsyncSession
+) -> Response[bytes]:
     return await _transition(request, session, booking_id, service.complete_booking)
 
 
 @post("/bookings/{booking_id:uuid}/no-show", status_code=200)
-async def no_show(request: Request[Any, Any, Any], booking_id: uuid.UUID,
-                  session: AsyncSession) -> Response[bytes]:
+async def no_show(
+    request: Request[Any, Any, Any], booking_id: uuid.UUID, session: AsyncSession
+) -> Response[bytes]:
     return await _transition(request, session, booking_id, service.mark_no_show)
 
 
 def router() -> Router:
-    return Router(path="/api/v1", route_handlers=[
-        create_booking, list_bookings, get_booking, cancel, reschedule, check_in, complete,
-        no_show], tags=["bookings"])
+    return Router(
+        path="/api/v1",
+        route_handlers=[
+            create_booking,
+            list_bookings,
+            get_booking,
+            cancel,
+            reschedule,
+            check_in,
+            complete,
+            no_show,
+        ],
+        tags=["bookings"],
+    )
 
 
 def public_router() -> Router:

@@ -88,11 +88,14 @@ def check_request(request: BookingRequest) -> BookingRequest:
     if request.recurrence is not None:
         check_recurrence(request.recurrence, request)
     return BookingRequest(
-        service_id=request.service_id, branch_id=request.branch_id,
+        service_id=request.service_id,
+        branch_id=request.branch_id,
         start=request.start.astimezone(UTC),
         end=request.end.astimezone(UTC) if request.end else None,
-        customer=check_customer(request.customer), provider=request.provider,
-        resource_id=request.resource_id, party_size=request.party_size,
+        customer=check_customer(request.customer),
+        provider=request.provider,
+        resource_id=request.resource_id,
+        party_size=request.party_size,
         products=tuple(sorted(request.products, key=lambda i: i.product_id)),
         recurrence=request.recurrence,
     )
@@ -170,19 +173,34 @@ def expand(offer: Offer, first: Occurrence, recurrence: Recurrence | None) -> li
     return result
 
 
-def is_bookable(offer: Offer, calendar: engine.ResourceCalendar, occ: Occurrence,
-                now: datetime, party_size: int) -> bool:
+def is_bookable(
+    offer: Offer, calendar: engine.ResourceCalendar, occ: Occurrence, now: datetime, party_size: int
+) -> bool:
     service = offer.service
     if service.policy == "nightly":
-        options = engine.nightly_options(nightly_rule(service), [calendar], offer.tz,
-                                         occ.local_date, occ.local_date, now, party_size)
-        return any(o.resource_id == calendar.resource_id and occ.nights in o.nights
-                   for o in options)
+        options = engine.nightly_options(
+            nightly_rule(service),
+            [calendar],
+            offer.tz,
+            occ.local_date,
+            occ.local_date,
+            now,
+            party_size,
+        )
+        return any(
+            o.resource_id == calendar.resource_id and occ.nights in o.nights for o in options
+        )
     if service.policy == "interval":
-        return engine.interval_is_bookable(interval_rule(service), calendar, occ.start, occ.end,
-                                           now, party_size) is not None
-    return engine.slot_is_bookable(slot_rule(service), calendar, occ.start, now,
-                                   party_size) is not None
+        return (
+            engine.interval_is_bookable(
+                interval_rule(service), calendar, occ.start, occ.end, now, party_size
+            )
+            is not None
+        )
+    return (
+        engine.slot_is_bookable(slot_rule(service), calendar, occ.start, now, party_size)
+        is not None
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,8 +211,13 @@ class Price:
     total_minor: int
 
 
-def price(offer: Offer, occ: Occurrence, party_size: int, unit: int | None = None,
-          pricing: str | None = None) -> Price:
+def price(
+    offer: Offer,
+    occ: Occurrence,
+    party_size: int,
+    unit: int | None = None,
+    pricing: str | None = None,
+) -> Price:
     """Price snapshot: branch override applied; hourly is per started hour; per seat."""
     unit = offer.unit_price_minor if unit is None else unit
     pricing = offer.pricing if pricing is None else pricing

@@ -52,8 +52,12 @@ class BookingIn(msgspec.Struct, forbid_unknown_fields=True):
         c = self.customer
         r = self.recurrence
         return BookingRequest(
-            service_id=self.service_id, branch_id=self.branch_id, start=self.start,
-            end=self.end, resource_id=self.resource_id, party_size=self.party_size,
+            service_id=self.service_id,
+            branch_id=self.branch_id,
+            start=self.start,
+            end=self.end,
+            resource_id=self.resource_id,
+            party_size=self.party_size,
             customer=Customer(c.name, c.email, c.phone, c.locale),
             provider=self.payment.provider,
             products=tuple(LineItem(p.product_id, p.quantity) for p in self.products),
@@ -123,19 +127,26 @@ class BookingOut(msgspec.Struct):
     @classmethod
     def of(cls, view: BookingView, occurrences: tuple[BookingView, ...] = ()) -> BookingOut:
         return cls(
-            id=view.id, status=view.status, start=view.start, end=view.end,
+            id=view.id,
+            status=view.status,
+            start=view.start,
+            end=view.end,
             resource_id=view.resource_id,
             total=MoneyOut(view.total.amount_minor, view.total.currency),
             payment=PaymentOut(None, view.provider, payment_status(view)),
-            service_id=view.service_id, branch_id=view.branch_id, party_size=view.party_size,
-            customer=CustomerOut(view.customer_name, view.customer_email, view.customer_phone,
-                                 view.customer_locale),
-            hold_expires_at=view.hold_expires_at, series_id=view.series_id,
+            service_id=view.service_id,
+            branch_id=view.branch_id,
+            party_size=view.party_size,
+            customer=CustomerOut(
+                view.customer_name, view.customer_email, view.customer_phone, view.customer_locale
+            ),
+            hold_expires_at=view.hold_expires_at,
+            series_id=view.series_id,
             version=view.version,
-            products=[LineOut(p.product_id, p.quantity, p.unit_price_minor)
-                      for p in view.products],
+            products=[LineOut(p.product_id, p.quantity, p.unit_price_minor) for p in view.products],
             occurrences=[OccurrenceOut(o.id, o.start, o.end) for o in occurrences]
-            if len(occurrences) > 1 else None,
+            if len(occurrences) > 1
+            else None,
         )
 
 

@@ -1,5 +1,5 @@
-"""Reading accounts: balances now (from the trigger-maintained `balances`), balances at a
-date and the trial balance (both summed from postings).
+"""Reading accounts: balances are sums of postings, now or at a date, and the trial balance.
+Payables also keep a trigger-maintained row in `balances` that carries their no-overdraft check.
 
 Balances use the ledger's sign: debit-normal accounts (asset, expense) are usually > 0,
 credit-normal ones (liability, revenue, equity) usually < 0.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,21 +48,16 @@ _AT = """
 """
 
 
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
 async def list_accounts(session: AsyncSession, tenant_id: uuid.UUID) -> list[AccountBalance]:
     """Every account with its current balance."""
     async with session.begin():
         await set_tenant(session, tenant_id)
-        rows = await session.execute(
-            text(
-                "SELECT a.code, a.name, a.type, a.currency, b.balance_minor "
-                "FROM ledger_accounts a JOIN balances b "
-                "ON b.tenant_id = a.tenant_id AND b.account_id = a.id "
-                "WHERE a.tenant_id = :tenant_id ORDER BY a.currency, a.code"
-            ),
-            {"tenant_id": tenant_id},
-        )
+        rows = await session.execute(text(_AT), {"tenant_id": tenant_id, "at": _END_OF_TIME})
         return [
-            AccountBalance(r.code, r.name, r.type, r.currency.strip(), r.balance_minor)
+            AccountBalance(r.code, r.name, r.type, r.currency.strip(), int(r.balance_minor))
             for r in rows
         ]
 
@@ -87,10 +82,8 @@ async def trial_balance(
     balance, which the database guarantees."""
     async with session.begin():
         await set_tenant(session, tenant_id)
-        if at is None:
-            source = "SELECT currency, balance_minor FROM balances WHERE tenant_id = :tenant_id"
-        else:
-            source = _AT
+        source = _AT
+        at = _END_OF_TIME if at is None else at
         rows = await session.execute(
             text(
                 "SELECT currency, "
@@ -111,8 +104,8 @@ async def balance_of(session: AsyncSession, tenant_id: uuid.UUID, code: str, cur
     value = (
         await session.execute(
             text(
-                "SELECT b.balance_minor FROM ledger_accounts a JOIN balances b "
-                "ON b.tenant_id = a.tenant_id AND b.account_id = a.id "
+                "SELECT coalesce(sum(p.amount_minor), 0) FROM ledger_accounts a "
+                "JOIN postings p ON p.tenant_id = a.tenant_id AND p.account_id = a.id "
                 "WHERE a.tenant_id = :tenant_id AND a.code = :code AND a.currency = :currency"
             ),
             {"tenant_id": tenant_id, "code": code, "currency": currency},

@@ -36,6 +36,7 @@ class Payment(TenantScoped, Base):
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     provider_ref: Mapped[str | None]
+    provider_charge_ref: Mapped[str | None]
     checkout_session_id: Mapped[str | None]
     checkout_url: Mapped[str | None]
     failure_reason: Mapped[str | None]

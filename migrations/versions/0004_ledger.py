@@ -207,8 +207,13 @@ def _balance_triggers() -> None:
         f"""
         CREATE FUNCTION ledger_open_balance() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $$
         BEGIN
-            INSERT INTO balances (tenant_id, account_id, currency, balance_minor, credit_floor)
-            VALUES (NEW.tenant_id, NEW.id, NEW.currency, 0, NEW.code LIKE 'payable:%');
+            -- Only payables keep a running balance row: it carries the no-overdraft CHECK
+            -- and serialises payouts. Hot accounts (receivable, deferred revenue) stay
+            -- lock-free; their balances are sums of postings.
+            IF NEW.code LIKE 'payable:%' THEN
+                INSERT INTO balances (tenant_id, account_id, currency, balance_minor, credit_floor)
+                VALUES (NEW.tenant_id, NEW.id, NEW.currency, 0, true);
+            END IF;
             RETURN NULL;
         END
         $$
@@ -227,9 +232,12 @@ def _balance_triggers() -> None:
         DECLARE
             r record;
         BEGIN
-            FOR r IN SELECT tenant_id, account_id, sum(amount_minor) AS delta
-                       FROM new_postings GROUP BY tenant_id, account_id
-                      ORDER BY tenant_id, account_id
+            FOR r IN SELECT np.tenant_id, np.account_id, sum(np.amount_minor) AS delta
+                       FROM new_postings np
+                       JOIN ledger_accounts a ON a.tenant_id = np.tenant_id AND a.id = np.account_id
+                      WHERE a.code LIKE 'payable:%'
+                      GROUP BY np.tenant_id, np.account_id
+                      ORDER BY np.tenant_id, np.account_id
             LOOP
                 UPDATE balances SET balance_minor = balance_minor + r.delta
                  WHERE tenant_id = r.tenant_id AND account_id = r.account_id;

@@ -27,6 +27,7 @@ STATEMENTS = [
         refunded_minor bigint NOT NULL DEFAULT 0,
         fee_minor bigint NOT NULL DEFAULT 0,
         provider_ref text,
+        provider_charge_ref text,
         checkout_session_id text,
         checkout_url text,
         failure_reason text,

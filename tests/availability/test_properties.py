@@ -68,10 +68,12 @@ def schedule(draw: st.DrawFn, first: date, span: int) -> tuple[list[WeeklyHours]
 
 
 @st.composite
-def stretches(draw: st.DrawFn, anchor: datetime, count: int, longest: int) -> list[Window]:
+def stretches(
+    draw: st.DrawFn, anchor: datetime, count: int, longest: int, days: int = 4
+) -> list[Window]:
     found = []
     for _ in range(draw(st.integers(0, count))):
-        start = anchor + draw(st.integers(0, 4 * 288)) * 5 * MINUTE
+        start = anchor + draw(st.integers(0, days * 288)) * 5 * MINUTE
         found.append(Window(start, start + draw(st.integers(1, longest)) * 5 * MINUTE))
     return found
 
@@ -88,7 +90,8 @@ def slot_cases(draw: st.DrawFn) -> dict:  # type: ignore[type-arg]
         weekly, overrides = draw(schedule(first, span))
         time_off = draw(stretches(anchor, 2, 60))
         busy = [
-            Busy(w.start, w.end, draw(st.integers(1, 4))) for w in draw(stretches(anchor, 6, 24))
+            Busy(w.start, w.end, draw(st.sampled_from([1, 1, 2, 3])))
+            for w in draw(stretches(anchor, 12, 30, span + 2))
         ]
         capacity = draw(st.integers(1, 4))
         resources.append((uuid.UUID(int=index + 1), weekly, overrides, time_off, busy, capacity))

@@ -17,7 +17,8 @@ RACE_CONNECTIONS = 40
 
 @pytest.fixture(scope="session")
 async def race_sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_async_engine(settings.runtime_database_url, pool_size=RACE_CONNECTIONS,
-                                 max_overflow=0, pool_timeout=120)
+    engine = create_async_engine(
+        settings.runtime_database_url, pool_size=RACE_CONNECTIONS, max_overflow=0, pool_timeout=120
+    )
     yield session_factory(engine)
     await engine.dispose()

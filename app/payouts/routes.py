@@ -1,0 +1,194 @@
+"""Payout endpoints: owners and admins only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from litestar import Request, Response, Router, get, post, put
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.http import idempotent, manager_only, principal
+from app.money import format_minor
+from app.payouts import service
+from app.payouts.models import IN_TRANSIT, RAIL_MANUAL
+from app.payouts.schemas import (
+    FailIn,
+    MarkPaidIn,
+    MoneyOut,
+    PayableOut,
+    PayoutAccountIn,
+    PayoutAccountOut,
+    PayoutOut,
+    PayoutRunIn,
+    PayoutRunOut,
+)
+
+
+def default_period(today: date) -> tuple[date, date]:
+    """The last complete ISO week (Monday to Monday)."""
+    end = today - timedelta(days=today.weekday())
+    return end - timedelta(days=7), end
+
+
+@get("/payouts")
+async def list_payouts(
+    request: Request[Any, Any, Any], session: AsyncSession, status: str | None = None
+) -> list[PayoutOut]:
+    payouts = await service.list_payouts(session, principal(request).tenant_id, status=status)
+    return [PayoutOut.of(p) for p in payouts]
+
+
+@get("/payouts/payables")
+async def list_payables(request: Request[Any, Any, Any], session: AsyncSession) -> list[PayableOut]:
+    payables = await service.list_payables(session, principal(request).tenant_id)
+    return [PayableOut(p.resource_id, MoneyOut(p.owed_minor, p.currency)) for p in payables]
+
+
+@post("/payouts/run")
+async def run_payouts(
+    request: Request[Any, Any, Any], data: PayoutRunIn, session: AsyncSession
+) -> Response[bytes]:
+    caller = principal(request)
+    now = datetime.now(UTC)
+    start, end = default_period(now.date())
+
+    async def run() -> tuple[int, Any]:
+        result = await service.run_payouts(
+            session,
+            caller.tenant_id,
+            period_start=data.period_start or start,
+            period_end=data.period_end or end,
+            minimum_minor=data.minimum_minor or service.DEFAULT_MINIMUM_MINOR,
+            now=now,
+            actor=audit.Actor.user(caller.user_id),
+        )
+        return 201, PayoutRunOut(
+            result.period_start,
+            result.period_end,
+            [PayoutOut.of(p) for p in result.created],
+            [PayableOut(p.resource_id, MoneyOut(p.owed_minor, p.currency)) for p in result.skipped],
+        )
+
+    return await idempotent(request, caller.tenant_id, run)
+
+
+@post("/payouts/{payout_id:uuid}/mark-paid")
+async def mark_paid(
+    request: Request[Any, Any, Any], data: MarkPaidIn, session: AsyncSession, payout_id: uuid.UUID
+) -> Response[bytes]:
+    caller = principal(request)
+
+    async def run() -> tuple[int, Any]:
+        payout = await service.mark_payout_paid(
+            session,
+            caller.tenant_id,
+            payout_id,
+            provider_ref=data.reference,
+            now=datetime.now(UTC),
+            actor=audit.Actor.user(caller.user_id),
+        )
+        return 200, PayoutOut.of(payout)
+
+    return await idempotent(request, caller.tenant_id, run)
+
+
+@post("/payouts/{payout_id:uuid}/fail")
+async def fail(
+    request: Request[Any, Any, Any], data: FailIn, session: AsyncSession, payout_id: uuid.UUID
+) -> Response[bytes]:
+    caller = principal(request)
+
+    async def run() -> tuple[int, Any]:
+        payout = await service.fail_payout(
+            session,
+            caller.tenant_id,
+            payout_id,
+            reason=data.reason,
+            now=datetime.now(UTC),
+            actor=audit.Actor.user(caller.user_id),
+        )
+        return 200, PayoutOut.of(payout)
+
+    return await idempotent(request, caller.tenant_id, run)
+
+
+@put("/payouts/accounts/{resource_id:uuid}")
+async def set_account(
+    request: Request[Any, Any, Any],
+    data: PayoutAccountIn,
+    session: AsyncSession,
+    resource_id: uuid.UUID,
+) -> PayoutAccountOut:
+    caller = principal(request)
+    account = await service.set_payout_account(
+        session,
+        caller.tenant_id,
+        resource_id,
+        rail=data.rail,
+        connected_account_id=data.connected_account_id,
+        now=datetime.now(UTC),
+        actor=audit.Actor.user(caller.user_id),
+    )
+    return PayoutAccountOut(account.resource_id, account.rail, account.connected_account_id)
+
+
+CSV_COLUMNS = [
+    "payout_id",
+    "resource_id",
+    "amount",
+    "currency",
+    "period_start",
+    "period_end",
+    "created_at",
+]
+
+
+@get("/payouts/export.csv")
+async def export_csv(request: Request[Any, Any, Any], session: AsyncSession) -> Response[str]:
+    """Manual-rail payouts waiting to be paid, for the bank transfer sheet."""
+    payouts = await service.list_payouts(session, principal(request).tenant_id, status=IN_TRANSIT)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for p in payouts:
+        if p.rail != RAIL_MANUAL:
+            continue
+        currency = p.currency.strip()
+        writer.writerow(
+            [
+                p.id,
+                p.resource_id,
+                format_minor(p.amount_minor, currency),
+                currency,
+                p.period_start,
+                p.period_end,
+                p.created_at.isoformat(),
+            ]
+        )
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="payouts.csv"'},
+    )
+
+
+def router() -> Router:
+    return Router(
+        path="/api/v1",
+        route_handlers=[
+            list_payouts,
+            list_payables,
+            run_payouts,
+            mark_paid,
+            fail,
+            set_account,
+            export_csv,
+        ],
+        guards=[manager_only],
+        tags=["payouts"],
+    )

@@ -1,0 +1,187 @@
+"""Running a reconciliation: fetch -> match -> store, and the nightly cron per tenant.
+
+No transaction is open while the provider is called: the window and the ledger side are
+read in short read transactions, the provider's records are fetched with none open, the
+match is pure, and the results are stored in one transaction (service.store_run). Running a
+day again is safe: it updates the day's run and its findings.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import structlog
+from arq.cron import cron
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.errors import DependencyUnavailable
+from app.integrations.errors import ProviderError
+from app.outbox.dispatch import Dispatcher, HandlerContext
+from app.outbox.models import OutboxEvent
+from app.payouts.jobs import all_tenants
+from app.reconciliation import service, sources
+from app.reconciliation.matching import MatchResult, ProviderRecord, Tolerances, match
+from app.reconciliation.providers import Providers, install_providers, providers_from
+from app.worker_context import context_of
+
+log = structlog.get_logger()
+
+NIGHTLY = "reconciliation.nightly"
+TOLERANCES = "reconciliation.tolerances"
+
+Progress = Callable[[str, int, int], None]
+"""(stage, done, total): 'fetch', 'match', 'store'."""
+
+
+class ProviderNotConfigured(DependencyUnavailable):
+    slug = "provider_not_configured"
+    title = "The payment provider is not configured"
+
+
+async def fetch_records(
+    providers: Providers, provider: str, window: service.Window
+) -> list[ProviderRecord]:
+    if provider == "stripe" and providers.stripe is not None:
+        txns = await providers.stripe.list_balance_transactions(
+            created_gte=window.start, created_lt=window.end
+        )
+        return sources.stripe_records(txns)
+    if provider == "kashier" and providers.kashier is not None:
+        orders = await providers.kashier.list_transactions(start=window.start, end=window.end)
+        return sources.kashier_records(orders)
+    raise ProviderNotConfigured(provider=provider)
+
+
+async def reconcile_day(
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_id: uuid.UUID,
+    provider: str,
+    day: date,
+    providers: Providers,
+    *,
+    tolerances: Tolerances = Tolerances(),
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    progress: Progress | None = None,
+) -> service.StoredRun:
+    """One tenant, provider and local day. A provider failure is recorded on the run and
+    re-raised (the cron logs it; the route answers 503)."""
+    service.check_provider(provider)
+    report = progress or (lambda stage, done, total: None)
+    started = now()
+    async with sessions() as session:
+        window = await service.day_window(session, tenant_id, day)
+    report("fetch", 0, 1)
+    try:
+        records = await fetch_records(providers, provider, window)
+    except ProviderError as exc:
+        async with sessions() as session:
+            await service.record_failed_run(
+                session,
+                tenant_id,
+                provider=provider,
+                window=window,
+                error=str(exc),
+                started_at=started,
+                now=now(),
+            )
+        raise DependencyUnavailable(str(exc), provider=provider) from exc
+    report("fetch", len(records), len(records))
+    refs = sorted({r.ref for r in records})
+    async with sessions() as session:
+        ledger = await service.ledger_records(session, tenant_id, provider, window, refs)
+    report("match", 0, len(records))
+    result: MatchResult = match(records, ledger, tolerances)
+    report("match", len(records), len(records))
+    async with sessions() as session:
+        stored = await service.store_run(
+            session,
+            tenant_id,
+            provider=provider,
+            window=window,
+            result=result,
+            tolerances=tolerances,
+            started_at=started,
+            now=now(),
+        )
+    report("store", 1, 1)
+    log.info(
+        "reconciliation.run",
+        tenant_id=str(tenant_id),
+        provider=provider,
+        date=day.isoformat(),
+        matched=result.matched,
+        discrepancies=len(result.findings),
+    )
+    return stored
+
+
+async def reconcile_all(
+    sessions: async_sessionmaker[AsyncSession],
+    providers: Providers,
+    day: date,
+    *,
+    tolerances: Tolerances = Tolerances(),
+    only: list[str] | None = None,
+) -> int:
+    """Every tenant x configured provider for `day`; one failing does not stop the others."""
+    done = 0
+    for tenant_id in await all_tenants(sessions):
+        for provider in only or providers.configured:
+            started = time.perf_counter()
+            try:
+                await reconcile_day(
+                    sessions, tenant_id, provider, day, providers, tolerances=tolerances
+                )
+                done += 1
+            except Exception:
+                log.exception(
+                    "reconciliation.failed",
+                    tenant_id=str(tenant_id),
+                    provider=provider,
+                    seconds=time.perf_counter() - started,
+                )
+    return done
+
+
+async def nightly(ctx: dict[str, Any]) -> int:
+    """Yesterday (UTC date; each tenant's window is its own local day of that date)."""
+    context = context_of(ctx)
+    await install_providers(context)
+    providers = providers_from(context.extras) or Providers()
+    tolerances = context.extras.get(TOLERANCES) or Tolerances()
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    return await reconcile_all(context.sessions, providers, day, tolerances=tolerances)
+
+
+async def notify_discrepancies(ctx: HandlerContext, event: OutboxEvent) -> None:
+    """The hook owners are told through (WhatsApp/email templates plug in here); until a
+    channel is configured it is a structured log line the alerting picks up."""
+    ctx.log(event).warning(
+        "reconciliation.discrepancies_found",
+        run_id=event.payload["run_id"],
+        provider=event.payload["provider"],
+        date=event.payload["date"],
+        new=event.payload["new_discrepancies"],
+    )
+
+
+def register_handlers(dispatcher: Dispatcher) -> None:
+    dispatcher.register(service.TOPIC_FOUND, notify_discrepancies)
+
+
+BACKGROUND = [install_providers]
+CRON_JOBS = [
+    cron(
+        nightly,
+        name=NIGHTLY,
+        hour={2},
+        minute={30},
+        run_at_startup=False,
+        unique=True,
+        timeout=3600,
+    )
+]
