@@ -160,7 +160,7 @@ async def run(base: str, attempts: int, connections: int, rounds: int, seconds: 
         )
         sessions = session_factory(engine)
         await one_round(sessions, shop, [slot(shop, 10_000)])  # warm the pool and caches
-        one = await app_scenario(sessions, shop, attempts, rounds * 4, False, 0)
+        one = await app_scenario(sessions, shop, attempts, rounds, False, 0)
         spread = await app_scenario(sessions, shop, attempts, rounds, True, 100)
         await engine.dispose()
         pg_one = pgbench(url, shop, connections, seconds, spread=False)

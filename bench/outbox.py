@@ -53,18 +53,26 @@ def percentile(values: list[float], fraction: float) -> float:
 
 async def fill(owner: AsyncEngine, tenant_id: uuid.UUID, rows: int, aggregates: int) -> None:
     async with owner.begin() as connection:
-        await connection.execute(text(
-            "INSERT INTO outbox (tenant_id, id, aggregate_type, aggregate_id, topic, payload) "
-            "SELECT :tenant, gen_random_uuid(), 'booking', "
-            "md5((g % :aggregates)::text)::uuid, 'bench.noop', '{}' "
-            "FROM generate_series(1, :rows) g"),
-            {"tenant": tenant_id, "rows": rows, "aggregates": aggregates})
+        await connection.execute(
+            text(
+                "INSERT INTO outbox (tenant_id, id, aggregate_type, aggregate_id, topic, payload) "
+                "SELECT :tenant, gen_random_uuid(), 'booking', "
+                "md5((g % :aggregates)::text)::uuid, 'bench.noop', '{}' "
+                "FROM generate_series(1, :rows) g"
+            ),
+            {"tenant": tenant_id, "rows": rows, "aggregates": aggregates},
+        )
         await connection.execute(text("ANALYZE outbox"))
 
 
-async def latency(relay: Relay, sessions: async_sessionmaker[AsyncSession],
-                  tenant_id: uuid.UUID, handled: dict[uuid.UUID, float], rate: int,
-                  seconds: float) -> list[float]:
+async def latency(
+    relay: Relay,
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_id: uuid.UUID,
+    handled: dict[uuid.UUID, float],
+    rate: int,
+    seconds: float,
+) -> list[float]:
     committed: dict[uuid.UUID, float] = {}
     running = asyncio.create_task(relay.run())
     await asyncio.sleep(0.5)
@@ -72,11 +80,12 @@ async def latency(relay: Relay, sessions: async_sessionmaker[AsyncSession],
     for n in range(int(rate * seconds)):
         await asyncio.sleep(max(0.0, started + n * interval - time.perf_counter()))
         async with tenant_transaction(sessions, tenant_id) as session:
-            event_id = await stage(session, tenant_id, "bench.noop", "booking", uuid.uuid4(),
-                                   {"n": n})
+            event_id = await stage(
+                session, tenant_id, "bench.noop", "booking", uuid.uuid4(), {"n": n}
+            )
         committed[event_id] = time.perf_counter()
     deadline = time.perf_counter() + 10
-    while len(handled) < len(committed) and time.perf_counter() < deadline:
+    while len(handled) < len(committed) and time.perf_counter() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     running.cancel()
     await asyncio.gather(running, return_exceptions=True)
@@ -89,9 +98,23 @@ def pgbench_drain(url: str, rows: int, clients: int) -> float:
         script.write_text(CLAIM_SQL)
         per_client = rows // (200 * clients) + 2
         started = time.perf_counter()
-        subprocess.run(["/usr/bin/pgbench", "-n", "-c", str(clients), "-j", str(clients),
-                        "-t", str(per_client), "-f", str(script), libpq_url(url)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                "/usr/bin/pgbench",
+                "-n",
+                "-c",
+                str(clients),
+                "-j",
+                str(clients),
+                "-t",
+                str(per_client),
+                "-f",
+                str(script),
+                libpq_url(url),
+            ],
+            check=True,
+            capture_output=True,
+        )
         return time.perf_counter() - started
 
 
@@ -116,9 +139,13 @@ async def bench(url: str, args: argparse.Namespace) -> None:
     sessions = session_factory(app)
     tenant_id = uuid.uuid4()
     async with owner.begin() as connection:
-        await connection.execute(text(
-            "INSERT INTO tenants (id, slug, name, currency, timezone) "
-            "VALUES (:id, 'bench', 'Bench', 'EGP', 'UTC')"), {"id": tenant_id})
+        await connection.execute(
+            text(
+                "INSERT INTO tenants (id, slug, name, currency, timezone) "
+                "VALUES (:id, 'bench', 'Bench', 'EGP', 'UTC')"
+            ),
+            {"id": tenant_id},
+        )
     handled: dict[uuid.UUID, float] = {}
 
     async def noop(_: HandlerContext, event: OutboxEvent) -> None:
@@ -126,15 +153,26 @@ async def bench(url: str, args: argparse.Namespace) -> None:
 
     dispatcher = Dispatcher()
     dispatcher.register("bench.noop", noop)
-    ctx = HandlerContext(sessions=sessions, redis=None,  # type: ignore[arg-type]
-                         namespace="bench", worker_id="bench")
-    relay = Relay(app, dispatcher, ctx, config=RelayConfig(batch_size=args.batch),
-                  listen_url=libpq_url(app_role_url(url)))
+    ctx = HandlerContext(
+        sessions=sessions,
+        redis=None,  # type: ignore[arg-type]
+        namespace="bench",
+        worker_id="bench",
+    )
+    relay = Relay(
+        app,
+        dispatcher,
+        ctx,
+        config=RelayConfig(batch_size=args.batch),
+        listen_url=libpq_url(app_role_url(url)),
+    )
 
     samples = await latency(relay, sessions, tenant_id, handled, args.rate, args.seconds)
-    print(f"latency @ {args.rate}/s for {args.seconds:.0f}s: n={len(samples)} "
-          f"p50={statistics.median(samples):.1f} ms p99={percentile(samples, 0.99):.1f} ms "
-          f"max={max(samples):.1f} ms  (goals <= 10 / <= 50 ms)")
+    print(
+        f"latency @ {args.rate}/s for {args.seconds:.0f}s: n={len(samples)} "
+        f"p50={statistics.median(samples):.1f} ms p99={percentile(samples, 0.99):.1f} ms "
+        f"max={max(samples):.1f} ms  (goals <= 10 / <= 50 ms)"
+    )
 
     await fill(owner, tenant_id, args.rows, args.rows // 10)
     started = time.perf_counter()
@@ -146,12 +184,15 @@ async def bench(url: str, args: argparse.Namespace) -> None:
     await fill(owner, tenant_id, args.rows, args.rows // 10)
     elapsed = pgbench_drain(url, args.rows, args.clients)
     async with owner.connect() as connection:
-        left = (await connection.execute(
-            text("SELECT count(*) FROM outbox WHERE status = 'pending'"))).scalar_one()
+        left = (
+            await connection.execute(text("SELECT count(*) FROM outbox WHERE status = 'pending'"))
+        ).scalar_one()
     raw_rate = (args.rows - left) / elapsed
-    print(f"drain {args.rows} rows: relay {relay_rate:,.0f} rows/s (1 relay, batch "
-          f"{args.batch}); raw SKIP LOCKED via pgbench {raw_rate:,.0f} rows/s "
-          f"({args.clients} clients, batch 200); ratio {relay_rate / raw_rate:.2f}")
+    print(
+        f"drain {args.rows} rows: relay {relay_rate:,.0f} rows/s (1 relay, batch "
+        f"{args.batch}); raw SKIP LOCKED via pgbench {raw_rate:,.0f} rows/s "
+        f"({args.clients} clients, batch 200); ratio {relay_rate / raw_rate:.2f}"
+    )
     await owner.dispose()
     await app.dispose()
 

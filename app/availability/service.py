@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
@@ -18,12 +19,9 @@ from app.catalog.models import (
     Branch,
     Resource,
     ResourceBranch,
-    ResourceHours,
-    ScheduleOverride,
     Service,
     ServiceBranchPrice,
     ServiceResource,
-    TimeOff,
 )
 from app.db import set_tenant
 from app.errors import NotFound
@@ -171,6 +169,42 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
+# One round trip for everything a calendar needs; `kind` says which table a row came from.
+CALENDAR_ROWS = text(
+    """
+    SELECT 'hours' AS kind, resource_id, weekday, start_time, end_time,
+           NULL::date AS on_date, NULL::boolean AS closed, NULL::timestamptz AS since,
+           NULL::timestamptz AS until, NULL::int AS party_size, NULL::uuid AS id,
+           NULL::boolean AS overdue
+      FROM resource_hours WHERE resource_id = ANY(:ids) AND branch_id = :branch
+    UNION ALL
+    SELECT 'override', resource_id, NULL, start_time, end_time, on_date, closed, NULL, NULL,
+           NULL, NULL, NULL
+      FROM schedule_overrides WHERE resource_id = ANY(:ids) AND on_date BETWEEN :first AND :last
+    UNION ALL
+    SELECT 'time_off', resource_id, NULL, NULL, NULL, NULL, NULL, starts_at, ends_at, NULL,
+           NULL, NULL
+      FROM time_off WHERE resource_id = ANY(:ids) AND ends_at > :since AND starts_at < :until
+    UNION ALL
+    SELECT 'busy', resource_id, NULL, NULL, NULL, NULL, NULL, lower(blocked), upper(blocked),
+           party_size, id, status = 'pending_payment' AND hold_expires_at <= :now
+      FROM bookings WHERE resource_id = ANY(:ids)
+       AND status IN ('pending_payment', 'confirmed', 'checked_in')
+       AND blocked && tstzrange(:since, :until)
+       AND (CAST(:exclude AS uuid) IS NULL OR id <> CAST(:exclude AS uuid))
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Calendars:
+    """Per-resource calendars, plus the overdue holds left out of them: a hold whose time is
+    up no longer takes the slot, but its row must be expired before the slot is re-booked."""
+
+    calendars: list[engine.ResourceCalendar]
+    overdue_holds: list[uuid.UUID]
+
+
 async def load_calendars(
     session: AsyncSession,
     offer: Offer,
@@ -178,8 +212,9 @@ async def load_calendars(
     first: date,
     last: date,
     *,
+    now: datetime,
     exclude_booking: uuid.UUID | None = None,
-) -> list[engine.ResourceCalendar]:
+) -> Calendars:
     """Working windows and active bookings of `candidates` for local dates first..last.
 
     Busy intervals are read a day either side: buffers and overnight stays reach across
@@ -187,65 +222,48 @@ async def load_calendars(
     """
     ids = [c.resource_id for c in candidates]
     if not ids:
-        return []
-    since = local_midnight(first - timedelta(days=1), offer.tz)
-    until = local_midnight(last + timedelta(days=2), offer.tz)
-    hours = (
-        await session.scalars(
-            select(ResourceHours).where(
-                ResourceHours.resource_id.in_(ids), ResourceHours.branch_id == offer.branch_id
-            )
-        )
-    ).all()
-    overrides = (
-        await session.scalars(
-            select(ScheduleOverride).where(
-                ScheduleOverride.resource_id.in_(ids),
-                ScheduleOverride.on_date.between(
-                    first - timedelta(days=1), last + timedelta(days=1)
-                ),
-            )
-        )
-    ).all()
-    time_off = (
-        await session.scalars(
-            select(TimeOff).where(
-                TimeOff.resource_id.in_(ids), TimeOff.ends_at > since, TimeOff.starts_at < until
-            )
-        )
-    ).all()
-    busy = (
+        return Calendars([], [])
+    rows = (
         await session.execute(
-            text(
-                "SELECT resource_id, lower(blocked) AS start, upper(blocked) AS end, party_size "
-                "FROM bookings WHERE resource_id = ANY(:ids) "
-                "AND status IN ('pending_payment', 'confirmed', 'checked_in') "
-                "AND blocked && tstzrange(:since, :until) "
-                "AND (CAST(:exclude AS uuid) IS NULL OR id <> CAST(:exclude AS uuid))"
-            ),
-            {"ids": ids, "since": since, "until": until, "exclude": exclude_booking},
+            CALENDAR_ROWS,
+            {
+                "ids": ids,
+                "branch": offer.branch_id,
+                "now": now,
+                "exclude": exclude_booking,
+                "first": first - timedelta(days=1),
+                "last": last + timedelta(days=1),
+                "since": local_midnight(first - timedelta(days=1), offer.tz),
+                "until": local_midnight(last + timedelta(days=2), offer.tz),
+            },
         )
     ).all()
+    by_kind: dict[tuple[str, uuid.UUID], list[Any]] = {}
+    for row in rows:
+        by_kind.setdefault((row.kind, row.resource_id), []).append(row)
     calendars = []
     for candidate in candidates:
         rid = candidate.resource_id
         weekly = [
             schedule.WeeklyHours(h.weekday, h.start_time, h.end_time)
-            for h in hours
-            if h.resource_id == rid
+            for h in by_kind.get(("hours", rid), [])
         ]
         dated = [
             schedule.DateOverride(o.on_date, o.closed, o.start_time, o.end_time)
-            for o in overrides
-            if o.resource_id == rid
+            for o in by_kind.get(("override", rid), [])
         ]
-        off = [schedule.Window(t.starts_at, t.ends_at) for t in time_off if t.resource_id == rid]
+        off = [schedule.Window(t.since, t.until) for t in by_kind.get(("time_off", rid), [])]
         windows = schedule.open_windows(
             weekly, dated, off, offer.tz, first - timedelta(days=1), last + timedelta(days=1)
         )
-        taken = [engine.Busy(b.start, b.end, b.party_size) for b in busy if b.resource_id == rid]
+        taken = [
+            engine.Busy(b.since, b.until, b.party_size)
+            for b in by_kind.get(("busy", rid), [])
+            if not b.overdue
+        ]
         calendars.append(engine.ResourceCalendar(rid, candidate.capacity, windows, taken, off))
-    return calendars
+    overdue = [row.id for row in rows if row.kind == "busy" and row.overdue]
+    return Calendars(calendars, overdue)
 
 
 def check_range(first: date, last: date) -> None:
@@ -276,8 +294,8 @@ async def get_availability(
         candidates = (
             [offer.candidate(resource_id)] if resource_id is not None else list(offer.candidates)
         )
-        calendars = await load_calendars(session, offer, candidates, first, last)
-    return compute(offer, calendars, first, last, now, party_size)
+        loaded = await load_calendars(session, offer, candidates, first, last, now=now)
+    return compute(offer, loaded.calendars, first, last, now, party_size)
 
 
 def compute(

@@ -19,3 +19,8 @@ class RecurrenceConflict(SlotUnavailable):
 class OutOfStock(Conflict):
     slug = "out_of_stock"
     title = "A product is out of stock at this branch"
+
+
+class BookingBusy(Conflict):
+    slug = "booking_busy"
+    title = "Another request is changing this booking; retry"

@@ -9,15 +9,18 @@ completed, cancelled, no_show and expired are final.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import or_, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.bookings import events
+from app.bookings import events, guard
+from app.bookings.errors import BookingBusy
 from app.bookings.models import (
     CANCELLED,
     CHECKED_IN,
@@ -101,15 +104,16 @@ async def _after_transition(session: AsyncSession, booking: BookingView, event: 
 
 
 async def _restock(session: AsyncSession, tenant_id: uuid.UUID, row: Booking) -> None:
-    await session.execute(
-        text(
-            "UPDATE product_stock s SET quantity = s.quantity + bp.quantity "
-            "FROM booking_products bp WHERE bp.tenant_id = :t AND bp.booking_id = :b "
-            "AND s.tenant_id = bp.tenant_id AND s.product_id = bp.product_id "
-            "AND s.branch_id = :branch"
-        ),
-        {"t": tenant_id, "b": row.id, "branch": row.branch_id},
-    )
+    # One product at a time in id order: the same lock order as placing, so a cancel and a
+    # booking touching the same products never deadlock.
+    for line in await lines_of(session, row.id):
+        await session.execute(
+            text(
+                "UPDATE product_stock SET quantity = quantity + :q WHERE tenant_id = :t "
+                "AND product_id = :p AND branch_id = :branch"
+            ),
+            {"q": line.quantity, "t": tenant_id, "p": line.product_id, "branch": row.branch_id},
+        )
 
 
 async def transition_booking(
@@ -120,14 +124,30 @@ async def transition_booking(
     action: str,
     now: datetime,
 ) -> BookingView:
-    async with session.begin():
-        await set_tenant(session, tenant_id)
-        row = await lock_booking(session, tenant_id, booking_id)
-        if action == "no_show" and now < row.starts_at:
-            raise InvalidState(
-                "A booking cannot be a no-show before it starts", status=row.status, action=action
-            )
-        return await apply_transition(session, tenant_id, actor, row, action, now)
+    with busy_as_conflict():
+        async with session.begin():
+            await set_tenant(session, tenant_id)
+            await guard.bound_lock_waits(session)
+            row = await lock_booking(session, tenant_id, booking_id)
+            if action == "no_show" and now < row.starts_at:
+                raise InvalidState(
+                    "A booking cannot be a no-show before it starts",
+                    status=row.status,
+                    action=action,
+                )
+            return await apply_transition(session, tenant_id, actor, row, action, now)
+
+
+@contextmanager
+def busy_as_conflict() -> Iterator[None]:
+    """A bounded lock wait or deadlock on a booking row means another request is changing it:
+    a 409 the client may retry, never a 500."""
+    try:
+        yield
+    except DBAPIError as error:
+        if guard.is_slot_lost(error):
+            raise BookingBusy() from None
+        raise
 
 
 async def check_in_booking(
@@ -171,32 +191,49 @@ async def cancel_booking(
     """Cancel one booking, or every not-yet-started active occurrence of its series."""
     if scope not in ("one", "series"):
         raise field_error("scope", "must be one or series")
-    async with session.begin():
-        await set_tenant(session, tenant_id)
-        row = await lock_booking(session, tenant_id, booking_id)
-        if scope == "one":
-            return [await apply_transition(session, tenant_id, actor, row, "cancel", now)]
-        if row.series_id is None:
-            raise field_error("scope", "this booking is not part of a series")
-        rows = (
-            await session.scalars(
-                select(Booking)
-                .where(
-                    Booking.tenant_id == tenant_id,
-                    Booking.series_id == row.series_id,
-                    Booking.status.in_((PENDING_PAYMENT, CONFIRMED)),
-                    or_(Booking.starts_at >= now, Booking.id == row.id),
-                )
-                .order_by(Booking.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
+    with busy_as_conflict():
+        async with session.begin():
+            await set_tenant(session, tenant_id)
+            await guard.bound_lock_waits(session)
+            if scope == "one":
+                row = await lock_booking(session, tenant_id, booking_id)
+                return [await apply_transition(session, tenant_id, actor, row, "cancel", now)]
+            return await _cancel_series(session, tenant_id, actor, booking_id, now)
+
+
+async def _cancel_series(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    actor: audit.Actor,
+    booking_id: uuid.UUID,
+    now: datetime,
+) -> list[BookingView]:
+    # Read first, then lock the whole series in id order, so two series cancels started
+    # from different occurrences lock in the same order.
+    row = await find_booking_row(session, tenant_id, booking_id)
+    if row is None:
+        raise NotFound("Booking not found", entity="booking", id=str(booking_id))
+    if row.series_id is None:
+        raise field_error("scope", "this booking is not part of a series")
+    rows = (
+        await session.scalars(
+            select(Booking)
+            .where(
+                Booking.tenant_id == tenant_id,
+                Booking.series_id == row.series_id,
+                Booking.status.in_((PENDING_PAYMENT, CONFIRMED)),
+                or_(Booking.starts_at >= now, Booking.id == row.id),
             )
-        ).all()
-        if not rows:
-            raise InvalidState(
-                "Nothing in this series can be cancelled", status=row.status, action="cancel"
-            )
-        return [await apply_transition(session, tenant_id, actor, r, "cancel", now) for r in rows]
+            .order_by(Booking.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    if not rows:
+        raise InvalidState(
+            "Nothing in this series can be cancelled", status=row.status, action="cancel"
+        )
+    return [await apply_transition(session, tenant_id, actor, r, "cancel", now) for r in rows]
 
 
 async def _sweep(
@@ -265,30 +302,11 @@ async def mark_due_no_shows(
         return await _sweep(session, tenant_id, ids, "no_show", now)
 
 
-async def expire_overlapping_holds(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    resource_id: uuid.UUID,
-    start: datetime,
-    end: datetime,
-    now: datetime,
+async def expire_overdue_holds(
+    session: AsyncSession, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID], now: datetime
 ) -> list[uuid.UUID]:
-    """Inside a booker's transaction: expire overdue holds in its way, so a dead hold never
-    blocks a paying customer while waiting for the sweep."""
-    ids = (
-        (
-            await session.execute(
-                text(
-                    "SELECT id FROM bookings WHERE tenant_id = :t AND resource_id = :r "
-                    "AND status = 'pending_payment' AND hold_expires_at <= :now "
-                    "AND blocked && tstzrange(:start, :end)"
-                ),
-                {"t": tenant_id, "r": resource_id, "now": now, "start": start, "end": end},
-            )
-        )
-        .scalars()
-        .all()
-    )
+    """Inside a booker's transaction: expire overdue holds in its way (found while loading
+    the calendar), so a dead hold never blocks a paying customer until the sweep runs."""
     if not ids:
         return []
     return await _sweep(session, tenant_id, ids, "expire", now)

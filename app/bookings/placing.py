@@ -23,7 +23,7 @@ from app import audit
 from app.availability.service import Candidate, Offer, load_calendars, load_offer
 from app.bookings import events, guard, rules
 from app.bookings.errors import OutOfStock, RecurrenceConflict, SlotUnavailable
-from app.bookings.lifecycle import expire_overlapping_holds
+from app.bookings.lifecycle import expire_overdue_holds
 from app.bookings.models import CONFIRMED, PAY_AT_VENUE, PENDING_PAYMENT, Booking, BookingProduct
 from app.bookings.queries import BookingView, LineView
 from app.db import new_id, set_tenant
@@ -133,21 +133,16 @@ async def _conflicting_dates(
 ) -> list[str]:
     if candidate.capacity > 1:
         await guard.lock_resources(session, tenant_id, [candidate.resource_id])
-    await expire_overlapping_holds(
-        session,
-        tenant_id,
-        candidate.resource_id,
-        wanted[0].blocked_start,
-        wanted[-1].blocked_end,
-        now,
-    )
-    calendars = await load_calendars(
+    loaded = await load_calendars(
         session,
         offer,
         [candidate],
         wanted[0].local_date,
         wanted[-1].end.astimezone(offer.tz).date(),
+        now=now,
     )
+    await expire_overdue_holds(session, tenant_id, loaded.overdue_holds, now)
+    calendars = loaded.calendars
     conflicts = []
     for occ in wanted:
         ok = rules.is_bookable(offer, calendars[0], occ, now, request.party_size)

@@ -14,7 +14,7 @@ from app import audit
 from app.availability.service import Candidate, Offer, load_calendars, load_offer
 from app.bookings import events, guard, rules
 from app.bookings.errors import SlotUnavailable
-from app.bookings.lifecycle import _after_transition, expire_overlapping_holds, lock_booking
+from app.bookings.lifecycle import _after_transition, expire_overdue_holds, lock_booking
 from app.bookings.models import CONFIRMED, PENDING_PAYMENT, Booking
 from app.bookings.queries import BookingView, lines_of
 from app.db import set_tenant
@@ -104,17 +104,17 @@ async def _check_free(
     itself, so extending into its own old time is allowed."""
     if candidate.capacity > 1:
         await guard.lock_resources(session, tenant_id, [candidate.resource_id])
-    await expire_overlapping_holds(
-        session, tenant_id, candidate.resource_id, occ.blocked_start, occ.blocked_end, now
-    )
-    calendars = await load_calendars(
+    loaded = await load_calendars(
         session,
         offer,
         [candidate],
         occ.local_date,
         occ.end.astimezone(offer.tz).date(),
+        now=now,
         exclude_booking=row.id,
     )
+    await expire_overdue_holds(session, tenant_id, loaded.overdue_holds, now)
+    calendars = loaded.calendars
     ok = rules.is_bookable(offer, calendars[0], occ, now, row.party_size)
     if ok and candidate.capacity > 1:
         peak = await guard.booked_party_size(

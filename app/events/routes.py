@@ -46,14 +46,18 @@ async def stream(request: Request[Any, Any, Any]) -> ServerSentEvent:
     caller = principal(request)
     last_seq = parse_last_event_id(request.headers.get("last-event-id"))
     state = request.app.state
-    events = tenant_events(state.redis, state.sessions, state.settings.redis_namespace,
-                           caller.tenant_id, last_seq)
+    events = tenant_events(
+        state.redis, state.sessions, state.settings.redis_namespace, caller.tenant_id, last_seq
+    )
     return ServerSentEvent(events, retry_duration=RECONNECT_MS)
 
 
 async def tenant_events(
-    redis: Redis, sessions: async_sessionmaker[AsyncSession], namespace: str,
-    tenant_id: uuid.UUID, last_seq: int | None,
+    redis: Redis,
+    sessions: async_sessionmaker[AsyncSession],
+    namespace: str,
+    tenant_id: uuid.UUID,
+    last_seq: int | None,
 ) -> AsyncIterator[ServerSentEventMessage]:
     pubsub: Any = redis.pubsub()
     sent: set[int] = set()
@@ -64,8 +68,9 @@ async def tenant_events(
                 missed = await events_after(session, tenant_id, last_seq, LIVE_TOPIC_PREFIX)
             for entry in missed:
                 sent.add(entry.seq)
-                yield ServerSentEventMessage(data=encode(entry), id=str(entry.seq),
-                                             event=entry.topic)
+                yield ServerSentEventMessage(
+                    data=encode(entry), id=str(entry.seq), event=entry.topic
+                )
         if not live:
             return
         async for message in _live(pubsub, str(tenant_id), sent):
@@ -83,8 +88,9 @@ async def _subscribe(pubsub: Any, name: str) -> bool:
     return True
 
 
-async def _live(pubsub: Any, tenant_id: str,
-                sent: set[int]) -> AsyncIterator[ServerSentEventMessage]:
+async def _live(
+    pubsub: Any, tenant_id: str, sent: set[int]
+) -> AsyncIterator[ServerSentEventMessage]:
     quiet_since = time.monotonic()
     while True:
         try:
@@ -105,8 +111,9 @@ async def _live(pubsub: Any, tenant_id: str,
             continue
         sent.add(event["seq"])
         quiet_since = time.monotonic()
-        yield ServerSentEventMessage(data=message["data"].decode(), id=str(event["seq"]),
-                                     event=event["topic"])
+        yield ServerSentEventMessage(
+            data=message["data"].decode(), id=str(event["seq"]), event=event["topic"]
+        )
 
 
 def router() -> Router:

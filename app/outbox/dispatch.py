@@ -31,8 +31,9 @@ class HandlerContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def log(self, event: OutboxEvent) -> Any:
-        return structlog.get_logger().bind(outbox_id=str(event.id), topic=event.topic,
-                                           tenant_id=str(event.tenant_id))
+        return structlog.get_logger().bind(
+            outbox_id=str(event.id), topic=event.topic, tenant_id=str(event.tenant_id)
+        )
 
     def idempotency_key(self, event: OutboxEvent) -> str:
         """Providers dedupe on this: derived from our id, stable across every retry."""
@@ -63,8 +64,7 @@ class Dispatcher:
 
     def handlers_for(self, topic: str) -> list[Handler]:
         matching = list(self._exact.get(topic, []))
-        matching.extend(handler for prefix, handler in self._prefixes
-                        if topic.startswith(prefix))
+        matching.extend(handler for prefix, handler in self._prefixes if topic.startswith(prefix))
         return matching
 
     @property

@@ -34,18 +34,25 @@ def build_relay(context: WorkerContext) -> Relay:
     config = context.extras.get(RELAY_CONFIG) or RelayConfig()
     metrics = context.extras.setdefault(RELAY_METRICS, RelayMetrics())
     handler_context = HandlerContext(
-        sessions=context.sessions, redis=context.redis,
-        namespace=context.settings.redis_namespace, worker_id=new_worker_id(),
+        sessions=context.sessions,
+        redis=context.redis,
+        namespace=context.settings.redis_namespace,
+        worker_id=new_worker_id(),
         extras=context.extras,
     )
-    return Relay(context.engine, dispatcher, handler_context, config=config,
-                 listen_url=libpq_url(context.settings.runtime_database_url), metrics=metrics)
+    return Relay(
+        context.engine,
+        dispatcher,
+        handler_context,
+        config=config,
+        listen_url=libpq_url(context.settings.runtime_database_url),
+        metrics=metrics,
+    )
 
 
 async def run_relay(context: WorkerContext) -> None:
     relay = build_relay(context)
-    log.info("outbox.relay_started", worker_id=relay.worker_id,
-             topics=relay.dispatcher.topics)
+    log.info("outbox.relay_started", worker_id=relay.worker_id, topics=relay.dispatcher.topics)
     await relay.run()
 
 
@@ -61,8 +68,13 @@ async def purge_delivered(ctx: dict[str, Any]) -> int:
     ):
         while True:
             async with context.engine.begin() as connection:
-                deleted = int((await connection.execute(
-                    text(sql), {"before": before, "limit": PURGE_CHUNK})).scalar_one())
+                deleted = int(
+                    (
+                        await connection.execute(
+                            text(sql), {"before": before, "limit": PURGE_CHUNK}
+                        )
+                    ).scalar_one()
+                )
             total += deleted
             if deleted < PURGE_CHUNK:
                 break
@@ -71,5 +83,4 @@ async def purge_delivered(ctx: dict[str, Any]) -> int:
 
 
 BACKGROUND = [run_relay]
-CRON_JOBS = [cron(purge_delivered, name=JANITOR, minute={7, 37}, run_at_startup=False,
-                  unique=True)]
+CRON_JOBS = [cron(purge_delivered, name=JANITOR, minute={7, 37}, run_at_startup=False, unique=True)]

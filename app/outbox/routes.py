@@ -15,21 +15,22 @@ from app.outbox.schemas import OutboxEntryOut
 
 
 @get("/outbox", guards=[manager_only])
-async def list_outbox(request: Request[Any, Any, Any], session: AsyncSession,
-                      status: str = "dead", limit: int = 100) -> list[OutboxEntryOut]:
+async def list_outbox(
+    request: Request[Any, Any, Any], session: AsyncSession, status: str = "dead", limit: int = 100
+) -> list[OutboxEntryOut]:
     caller = principal(request)
     entries = await service.list_entries(session, caller.tenant_id, status, limit=limit)
     return [OutboxEntryOut.of(entry) for entry in entries]
 
 
 @post("/outbox/{entry_id:uuid}/retry", guards=[manager_only])
-async def retry_outbox(request: Request[Any, Any, Any], session: AsyncSession,
-                       entry_id: uuid.UUID) -> Response[bytes]:
+async def retry_outbox(
+    request: Request[Any, Any, Any], session: AsyncSession, entry_id: uuid.UUID
+) -> Response[bytes]:
     caller = principal(request)
 
     async def run() -> tuple[int, Any]:
-        entry = await service.retry_entry(session, caller.tenant_id, entry_id,
-                                          datetime.now(UTC))
+        entry = await service.retry_entry(session, caller.tenant_id, entry_id, datetime.now(UTC))
         return 200, OutboxEntryOut.of(entry)
 
     return await idempotent(request, caller.tenant_id, run)

@@ -27,8 +27,17 @@ class OutboxEntryOut(msgspec.Struct):
 
     @classmethod
     def of(cls, entry: OutboxEntry) -> OutboxEntryOut:
-        return cls(id=entry.id, seq=entry.seq, topic=entry.topic,
-                   aggregate_type=entry.aggregate_type, aggregate_id=entry.aggregate_id,
-                   payload=entry.payload, status=entry.status, attempts=entry.attempts,
-                   last_error=entry.last_error, created_at=entry.created_at,
-                   available_at=entry.available_at, delivered_at=entry.delivered_at)
+        return cls(
+            id=entry.id,
+            seq=entry.seq,
+            topic=entry.topic,
+            aggregate_type=entry.aggregate_type,
+            aggregate_id=entry.aggregate_id,
+            payload=entry.payload,
+            status=entry.status,
+            attempts=entry.attempts,
+            last_error=entry.last_error,
+            created_at=entry.created_at,
+            available_at=entry.available_at,
+            delivered_at=entry.delivered_at,
+        )

@@ -77,10 +77,19 @@ async def stage(
 
 def entry_from_row(row: Row[Any]) -> OutboxEntry:
     return OutboxEntry(
-        tenant_id=row.tenant_id, id=row.id, seq=row.seq, topic=row.topic,
-        aggregate_type=row.aggregate_type, aggregate_id=row.aggregate_id, payload=row.payload,
-        status=row.status, attempts=row.attempts, last_error=row.last_error,
-        created_at=row.created_at, available_at=row.available_at, delivered_at=row.delivered_at,
+        tenant_id=row.tenant_id,
+        id=row.id,
+        seq=row.seq,
+        topic=row.topic,
+        aggregate_type=row.aggregate_type,
+        aggregate_id=row.aggregate_id,
+        payload=row.payload,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        available_at=row.available_at,
+        delivered_at=row.delivered_at,
     )
 
 
@@ -98,8 +107,10 @@ async def list_entries(
     async with session.begin():
         await set_tenant(session, tenant_id)
         rows = await session.execute(
-            text(f"SELECT {ENTRY_COLUMNS} FROM outbox WHERE tenant_id = :tenant_id "
-                 "AND status = :status ORDER BY seq DESC LIMIT :limit"),
+            text(
+                f"SELECT {ENTRY_COLUMNS} FROM outbox WHERE tenant_id = :tenant_id "
+                "AND status = :status ORDER BY seq DESC LIMIT :limit"
+            ),
             {"tenant_id": tenant_id, "status": checked, "limit": max(1, min(limit, 500))},
         )
         return [entry_from_row(row) for row in rows]
@@ -113,8 +124,9 @@ async def retry_entry(
         await set_tenant(session, tenant_id)
         current = (
             await session.execute(
-                text("SELECT status FROM outbox WHERE tenant_id = :tenant_id AND id = :id "
-                     "FOR UPDATE"),
+                text(
+                    "SELECT status FROM outbox WHERE tenant_id = :tenant_id AND id = :id FOR UPDATE"
+                ),
                 {"tenant_id": tenant_id, "id": entry_id},
             )
         ).first()
@@ -124,10 +136,12 @@ async def retry_entry(
             raise OutboxEntryDelivered(entry_id=entry_id)
         row = (
             await session.execute(
-                text("UPDATE outbox SET status = 'pending', attempts = 0, available_at = :now, "
-                     "last_error = NULL, locked_until = NULL, locked_by = NULL "
-                     "WHERE tenant_id = :tenant_id AND id = :id "
-                     f"RETURNING {ENTRY_COLUMNS}"),
+                text(
+                    "UPDATE outbox SET status = 'pending', attempts = 0, available_at = :now, "
+                    "last_error = NULL, locked_until = NULL, locked_by = NULL "
+                    "WHERE tenant_id = :tenant_id AND id = :id "
+                    f"RETURNING {ENTRY_COLUMNS}"
+                ),
                 {"tenant_id": tenant_id, "id": entry_id, "now": now},
             )
         ).one()
@@ -136,16 +150,26 @@ async def retry_entry(
 
 
 async def events_after(
-    session: AsyncSession, tenant_id: uuid.UUID, after_seq: int, topic_prefix: str,
-    *, limit: int = 500,
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    after_seq: int,
+    topic_prefix: str,
+    *,
+    limit: int = 500,
 ) -> list[OutboxEntry]:
     """Committed events of this tenant after `after_seq` (SSE replay on reconnect)."""
     async with session.begin():
         await set_tenant(session, tenant_id)
         rows = await session.execute(
-            text(f"SELECT {ENTRY_COLUMNS} FROM outbox WHERE tenant_id = :tenant_id "
-                 "AND seq > :after AND topic LIKE :prefix ORDER BY seq LIMIT :limit"),
-            {"tenant_id": tenant_id, "after": after_seq, "prefix": topic_prefix + "%",
-             "limit": limit},
+            text(
+                f"SELECT {ENTRY_COLUMNS} FROM outbox WHERE tenant_id = :tenant_id "
+                "AND seq > :after AND topic LIKE :prefix ORDER BY seq LIMIT :limit"
+            ),
+            {
+                "tenant_id": tenant_id,
+                "after": after_seq,
+                "prefix": topic_prefix + "%",
+                "limit": limit,
+            },
         )
         return [entry_from_row(row) for row in rows]

@@ -44,13 +44,14 @@ cand AS (
      WHERE p.tenant_id = :tenant_id
 )
 SELECT p.id, p.provider_ref, p.provider_charge_ref, po.currency,
-       coalesce(sum(po.amount_minor) FILTER (WHERE e.idempotency_key LIKE '%:captured'), 0)
+       coalesce(sum(po.amount_minor) FILTER (WHERE e.idempotency_key LIKE '%\\:captured'), 0)
            AS amount,
-       -coalesce(sum(po.amount_minor) FILTER (WHERE e.idempotency_key LIKE '%:fee'), 0) AS fee
+       -coalesce(sum(po.amount_minor) FILTER (WHERE e.idempotency_key LIKE '%\\:fee'), 0) AS fee
   FROM cand
   JOIN payments p ON p.tenant_id = :tenant_id AND p.id = cand.id AND p.provider = :provider
   JOIN journal_entries e ON e.tenant_id = p.tenant_id AND e.payment_id = p.id
-       AND e.idempotency_key IN ('payment:' || p.id || ':captured', 'payment:' || p.id || ':fee')
+       AND e.idempotency_key IN ('payment:' || p.id || '\\:captured',
+                                 'payment:' || p.id || '\\:fee')
   {_CLEARING}
  GROUP BY p.id, p.provider_ref, p.provider_charge_ref, po.currency
 """

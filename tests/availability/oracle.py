@@ -109,12 +109,50 @@ class SlotCase:
         return left if left >= party else None
 
     def starts(self) -> list[int]:
-        found = []
+        found: list[int] = []
         for at in sorted(self.working):
             if at - 1 in self.working:
                 continue
-            start = at
-            while start in self.working:
-                found.append(start)
-                start += self.step
+            end = at
+            while end in self.working:
+                end += 1
+            found.extend(range(at, end, self.step))
         return found
+
+
+def stays(
+    working: set[int],
+    busy: Sequence[Busy],
+    time_off: Sequence[Window],
+    capacity: int,
+    tz: ZoneInfo,
+    check_in: time,
+    check_out: time,
+    nights: range,
+    day: date,
+    earliest: int,
+    latest: int,
+    party: int,
+) -> list[tuple[int, int, int]]:
+    """(nights, check-out minute, remaining) per allowed stay from `day`, each judged alone."""
+    open_dates = {local_date(at, tz) for at in working}
+    start = to_utc(day, check_in, tz)
+    if not earliest <= start <= latest:
+        return []
+    found = []
+    for count in nights:
+        end = to_utc(day + timedelta(days=count), check_out, tz)
+        if end <= start:
+            continue
+        if any(day + timedelta(days=i) not in open_dates for i in range(count)):
+            continue
+        if any(minute(o.start) < end and start < minute(o.end) for o in time_off):
+            continue
+        points = {start} | {minute(b.start) for b in busy if start <= minute(b.start) < end}
+        peak = max(
+            sum(b.party_size for b in busy if minute(b.start) <= at < minute(b.end))
+            for at in points
+        )
+        if capacity - peak >= party:
+            found.append((count, end, capacity - peak))
+    return found

@@ -51,7 +51,9 @@ def hours(draw: st.DrawFn) -> tuple[time, time]:
 
 
 @st.composite
-def schedule(draw: st.DrawFn, first: date, span: int) -> tuple[list[WeeklyHours], list[DateOverride]]:
+def schedule(
+    draw: st.DrawFn, first: date, span: int
+) -> tuple[list[WeeklyHours], list[DateOverride]]:
     weekly = [
         WeeklyHours(weekday, *draw(hours()))
         for weekday in range(7)
@@ -105,9 +107,15 @@ def slot_cases(draw: st.DrawFn) -> dict:  # type: ignore[type-arg]
     )
     now = anchor + draw(st.integers(-1440, 1440)) * MINUTE
     return {
-        "tz": tz, "first": first, "last": first + timedelta(days=span), "rule": rule,
-        "now": now, "party": draw(st.sampled_from([1, 1, 2, 3])), "resources": resources,
-        "probes": draw(st.lists(st.integers(0, 4 * 1440), max_size=30)), "anchor": anchor,
+        "tz": tz,
+        "first": first,
+        "last": first + timedelta(days=span),
+        "rule": rule,
+        "now": now,
+        "party": draw(st.sampled_from([1, 1, 2, 3])),
+        "resources": resources,
+        "probes": draw(st.lists(st.integers(0, 4 * 1440), max_size=30)),
+        "anchor": anchor,
     }
 
 

@@ -22,8 +22,8 @@ LONDON = ZoneInfo("Europe/London")
 CAIRO = ZoneInfo("Africa/Cairo")
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def every_day(start: time, end: time) -> list[WeeklyHours]:
@@ -160,12 +160,25 @@ def test_time_off_is_cut_out_of_the_working_hours() -> None:
 
 def test_invalid_hours_and_naive_time_off_are_rejected() -> None:
     with pytest.raises(ValidationFailed):
-        open_windows([WeeklyHours(0, time(10), time(9))], [], [], UTC_ZONE, date(2025, 3, 3),
-                     date(2025, 3, 3))
-    naive = Window(datetime(2025, 3, 3, 10), datetime(2025, 3, 3, 11))  # noqa: DTZ001
+        open_windows(
+            [WeeklyHours(0, time(10), time(9))],
+            [],
+            [],
+            UTC_ZONE,
+            date(2025, 3, 3),
+            date(2025, 3, 3),
+        )
+    naive = Window(datetime(2025, 3, 3, 10), datetime(2025, 3, 3, 11))
     with pytest.raises(ValidationFailed):
-        open_windows(every_day(time(9), time(17)), [], [naive], UTC_ZONE, date(2025, 3, 3),
-                     date(2025, 3, 3))
+        open_windows(
+            every_day(time(9), time(17)), [], [naive], UTC_ZONE, date(2025, 3, 3), date(2025, 3, 3)
+        )
     with pytest.raises(ValidationFailed):
-        open_windows([], [DateOverride(date(2025, 3, 3), closed=False)], [], UTC_ZONE,
-                     date(2025, 3, 3), date(2025, 3, 3))
+        open_windows(
+            [],
+            [DateOverride(date(2025, 3, 3), closed=False)],
+            [],
+            UTC_ZONE,
+            date(2025, 3, 3),
+            date(2025, 3, 3),
+        )

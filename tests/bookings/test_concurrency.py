@@ -14,9 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import audit
+from app.bookings.lifecycle import cancel_booking, check_in_booking
 from app.bookings.placing import place_booking
 from app.bookings.rescheduling import reschedule_booking
-from app.bookings.rules import BookingRequest, LineItem
+from app.bookings.rules import BookingRequest, LineItem, Recurrence
 from tests.bookings.setup import NOW, Shop, day, make_shop
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -194,3 +195,48 @@ async def test_capacity_n_reschedules_and_bookings_racing_stay_within_capacity(
     assert got["ok"] == 3
     assert set(got) == {"ok", "SlotUnavailable"}
     assert await scalar(owner_engine, OVER_CAPACITY) == 0
+
+
+async def test_racing_state_changes_on_one_booking_end_in_409s_not_500s(
+    race_sessions: Sessions, owner_engine: AsyncEngine
+) -> None:
+    shop = await make_shop(owner_engine)
+    async with race_sessions() as session:
+        placed = await place_booking(
+            session,
+            shop.tenant_id,
+            audit.PUBLIC,
+            shop.request(shop.at(day(3), 10), recurrence=Recurrence("daily", count=6)),
+            NOW,
+        )
+    ids = [o.id for o in placed.occurrences]
+
+    async def cancel(booking_id: Any, scope: Any) -> Any:
+        async with race_sessions() as session:
+            return await cancel_booking(
+                session, shop.tenant_id, audit.SYSTEM, booking_id, NOW, scope
+            )
+
+    async def check_in(booking_id: Any) -> Any:
+        async with race_sessions() as session:
+            return await check_in_booking(session, shop.tenant_id, audit.SYSTEM, booking_id, NOW)
+
+    got = await outcomes(
+        [
+            *(cancel(i, "series") for i in ids),
+            *(cancel(i, "one") for i in ids),
+            *(check_in(i) for i in ids),
+        ]
+    )
+    assert set(got) <= {"ok", "InvalidState", "BookingBusy"}
+    assert got["ok"] >= 1
+    statuses = await scalar(
+        owner_engine, "SELECT array_agg(DISTINCT status ORDER BY status) FROM bookings"
+    )
+    assert set(statuses) <= {"cancelled", "checked_in"}
+    cancelled_twice = await scalar(
+        owner_engine,
+        "SELECT count(*) FROM (SELECT entity_id FROM audit_log WHERE action = "
+        "'booking.cancelled' GROUP BY entity_id HAVING count(*) > 1) t",
+    )
+    assert cancelled_twice == 0

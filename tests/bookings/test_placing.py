@@ -28,14 +28,14 @@ async def test_branch_price_override_is_snapshotted(
     shop = await make_shop(owner_engine, price_minor=10_000)
     async with owner_engine.begin() as conn:
         await conn.execute(
-            text("INSERT INTO service_branch_prices VALUES (:t, :s, :b, 7_500, 'fixed')"),
+            text("INSERT INTO service_branch_prices VALUES (:t, :s, :b, 7500, 'fixed')"),
             {"t": shop.tenant_id, "s": shop.service_id, "b": shop.branch_id},
         )
     placed = await place(sessions, shop, shop.request(shop.at(day(3), 10)))
     assert placed.booking.total.amount_minor == 7_500
     assert placed.booking.unit_price_minor == 7_500
     async with owner_engine.begin() as conn:
-        await conn.execute(text("UPDATE service_branch_prices SET amount_minor = 9_000"))
+        await conn.execute(text("UPDATE service_branch_prices SET amount_minor = 9000"))
     # The snapshot does not follow later price changes.
     async with owner_engine.connect() as conn:
         total = (await conn.execute(text("SELECT total_minor FROM bookings"))).scalar_one()
@@ -58,7 +58,7 @@ async def test_capacity_n_charges_per_seat_and_nightly_per_night(
     sessions: Sessions, owner_engine: AsyncEngine
 ) -> None:
     classes = await make_shop(owner_engine, capacity=12, price_minor=4_000)
-    seats = await place(sessions, classes, classes.request(classes.at(day(3), 18), party_size=3))
+    seats = await place(sessions, classes, classes.request(classes.at(day(3), 16), party_size=3))
     assert seats.booking.total.amount_minor == 12_000
     assert seats.booking.quantity == 1
     cabins = await make_shop(owner_engine, policy="nightly", price_minor=50_000)

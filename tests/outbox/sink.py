@@ -69,8 +69,10 @@ def register_handlers(dispatcher: Dispatcher) -> None:
     async def post(ctx: HandlerContext, event: OutboxEvent) -> None:
         try:
             response = await client.post(
-                url, json={"aggregate_id": str(event.aggregate_id), **event.payload},
-                headers={"Idempotency-Key": ctx.idempotency_key(event)})
+                url,
+                json={"aggregate_id": str(event.aggregate_id), **event.payload},
+                headers={"Idempotency-Key": ctx.idempotency_key(event)},
+            )
         except httpx.HTTPError as error:
             raise RetryableError(str(error)) from error
         if response.status_code >= 500:

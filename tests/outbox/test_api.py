@@ -6,17 +6,21 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.outbox import cli
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.errors import PermanentError
 from app.outbox.models import OutboxEvent
+from app.settings import Settings
 from tests.factories import add_user, sign_up
-from tests.outbox.conftest import RelayFactory, outbox_rows, stage_one
+from tests.outbox.conftest import RelayFactory, make_tenant, outbox_rows, stage_one
 
 Client = AsyncTestClient[Litestar]
 
 
 async def test_dead_rows_are_listed_and_retried_through_the_api(
-    client: Client, owner_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
     make_relay: RelayFactory,
 ) -> None:
     salon, other = await sign_up(client), await sign_up(client)
@@ -43,8 +47,9 @@ async def test_dead_rows_are_listed_and_retried_through_the_api(
     assert "provider rejected the sender id" in entry["last_error"]
 
     staff = await add_user(client, salon, "staff")
-    forbidden = await client.post(f"/api/v1/outbox/{dead_id}/retry",
-                                  headers={"Authorization": f"Bearer {staff}"})
+    forbidden = await client.post(
+        f"/api/v1/outbox/{dead_id}/retry", headers={"Authorization": f"Bearer {staff}"}
+    )
     assert forbidden.status_code == 403
     foreign = await client.post(f"/api/v1/outbox/{dead_id}/retry", headers=other.headers)
     assert foreign.status_code == 404
@@ -66,7 +71,9 @@ async def test_dead_rows_are_listed_and_retried_through_the_api(
 
 
 async def test_metrics_report_outbox_depth_dead_rows_and_oldest_pending_age(
-    client: Client, owner_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
     make_relay: RelayFactory,
 ) -> None:
     salon = await sign_up(client)
@@ -86,6 +93,35 @@ async def test_metrics_report_outbox_depth_dead_rows_and_oldest_pending_age(
     text = (await client.get("/metrics")).text
     assert 'reckon_outbox_depth{status="pending"} 2.0' in text
     assert "reckon_outbox_dead_rows 1.0" in text
-    age = next(line for line in text.splitlines()
-               if line.startswith("reckon_outbox_oldest_pending_age_seconds "))
+    age = next(
+        line
+        for line in text.splitlines()
+        if line.startswith("reckon_outbox_oldest_pending_age_seconds ")
+    )
     assert 0 <= float(age.split()[1]) < 60
+
+
+async def test_cli_lists_dead_rows_across_tenants_and_retries_them(
+    owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    make_relay: RelayFactory,
+    settings: Settings,
+) -> None:
+    first, second = await make_tenant(owner_engine), await make_tenant(owner_engine)
+    ids = {
+        await stage_one(sessions, tenant, "sms.send", uuid.uuid4()) for tenant in (first, second)
+    }
+
+    async def rejected(_: HandlerContext, __: OutboxEvent) -> None:
+        raise PermanentError("no")
+
+    dispatcher = Dispatcher()
+    dispatcher.register("sms.send", rejected)
+    await make_relay(dispatcher).drain()
+    dead = await cli.list_entries(settings, "dead")
+    assert {entry.id for entry in dead} == ids
+    assert {entry.id for entry in await cli.list_entries(settings, "dead", tenant_id=first)} < ids
+    retried = await cli.retry_entries(settings, sorted(ids))
+    assert {(entry.id, entry.status) for entry in retried} == {(i, "pending") for i in ids}
+    assert await cli.list_entries(settings, "dead") == []
+    assert "pending" in cli.format_entry(retried[0])

@@ -38,21 +38,34 @@ worker.build_worker(settings, context_extras={RELAY_CONFIG: config}).run()
 
 
 def start_worker(settings: Settings, sink_url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, SINK_URL_ENV: sink_url, "W_DB": settings.database_url,
-           "W_REDIS": settings.redis_url, "W_NS": settings.redis_namespace}
+    env = {
+        **os.environ,
+        SINK_URL_ENV: sink_url,
+        "W_DB": settings.database_url,
+        "W_REDIS": settings.redis_url,
+        "W_NS": settings.redis_namespace,
+    }
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-c", WORKER], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=out)
+        return subprocess.Popen(
+            [sys.executable, "-c", WORKER], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=out
+        )
 
 
 async def delivered_count(owner_engine: AsyncEngine) -> int:
     async with owner_engine.connect() as connection:
-        return int((await connection.execute(
-            text("SELECT count(*) FROM outbox WHERE status = 'delivered'"))).scalar_one())
+        return int(
+            (
+                await connection.execute(
+                    text("SELECT count(*) FROM outbox WHERE status = 'delivered'")
+                )
+            ).scalar_one()
+        )
 
 
 async def test_sigkilled_worker_mid_drain_loses_nothing_and_effects_apply_once(
-    owner_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], settings: Settings,
+    owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
     tmp_path: Path,
 ) -> None:
     tenant_id = await make_tenant(owner_engine)

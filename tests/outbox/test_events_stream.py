@@ -28,8 +28,14 @@ Client = AsyncTestClient[Litestar]
 
 @pytest.fixture
 async def server_url(settings: Settings) -> AsyncIterator[str]:
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
-                            lifespan="on", timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -52,8 +58,11 @@ class Stream:
         async for line in self._lines:
             if not line:
                 if "data" in fields:
-                    return {"id": int(fields["id"]), "event": fields["event"],
-                            "data": json.loads(fields["data"])}
+                    return {
+                        "id": int(fields["id"]),
+                        "event": fields["event"],
+                        "data": json.loads(fields["data"]),
+                    }
                 fields = {}
                 continue
             name, _, value = line.partition(":")
@@ -63,9 +72,13 @@ class Stream:
 
 
 @contextlib.asynccontextmanager
-async def open_stream(http: httpx.AsyncClient, business: Business, redis: Redis,
-                      namespace: str, last_event_id: int | None = None
-                      ) -> AsyncIterator[Stream]:
+async def open_stream(
+    http: httpx.AsyncClient,
+    business: Business,
+    redis: Redis,
+    namespace: str,
+    last_event_id: int | None = None,
+) -> AsyncIterator[Stream]:
     headers = dict(business.headers)
     if last_event_id is not None:
         headers["Last-Event-ID"] = str(last_event_id)
@@ -83,8 +96,12 @@ async def open_stream(http: httpx.AsyncClient, business: Business, redis: Redis,
 
 
 async def test_sse_streams_only_the_callers_tenant_and_replays_after_last_event_id(
-    client: Client, server_url: str, sessions: async_sessionmaker[AsyncSession],
-    make_relay: RelayFactory, redis: Redis, settings: Settings,
+    client: Client,
+    server_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    make_relay: RelayFactory,
+    redis: Redis,
+    settings: Settings,
 ) -> None:
     salon, cabins = await sign_up(client), await sign_up(client)
     dispatcher = Dispatcher()
@@ -94,14 +111,17 @@ async def test_sse_streams_only_the_callers_tenant_and_replays_after_last_event_
     ns = settings.redis_namespace
     booking = uuid.uuid4()
     async with httpx.AsyncClient(base_url=server_url, timeout=10) as http:
-        async with open_stream(http, salon, redis, ns) as salon_stream, \
-                open_stream(http, cabins, redis, ns) as cabins_stream:
+        async with (
+            open_stream(http, salon, redis, ns) as salon_stream,
+            open_stream(http, cabins, redis, ns) as cabins_stream,
+        ):
             # The other tenant's event is published first: if it leaked, it would arrive first.
             theirs = await stage_one(sessions, cabins.tenant_id, "booking.placed", uuid.uuid4())
             await relay.drain()
             await stage_one(sessions, salon.tenant_id, "invoice.send", booking)
-            mine = await stage_one(sessions, salon.tenant_id, "booking.placed", booking,
-                                   {"status": "confirmed"})
+            mine = await stage_one(
+                sessions, salon.tenant_id, "booking.placed", booking, {"status": "confirmed"}
+            )
             await relay.drain()
             first = await salon_stream.next_event()
             assert first["data"]["id"] == str(mine)
@@ -115,8 +135,7 @@ async def test_sse_streams_only_the_callers_tenant_and_replays_after_last_event_
         await relay.drain()
         async with open_stream(http, salon, redis, ns, last_event_id=first["id"]) as again:
             replayed = await again.next_event()
-            assert (replayed["data"]["id"], replayed["event"]) == (str(missed),
-                                                                   "booking.cancelled")
+            assert (replayed["data"]["id"], replayed["event"]) == (str(missed), "booking.cancelled")
             live = await stage_one(sessions, salon.tenant_id, "booking.completed", booking)
             await relay.drain()
             assert (await again.next_event())["data"]["id"] == str(live)

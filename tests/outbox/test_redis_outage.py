@@ -20,8 +20,14 @@ from app.outbox.relay import RelayConfig
 from app.settings import Settings
 from tests.outbox.conftest import RelayFactory, make_tenant, outbox_rows, stage_one
 
-PATIENT = RelayConfig(batch_size=50, lease_seconds=10, poll_interval=0.05, max_attempts=1000,
-                      backoff_base=0.05, backoff_cap=0.2)
+PATIENT = RelayConfig(
+    batch_size=50,
+    lease_seconds=10,
+    poll_interval=0.05,
+    max_attempts=1000,
+    backoff_base=0.05,
+    backoff_cap=0.2,
+)
 
 
 def free_port() -> int:
@@ -40,8 +46,20 @@ class RedisProcess:
         if binary is None:
             pytest.skip("redis-server is not installed")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -74,15 +92,19 @@ async def _received(pubsub: object, count: int) -> list[int]:
     got: list[int] = []
     while len(got) < count:
         message = await pubsub.get_message(  # type: ignore[attr-defined]
-            ignore_subscribe_messages=True, timeout=1.0)
+            ignore_subscribe_messages=True, timeout=1.0
+        )
         if message is not None:
             got.append(json.loads(message["data"])["payload"]["n"])
     return got
 
 
 async def test_staging_commits_while_redis_is_down_and_delivery_resumes_after(
-    owner_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
-    make_relay: RelayFactory, settings: Settings, own_redis: RedisProcess,
+    owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    make_relay: RelayFactory,
+    settings: Settings,
+    own_redis: RedisProcess,
 ) -> None:
     url = f"redis://127.0.0.1:{own_redis.port}/0"
     tenant_id = await make_tenant(owner_engine)
@@ -113,8 +135,13 @@ async def test_staging_commits_while_redis_is_down_and_delivery_resumes_after(
         # Never attempted (it would have failed too): held back behind the failing event.
         assert rows[2].last_error is None
 
+        # Pause the relay only so the test's subscriber is back before the retry lands.
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
         own_redis.start()
         subscriber, pubsub = await _subscribe(url, name)
+        running = asyncio.create_task(relay.run())
         assert await asyncio.wait_for(_received(pubsub, 2), 15) == [2, 3]
         for _ in range(100):
             if {row.status for row in await outbox_rows(owner_engine)} == {"delivered"}:

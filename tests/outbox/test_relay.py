@@ -17,8 +17,11 @@ from app.outbox.service import stage
 from tests.outbox.conftest import FAST, RelayFactory, make_tenant, outbox_rows, stage_one
 
 
-async def _until_settled(owner_engine: AsyncEngine, relays_drain: object, rounds: int = 200,
-                         ) -> None:
+async def _until_settled(
+    owner_engine: AsyncEngine,
+    relays_drain: object,
+    rounds: int = 200,
+) -> None:
     for _ in range(rounds):
         rows = await outbox_rows(owner_engine)
         if all(row.status != "pending" for row in rows):
@@ -29,7 +32,8 @@ async def _until_settled(owner_engine: AsyncEngine, relays_drain: object, rounds
 
 
 async def test_per_aggregate_order_holds_with_several_concurrent_relays(
-    owner_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
+    owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
     make_relay: RelayFactory,
 ) -> None:
     tenants = [await make_tenant(owner_engine) for _ in range(2)]
@@ -37,9 +41,11 @@ async def test_per_aggregate_order_holds_with_several_concurrent_relays(
     expected: dict[uuid.UUID, list[int]] = defaultdict(list)
     # Interleave staging across aggregates, several transactions writing at once.
     for step in range(15):
+
         async def write(tenant_id: uuid.UUID, aggregate: uuid.UUID, step: int = step) -> None:
             await stage_one(sessions, tenant_id, "booking.changed", aggregate, {"step": step})
             expected[aggregate].append(step)
+
         await asyncio.gather(*(write(t, a) for t, a in aggregates))
 
     handled: dict[uuid.UUID, list[int]] = defaultdict(list)
@@ -70,7 +76,8 @@ async def test_per_aggregate_order_holds_with_several_concurrent_relays(
 
 
 async def test_failing_event_holds_back_only_its_own_aggregate(
-    owner_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
+    owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
     make_relay: RelayFactory,
 ) -> None:
     tenant_id = await make_tenant(owner_engine)
@@ -91,15 +98,17 @@ async def test_failing_event_holds_back_only_its_own_aggregate(
     await relay.drain()
     await relay.drain()
     assert set(handled) == {(stuck, 0), (free, 0), (free, 1), (free, 2)}
-    statuses = {(row.aggregate_id, row.status, row.attempts) for row in
-                await outbox_rows(owner_engine)}
+    statuses = {
+        (row.aggregate_id, row.status, row.attempts) for row in await outbox_rows(owner_engine)
+    }
     assert (stuck, "pending", 1) in statuses
     # The event after the failing one was handed back, not charged an attempt.
     assert sum(1 for a, s, n in statuses if a == stuck and s == "pending" and n == 0) == 1
 
 
 async def test_handler_failing_twice_then_succeeding_has_one_effect(
-    owner_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
+    owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
     make_relay: RelayFactory,
 ) -> None:
     tenant_id = await make_tenant(owner_engine)
@@ -129,7 +138,8 @@ async def test_handler_failing_twice_then_succeeding_has_one_effect(
 
 
 async def test_permanent_failure_and_exhausted_retries_and_unknown_topic_go_dead(
-    owner_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
+    owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
     make_relay: RelayFactory,
 ) -> None:
     tenant_id = await make_tenant(owner_engine)
@@ -157,7 +167,8 @@ async def test_permanent_failure_and_exhausted_retries_and_unknown_topic_go_dead
 
 
 async def test_expired_lease_lets_another_relay_take_the_rows(
-    owner_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
+    owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
     make_relay: RelayFactory,
 ) -> None:
     tenant_id = await make_tenant(owner_engine)
@@ -173,7 +184,8 @@ async def test_expired_lease_lets_another_relay_take_the_rows(
 
 
 async def test_concurrent_claims_never_hand_out_the_same_row(
-    owner_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
+    owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
     make_relay: RelayFactory,
 ) -> None:
     tenant_id = await make_tenant(owner_engine)
@@ -190,6 +202,7 @@ async def test_concurrent_claims_never_hand_out_the_same_row(
     assert len(claimed) == 300
     assert len(set(claimed)) == 300
     async with owner_engine.connect() as connection:
-        owners = (await connection.execute(
-            text("SELECT count(DISTINCT locked_by) FROM outbox"))).scalar_one()
+        owners = (
+            await connection.execute(text("SELECT count(DISTINCT locked_by) FROM outbox"))
+        ).scalar_one()
     assert owners == 8

@@ -34,7 +34,8 @@ async def test_stage_for_another_tenant_is_rejected_by_rls(
 
 
 async def test_row_staged_in_rolled_back_transaction_is_never_delivered(
-    owner_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
+    owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
     make_relay: RelayFactory,
 ) -> None:
     tenant_id = await make_tenant(owner_engine)
@@ -45,8 +46,9 @@ async def test_row_staged_in_rolled_back_transaction_is_never_delivered(
 
     with pytest.raises(Boom):
         async with tenant_transaction(sessions, tenant_id) as session:
-            await stage(session, tenant_id, "booking.placed", "booking", aggregate,
-                        {"n": "rolled back"})
+            await stage(
+                session, tenant_id, "booking.placed", "booking", aggregate, {"n": "rolled back"}
+            )
             raise Boom
     kept = await stage_one(sessions, tenant_id, "booking.placed", aggregate, {"n": "kept"})
 
@@ -60,4 +62,5 @@ async def test_row_staged_in_rolled_back_transaction_is_never_delivered(
     assert await make_relay(dispatcher).drain() == 1
     assert [(event.id, event.payload) for event in seen] == [(kept, {"n": "kept"})]
     assert [(row.id, row.status) for row in await outbox_rows(owner_engine)] == [
-        (kept, "delivered")]
+        (kept, "delivered")
+    ]
