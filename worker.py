@@ -10,21 +10,28 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import httpx
 from arq.connections import RedisSettings
 from arq.cron import CronJob
 from arq.worker import Function, Worker, func
 from redis.asyncio import Redis
 
+from app.calendar_sync.jobs import GOOGLE_CONFIG, GoogleConfig
 from app.db import create_engine, session_factory
+from app.integrations import gcal, whatsapp
+from app.integrations.crypto import SecretBox
 from app.logs import configure_logging
+from app.notifications.jobs import WHATSAPP_CONFIG, WhatsAppConfig
 from app.outbox.dispatch import Dispatcher, Registrar
 from app.outbox.jobs import DISPATCHER
 from app.settings import Settings
+from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
 from app.worker_context import BackgroundTask, WorkerContext
 
 # Each domain contributes (functions, cron jobs) through its jobs module.
 JOB_MODULES: list[str] = ["app.outbox.jobs", "app.events.jobs", "app.bookings.jobs",
-                          "app.payouts.jobs", "app.reconciliation.jobs"]
+                          "app.payouts.jobs", "app.reconciliation.jobs",
+                          "app.calendar_sync.jobs", "app.notifications.jobs"]
 
 
 def _collect() -> tuple[list[Function | Any], list[CronJob], list[BackgroundTask]]:
@@ -63,6 +70,26 @@ async def ping(_: dict[str, Any]) -> str:
     return "pong"
 
 
+def integration_extras(settings: Settings) -> dict[str, Any]:
+    """Provider config for outbox handlers (the HTTP client is added on startup, unless
+    `context_extras` injects one, e.g. a client whose transport respx intercepts)."""
+    return {
+        SECRET_BOX: SecretBox(settings.secret_key),
+        GOOGLE_CONFIG: GoogleConfig(
+            client_id=settings.google_client_id,
+            client_secret=settings.google_client_secret,
+            api_base=settings.google_api_base or gcal.DEFAULT_API_BASE,
+            token_url=settings.google_token_url or gcal.TOKEN_URL,
+        ),
+        WHATSAPP_CONFIG: WhatsAppConfig(
+            access_token=settings.whatsapp_access_token,
+            phone_number_id=settings.whatsapp_phone_number_id,
+            api_base=settings.whatsapp_api_base or whatsapp.DEFAULT_API_BASE,
+            api_version=settings.whatsapp_api_version or whatsapp.DEFAULT_API_VERSION,
+        ),
+    }
+
+
 def build_worker(settings: Settings, *, context_extras: dict[str, Any] | None = None,
                  **overrides: Any) -> Worker:
     """`context_extras` lands in WorkerContext.extras (e.g. a RelayConfig, injected fakes)."""
@@ -72,13 +99,19 @@ def build_worker(settings: Settings, *, context_extras: dict[str, Any] | None = 
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         engine = create_engine(settings.runtime_database_url)
+        extras: dict[str, Any] = {DISPATCHER: dispatcher, **integration_extras(settings)}
+        extras.update(context_extras or {})
+        if HTTP_CLIENT not in extras:
+            extras[HTTP_CLIENT] = ctx["owned_http"] = httpx.AsyncClient(
+                timeout=httpx.Timeout(15.0, connect=5.0)
+            )
         context = WorkerContext(
             settings=settings,
             engine=engine,
             sessions=session_factory(engine),
             redis=Redis.from_url(settings.redis_url, socket_timeout=5),
             background=background,
-            extras={DISPATCHER: dispatcher, **(context_extras or {})},
+            extras=extras,
         )
         ctx["app"] = context
         await context.start_background_tasks()
@@ -87,6 +120,9 @@ def build_worker(settings: Settings, *, context_extras: dict[str, Any] | None = 
         context: WorkerContext | None = ctx.get("app")
         if context is not None:
             await context.close()
+        owned_http: httpx.AsyncClient | None = ctx.get("owned_http")
+        if owned_http is not None:
+            await owned_http.aclose()
 
     options: dict[str, Any] = {
         "functions": [func(ping, name="reckon.ping"), *functions],

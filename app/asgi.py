@@ -19,10 +19,13 @@ from redis.asyncio import Redis
 from app import ops
 from app.availability import routes as availability_routes
 from app.bookings import routes as booking_routes
+from app.calendar_sync import routes as calendar_routes
 from app.catalog import routes as catalog_routes
 from app.db import create_engine, session_factory
 from app.events import routes as events_routes
 from app.http import EXCEPTION_HANDLERS, provide_session
+from app.integrations.crypto import SecretBox
+from app.invoices import routes as invoice_routes
 from app.ledger import routes as ledger_routes
 from app.logs import configure_logging
 from app.outbox import routes as outbox_routes
@@ -32,6 +35,7 @@ from app.reconciliation import routes as reconciliation_routes
 from app.settings import Settings
 from app.tenancy import routes as tenancy_routes
 from app.tenancy.auth import build_jwt_auth
+from app.tenant_settings import routes as tenant_settings_routes
 
 
 def route_modules() -> list[Router]:
@@ -50,6 +54,9 @@ def route_modules() -> list[Router]:
         booking_routes.public_router(),
         payout_routes.router(),
         reconciliation_routes.router(),
+        invoice_routes.router(),
+        tenant_settings_routes.router(),
+        calendar_routes.router(),
     ]
 
 
@@ -75,6 +82,8 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
             "sessions": session_factory(engine),
             "redis": redis,
             "jwt_auth": jwt_auth,
+            # Seals provider secrets at rest (tenant credentials, calendar refresh tokens).
+            "secret_box": SecretBox(settings.secret_key),
             "metrics_registry": registry,
             "http_metrics": ops.HttpMetrics(registry),
             "metric_collectors": [OutboxGauges(registry).collect],

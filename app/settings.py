@@ -28,6 +28,14 @@ class Settings:
     kashier_api_key: str = field(default="", repr=False)
     kashier_secret_key: str = field(default="", repr=False)
     kashier_api_base: str = "https://test-api.kashier.io"
+    google_client_id: str = ""
+    google_client_secret: str = field(default="", repr=False)
+    google_api_base: str = ""
+    google_token_url: str = ""
+    whatsapp_access_token: str = field(default="", repr=False)
+    whatsapp_phone_number_id: str = ""
+    whatsapp_api_base: str = ""
+    whatsapp_api_version: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
     redis_namespace: str = "reckon"
 
@@ -96,6 +104,14 @@ def load_settings(
         "kashier_api_key": env.get("KASHIER_API_KEY", ""),
         "kashier_secret_key": env.get("KASHIER_SECRET_KEY", ""),
         "kashier_api_base": env.get("KASHIER_API_BASE", "https://test-api.kashier.io"),
+        "google_client_id": env.get("GOOGLE_CLIENT_ID", ""),
+        "google_client_secret": env.get("GOOGLE_CLIENT_SECRET", ""),
+        "google_api_base": env.get("GOOGLE_CALENDAR_API_BASE", ""),
+        "google_token_url": env.get("GOOGLE_TOKEN_URL", ""),
+        "whatsapp_access_token": env.get("WHATSAPP_ACCESS_TOKEN", ""),
+        "whatsapp_phone_number_id": env.get("WHATSAPP_PHONE_NUMBER_ID", ""),
+        "whatsapp_api_base": env.get("WHATSAPP_API_BASE", ""),
+        "whatsapp_api_version": env.get("WHATSAPP_API_VERSION", ""),
         "public_base_url": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
         "redis_namespace": env.get("REDIS_NAMESPACE", "reckon"),
     }

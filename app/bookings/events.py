@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 BOOKING_PLACED = "booking.placed"
+BOOKING_CONFIRMED = "booking.confirmed"
+BOOKING_REFUNDED = "booking.refunded"
 BOOKING_RESCHEDULED = "booking.rescheduled"
 BOOKING_CANCELLED = "booking.cancelled"
 BOOKING_CHECKED_IN = "booking.checked_in"

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.bookings import events, guard
+from app.bookings import events, guard, money
 from app.bookings.errors import BookingBusy
 from app.bookings.models import (
     CANCELLED,
@@ -40,6 +40,7 @@ NO_SHOW_GRACE = timedelta(minutes=30)
 
 # action -> (states it may start from, state it leads to, event, timestamp column)
 TRANSITIONS: dict[str, tuple[frozenset[str], str, str, str | None]] = {
+    "confirm": (frozenset({PENDING_PAYMENT}), CONFIRMED, events.BOOKING_CONFIRMED, None),
     "cancel": (
         frozenset({PENDING_PAYMENT, CONFIRMED}),
         CANCELLED,
@@ -93,14 +94,16 @@ async def apply_transition(
         session, tenant_id, actor, event, "booking", row.id, before=before, after=row.snapshot()
     )
     view = BookingView.of(row, await lines_of(session, row.id))
-    await _after_transition(session, view, event)
+    await _after_transition(session, view, event, now)
     return view
 
 
-async def _after_transition(session: AsyncSession, booking: BookingView, event: str) -> None:
-    """Hook for the payment/outbox wiring: runs in the transition's transaction (refunds,
-    ledger recognition, outbox rows for `event`). Intentionally empty."""
-    return
+async def _after_transition(
+    session: AsyncSession, booking: BookingView, event: str, now: datetime
+) -> None:
+    """The money and the event of a state change, in the same transaction: refunds, revenue
+    recognition and commission (payments domain), then the outbox row."""
+    await money.settle(session, booking, event, now)
 
 
 async def _restock(session: AsyncSession, tenant_id: uuid.UUID, row: Booking) -> None:

@@ -21,13 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.availability.service import Candidate, Offer, load_calendars, load_offer
-from app.bookings import events, guard, rules
+from app.bookings import events, guard, money, rules
 from app.bookings.errors import OutOfStock, RecurrenceConflict, SlotUnavailable
 from app.bookings.lifecycle import expire_overdue_holds
 from app.bookings.models import CONFIRMED, PAY_AT_VENUE, PENDING_PAYMENT, Booking, BookingProduct
 from app.bookings.queries import BookingView, LineView
 from app.db import new_id, set_tenant
 from app.money import Money
+from app.payments.service import PaymentView
 from app.validation import field_error
 
 HOLD = timedelta(minutes=15)
@@ -41,6 +42,7 @@ class Placed:
     occurrences: tuple[BookingView, ...]
     series_id: uuid.UUID | None
     event: str = events.BOOKING_PLACED
+    payments: tuple[PaymentView, ...] = ()
 
 
 async def place_booking(
@@ -49,7 +51,10 @@ async def place_booking(
     actor: audit.Actor,
     request: rules.BookingRequest,
     now: datetime,
+    *,
+    sandbox_base_url: str | None = None,
 ) -> Placed:
+    """`sandbox_base_url`: where the sandbox provider's hosted page lives (development)."""
     request = rules.check_request(request)
     try:
         async with session.begin():
@@ -73,7 +78,8 @@ async def place_booking(
                     after=_audit_after(view),
                 )
             result = Placed(placed[0], tuple(placed), placed[0].series_id)
-            await _after_booking_written(session, result)
+            paid = await _after_booking_written(session, result, now, sandbox_base_url)
+            result = replace(result, payments=tuple(paid))
     except DBAPIError as error:
         if guard.is_slot_lost(error):
             raise SlotUnavailable(start=request.start.isoformat()) from None
@@ -81,10 +87,15 @@ async def place_booking(
     return result
 
 
-async def _after_booking_written(session: AsyncSession, placed: Placed) -> None:
-    """Hook for the payment wiring: runs in the booking's transaction right after its rows
-    are written (ledger entry, payment row and outbox rows go here). Intentionally empty."""
-    return
+async def _after_booking_written(
+    session: AsyncSession, placed: Placed, now: datetime, sandbox_base_url: str | None
+) -> list[PaymentView]:
+    """In the booking's transaction: payment row(s), ledger entries, outbox rows."""
+    views = await money.open_payments(session, placed.occurrences, now, sandbox_base_url)
+    for booking in placed.occurrences:
+        if booking.status == CONFIRMED:
+            await money.publish(session, booking, events.BOOKING_CONFIRMED)
+    return views
 
 
 async def _place_on_some_resource(
@@ -111,11 +122,21 @@ async def _place_on_some_resource(
         # Savepoints only when a lost race must not end the attempt: a series (to name every
         # lost date) or a choice of resources (to try the next one).
         retry = len(wanted) > 1 or len(candidates) > 1
+        if not retry:
+            placed, _ = await _insert_all(
+                session, tenant_id, offer, candidate, request, wanted, now, savepoints=False
+            )
+            return placed
+        # An outer savepoint per resource: rows written before a lost date are undone before
+        # the next resource is tried.
+        attempt = await session.begin_nested()
         placed, lost = await _insert_all(
-            session, tenant_id, offer, candidate, request, wanted, now, savepoints=retry
+            session, tenant_id, offer, candidate, request, wanted, now, savepoints=True
         )
         if not lost:
+            await attempt.commit()
             return placed
+        await attempt.rollback()
         conflicts = lost
     if request.recurrence is not None and conflicts:
         raise RecurrenceConflict(dates=conflicts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from app.bookings.models import STATUSES, Booking, BookingProduct
 from app.db import set_tenant
 from app.errors import NotFound
 from app.money import Money
+from app.payments.service import PaymentView, payments_for
 from app.validation import field_error
 
 MAX_LIST = 500
@@ -49,6 +50,8 @@ class BookingView:
     hold_expires_at: datetime | None
     version: int
     products: tuple[LineView, ...] = ()
+
+    payment: PaymentView | None = None
 
     @classmethod
     def of(cls, row: Booking, products: tuple[LineView, ...] = ()) -> BookingView:
@@ -104,7 +107,15 @@ async def get_booking(
         row = await find_booking_row(session, tenant_id, booking_id)
         if row is None:
             raise NotFound("Booking not found", entity="booking", id=str(booking_id))
-        return BookingView.of(row, await lines_of(session, booking_id))
+        view = BookingView.of(row, await lines_of(session, booking_id))
+        return (await with_payments(session, tenant_id, [view]))[0]
+
+
+async def with_payments(
+    session: AsyncSession, tenant_id: uuid.UUID, views: list[BookingView]
+) -> list[BookingView]:
+    found = await payments_for(session, tenant_id, [(v.id, v.series_id) for v in views])
+    return [replace(v, payment=found.get(v.id)) for v in views]
 
 
 async def list_bookings(
@@ -131,4 +142,4 @@ async def list_bookings(
     async with session.begin():
         await set_tenant(session, tenant_id)
         rows = await session.scalars(query.order_by(Booking.starts_at, Booking.id).limit(MAX_LIST))
-        return [BookingView.of(row) for row in rows]
+        return await with_payments(session, tenant_id, [BookingView.of(row) for row in rows])

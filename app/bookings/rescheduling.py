@@ -83,7 +83,7 @@ async def reschedule_booking(
                 after=row.snapshot(),
             )
             view = BookingView.of(row, lines)
-            await _after_transition(session, view, events.BOOKING_RESCHEDULED)
+            await _after_transition(session, view, events.BOOKING_RESCHEDULED, now)
     except DBAPIError as error:
         if guard.is_slot_lost(error):
             raise SlotUnavailable(start=start.isoformat()) from None

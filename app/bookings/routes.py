@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time
@@ -14,13 +15,40 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.bookings import service
 from app.bookings.schemas import BookingIn, BookingOut, CancelIn, CancelOut, RescheduleIn
-from app.errors import NotFound
+from app.checkout.service import get_payment
+from app.errors import NotFound, ValidationFailed
 from app.http import idempotent, principal
+from app.payments.service import PaymentView
 from app.ratelimit import public_rate_limit
 from app.tenancy.service import find_tenant_by_slug, get_tenant
 from app.validation import check_timezone, field_error
 
 Transition = Callable[..., Awaitable[service.BookingView]]
+
+
+class ProviderUnavailable(ValidationFailed):
+    slug = "provider_unavailable"
+    title = "This payment provider is not available"
+
+
+CHECKOUT_WAIT_SECONDS = 3.0
+
+
+async def await_checkout_url(
+    session: AsyncSession, tenant_id: uuid.UUID, payment: PaymentView
+) -> PaymentView:
+    """The outbox relay opens the provider's checkout right after commit (no provider call
+    in the API); wait briefly for its URL so the customer is redirected at once. If the
+    provider is slow the booking is returned without it and the client polls the booking."""
+    if payment.provider not in ("stripe", "kashier") or payment.status != "requires_payment":
+        return payment
+    deadline = asyncio.get_running_loop().time() + CHECKOUT_WAIT_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+        current = await get_payment(session, tenant_id, payment.id)
+        if current.checkout_url:
+            return current
+    return payment
 
 
 def _now() -> datetime:
@@ -39,9 +67,23 @@ async def _place(
     tenant_id: uuid.UUID,
     actor: audit.Actor,
 ) -> Response[bytes]:
+    settings = request.app.state.settings
+    sandbox_url = None
+    if data.payment.provider == "sandbox":
+        if settings.environment == "production":
+            raise ProviderUnavailable(
+                "The sandbox provider is not available in production", provider="sandbox"
+            )
+        sandbox_url = settings.public_base_url
+
     async def run() -> tuple[int, Any]:
-        placed = await service.place_booking(session, tenant_id, actor, data.to_request(), _now())
-        return 201, BookingOut.of(placed.booking, placed.occurrences)
+        placed = await service.place_booking(
+            session, tenant_id, actor, data.to_request(), _now(), sandbox_base_url=sandbox_url
+        )
+        payment = placed.payments[0] if placed.payments else None
+        if payment is not None and payment.checkout_url is None:
+            payment = await await_checkout_url(session, tenant_id, payment)
+        return 201, BookingOut.of(placed.booking, placed.occurrences, payment)
 
     return await idempotent(request, tenant_id, run)
 

@@ -10,6 +10,7 @@ import msgspec
 
 from app.bookings.queries import BookingView
 from app.bookings.rules import BookingRequest, Customer, LineItem, Recurrence
+from app.payments.service import PaymentView
 
 Short = Annotated[str, msgspec.Meta(max_length=300)]
 
@@ -125,7 +126,12 @@ class BookingOut(msgspec.Struct):
     occurrences: list[OccurrenceOut] | None = None
 
     @classmethod
-    def of(cls, view: BookingView, occurrences: tuple[BookingView, ...] = ()) -> BookingOut:
+    def of(
+        cls,
+        view: BookingView,
+        occurrences: tuple[BookingView, ...] = (),
+        payment: PaymentView | None = None,
+    ) -> BookingOut:
         return cls(
             id=view.id,
             status=view.status,
@@ -133,7 +139,7 @@ class BookingOut(msgspec.Struct):
             end=view.end,
             resource_id=view.resource_id,
             total=MoneyOut(view.total.amount_minor, view.total.currency),
-            payment=PaymentOut(None, view.provider, payment_status(view)),
+            payment=payment_out(view, payment or view.payment),
             service_id=view.service_id,
             branch_id=view.branch_id,
             party_size=view.party_size,
@@ -150,11 +156,10 @@ class BookingOut(msgspec.Struct):
         )
 
 
-def payment_status(view: BookingView) -> str:
-    """Placeholder until payments are wired: the lead replaces it with the payment row."""
-    if view.provider == "cash":
-        return "pay_at_venue"
-    return "requires_payment" if view.status == "pending_payment" else view.status
+def payment_out(view: BookingView, payment: PaymentView | None) -> PaymentOut:
+    if payment is None:
+        return PaymentOut(None, view.provider, "none")
+    return PaymentOut(payment.id, payment.provider, payment.status, payment.checkout_url)
 
 
 class CancelOut(msgspec.Struct):

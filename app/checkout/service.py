@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -67,26 +67,52 @@ async def record_payment_succeeded(
     fee_minor: int,
     provider_ref: str | None,
     now: datetime,
+    charge_ref: str | None = None,
 ) -> Outcome:
-    """Capture: book the money, confirm the held bookings. Money that arrives for a booking
-    that no longer holds its slot (the hold expired, or it was cancelled) is refunded in
-    full, so the customer is never charged for nothing."""
     async with session.begin():
-        bookings, payment = await _begin(session, tenant_id, payment_id)
-        changed = await payments.capture(
-            session, payment, amount=amount, fee_minor=fee_minor, provider_ref=provider_ref, now=now
+        return await apply_payment_succeeded(
+            session,
+            tenant_id,
+            payment_id,
+            amount=amount,
+            fee_minor=fee_minor,
+            provider_ref=provider_ref,
+            now=now,
+            charge_ref=charge_ref,
         )
-        note = ""
-        for row in bookings:
-            if not changed:
-                break
-            if row.status == PENDING_PAYMENT:
-                await lifecycle.apply_transition(session, tenant_id, PROVIDER, row, "confirm", now)
-            elif row.status not in ACTIVE and row.status != COMPLETED:
-                view = BookingView.of(row, await lines_of(session, row.id))
-                await _refund_lost_booking(session, payment, view, now)
-                note = "refunded: booking no longer held"
-        return Outcome(payments.PaymentView.of(payment), changed, note)
+
+
+async def apply_payment_succeeded(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    *,
+    amount: Money,
+    fee_minor: int,
+    provider_ref: str | None,
+    now: datetime,
+    charge_ref: str | None = None,
+) -> Outcome:
+    """Capture, inside the caller's transaction: book the money, confirm the held bookings.
+    Money that arrives for a booking that no longer holds its slot (the hold expired, or it
+    was cancelled) is refunded in full, so the customer is never charged for nothing."""
+    bookings, payment = await _begin(session, tenant_id, payment_id)
+    if charge_ref:
+        payment.provider_charge_ref = charge_ref
+    changed = await payments.capture(
+        session, payment, amount=amount, fee_minor=fee_minor, provider_ref=provider_ref, now=now
+    )
+    note = ""
+    for row in bookings:
+        if not changed:
+            break
+        if row.status == PENDING_PAYMENT:
+            await lifecycle.apply_transition(session, tenant_id, PROVIDER, row, "confirm", now)
+        elif row.status not in ACTIVE and row.status != COMPLETED:
+            view = BookingView.of(row, await lines_of(session, row.id))
+            await _refund_lost_booking(session, payment, view, now)
+            note = "refunded: booking no longer held"
+    return Outcome(payments.PaymentView.of(payment), changed, note)
 
 
 async def _refund_lost_booking(
@@ -118,20 +144,32 @@ async def record_payment_ended(
     reason: str | None,
     now: datetime,
 ) -> Outcome:
+    async with session.begin():
+        return await apply_payment_ended(
+            session, tenant_id, payment_id, status=status, reason=reason, now=now
+        )
+
+
+async def apply_payment_ended(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    *,
+    status: str,
+    reason: str | None,
+    now: datetime,
+) -> Outcome:
     """failed: the customer may still pay until the hold expires. cancelled (the checkout
     expired or was abandoned): the held bookings expire now and free their slots."""
     if status not in (FAILED, CANCELLED):
         raise InvalidState("status must be failed or cancelled", status=status)
-    async with session.begin():
-        bookings, payment = await _begin(session, tenant_id, payment_id)
-        changed = payments.end_unpaid(payment, status, reason, now)
-        if changed and status == CANCELLED:
-            for row in bookings:
-                if row.status == PENDING_PAYMENT:
-                    await lifecycle.apply_transition(
-                        session, tenant_id, PROVIDER, row, "expire", now
-                    )
-        return Outcome(payments.PaymentView.of(payment), changed)
+    bookings, payment = await _begin(session, tenant_id, payment_id)
+    changed = payments.end_unpaid(payment, status, reason, now)
+    if changed and status == CANCELLED:
+        for row in bookings:
+            if row.status == PENDING_PAYMENT:
+                await lifecycle.apply_transition(session, tenant_id, PROVIDER, row, "expire", now)
+    return Outcome(payments.PaymentView.of(payment), changed)
 
 
 async def record_checkout_session(
@@ -212,16 +250,131 @@ async def record_refund_result(
     now: datetime,
 ) -> bool:
     async with session.begin():
-        await set_tenant(session, tenant_id)
-        refund = await payments.get_refund(session, tenant_id, refund_id)
-        payment = await payments.lock_payment(session, tenant_id, refund.payment_id)
-        refund = await payments.get_refund(session, tenant_id, refund_id, lock=True)
-        return await payments.finish_refund(
+        return await apply_refund_result(
             session,
-            payment,
-            refund,
+            tenant_id,
+            refund_id,
             succeeded=succeeded,
             provider_ref=provider_ref,
             reason=reason,
             now=now,
         )
+
+
+async def apply_refund_result(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    refund_id: uuid.UUID,
+    *,
+    succeeded: bool,
+    provider_ref: str | None,
+    reason: str | None,
+    now: datetime,
+) -> bool:
+    await set_tenant(session, tenant_id)
+    refund = await payments.get_refund(session, tenant_id, refund_id)
+    payment = await payments.lock_payment(session, tenant_id, refund.payment_id)
+    refund = await payments.get_refund(session, tenant_id, refund_id, lock=True)
+    return await payments.finish_refund(
+        session,
+        payment,
+        refund,
+        succeeded=succeeded,
+        provider_ref=provider_ref,
+        reason=reason,
+        now=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutContext:
+    """What a provider needs to open a hosted payment page for a payment."""
+
+    payment: payments.PaymentView
+    provider_ref: str | None
+    checkout_session_id: str | None
+    customer_email: str | None
+    description: str
+
+
+async def checkout_context(
+    session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UUID
+) -> CheckoutContext:
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        payment = await session.get(Payment, (tenant_id, payment_id))
+        if payment is None:
+            raise NotFound("Payment not found", entity="payment", id=str(payment_id))
+        row = (
+            await session.execute(
+                text(
+                    "SELECT b.customer_email, s.name, b.starts_at FROM bookings b "
+                    "JOIN services s ON s.tenant_id = b.tenant_id AND s.id = b.service_id "
+                    "WHERE b.tenant_id = :t AND b.id = :b"
+                ),
+                {"t": tenant_id, "b": payment.booking_id},
+            )
+        ).one()
+        return CheckoutContext(
+            payments.PaymentView.of(payment),
+            payment.provider_ref,
+            payment.checkout_session_id,
+            row.customer_email,
+            f"{row.name} on {row.starts_at:%Y-%m-%d %H:%M} UTC",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RefundContext:
+    refund_id: uuid.UUID
+    status: str
+    amount: Money
+    reason: str
+    payment_id: uuid.UUID
+    provider: str
+    provider_ref: str | None
+
+
+async def refund_context(
+    session: AsyncSession, tenant_id: uuid.UUID, refund_id: uuid.UUID
+) -> RefundContext:
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        refund = await payments.get_refund(session, tenant_id, refund_id)
+        payment = await session.get(Payment, (tenant_id, refund.payment_id))
+        assert payment is not None
+        return RefundContext(
+            refund.id,
+            refund.status,
+            Money(refund.amount_minor, refund.currency),
+            refund.reason,
+            payment.id,
+            payment.provider,
+            payment.provider_ref,
+        )
+
+
+async def record_provider_fee(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    fee_minor: int,
+    now: datetime,
+) -> None:
+    """The provider's fee, read from its balance transaction, booked once."""
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        payment = await payments.lock_payment(session, tenant_id, payment_id)
+        if fee_minor > 0:
+            await payments.record_fee(session, payment, fee_minor, now)
+
+
+async def get_payment(
+    session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UUID
+) -> payments.PaymentView:
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        payment = await session.get(Payment, (tenant_id, payment_id))
+        if payment is None:
+            raise NotFound("Payment not found", entity="payment", id=str(payment_id))
+        return payments.PaymentView.of(payment)

@@ -3,6 +3,10 @@
 Wakes on LISTEN/NOTIFY and polls as a fallback, so a lost notification only delays. Rows are
 leased (locked_until), not locked for the duration of a handler: a worker that dies leaves
 its rows to be claimed again when the lease runs out. Delivery is at least once.
+
+Order: a row is claimable only when every earlier row of its aggregate is delivered. A dead
+row therefore holds back its aggregate's later events until it is retried (API or CLI):
+delivering a booking's "cancelled" before its "confirmed" would be worse than waiting.
 """
 
 from __future__ import annotations

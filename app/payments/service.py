@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import column, or_, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id
@@ -36,6 +36,9 @@ from app.payments.models import (
     Payment,
     Refund,
 )
+
+# The bookings table seen only as far as payments need it (payments import no bookings code).
+_BOOKINGS = table("bookings", column("tenant_id"), column("id"), column("series_id"))
 
 TOPIC_CHECKOUT = "payment.checkout"
 TOPIC_REFUND = "payment.refund"
@@ -114,7 +117,7 @@ async def open_payment(
     first = charges[0]
     total = sum((c.total for c in charges[1:]), first.total)
     payment_id = new_id()
-    url = _sandbox_url(sandbox_url, payment_id) if sandbox_url else None
+    url = _sandbox_url(sandbox_url, first.tenant_id, payment_id) if sandbox_url else None
     payment = Payment(
         tenant_id=first.tenant_id,
         id=payment_id,
@@ -153,8 +156,8 @@ async def open_payment(
     return PaymentView.of(payment)
 
 
-def _sandbox_url(base: str, payment_id: uuid.UUID) -> str:
-    return f"{base.rstrip('/')}/sandbox/pay/{payment_id}"
+def _sandbox_url(base: str, tenant_id: uuid.UUID, payment_id: uuid.UUID) -> str:
+    return f"{base.rstrip('/')}/sandbox/pay/{tenant_id}/{payment_id}"
 
 
 async def find_payment(
@@ -165,21 +168,17 @@ async def find_payment(
     *,
     lock: bool = False,
 ) -> Payment | None:
-    """The payment covering a booking: its own, or its series' (anchored on the first one)."""
+    """The payment covering a booking: its own, or its series' (anchored on one booking)."""
     query = select(Payment).where(Payment.tenant_id == tenant_id)
     if series_id is None:
         query = query.where(Payment.booking_id == booking_id)
     else:
-        query = query.where(
-            or_(
-                Payment.booking_id == booking_id,
-                Payment.booking_id.in_(
-                    text("SELECT id FROM bookings WHERE tenant_id = :t AND series_id = :s")
-                    .bindparams(t=tenant_id, s=series_id)
-                    .columns()
-                ),
-            )
+        anchors = (
+            select(_BOOKINGS.c.id)
+            .where(_BOOKINGS.c.tenant_id == tenant_id, _BOOKINGS.c.series_id == series_id)
+            .scalar_subquery()
         )
+        query = query.where(or_(Payment.booking_id == booking_id, Payment.booking_id.in_(anchors)))
     if lock:
         query = query.with_for_update()
     return (await session.scalars(query.limit(1))).first()
@@ -481,3 +480,36 @@ async def get_refund(
     if refund is None:
         raise NotFound("Refund not found", entity="refund", id=str(refund_id))
     return refund
+
+
+async def payments_for(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    bookings: Sequence[tuple[uuid.UUID, uuid.UUID | None]],
+) -> dict[uuid.UUID, PaymentView]:
+    """Payment per booking id, for (booking id, series id) pairs: a booking's own payment, or
+    its series' (anchored on one booking of the series). One query."""
+    if not bookings:
+        return {}
+    ids = [b for b, _ in bookings]
+    series = [s for _, s in bookings if s is not None]
+    rows = (
+        await session.execute(
+            select(Payment, _BOOKINGS.c.series_id)
+            .join(
+                _BOOKINGS,
+                (_BOOKINGS.c.tenant_id == Payment.tenant_id)
+                & (_BOOKINGS.c.id == Payment.booking_id),
+            )
+            .where(Payment.tenant_id == tenant_id)
+            .where(or_(Payment.booking_id.in_(ids), _BOOKINGS.c.series_id.in_(series)))
+        )
+    ).all()
+    by_booking = {payment.booking_id: PaymentView.of(payment) for payment, _ in rows}
+    by_series = {sid: PaymentView.of(payment) for payment, sid in rows if sid is not None}
+    found: dict[uuid.UUID, PaymentView] = {}
+    for booking_id, series_id in bookings:
+        view = by_booking.get(booking_id) or (by_series.get(series_id) if series_id else None)
+        if view is not None:
+            found[booking_id] = view
+    return found

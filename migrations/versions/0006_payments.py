@@ -114,8 +114,36 @@ STATEMENTS = [
 ]
 
 
+LOOKUPS = [
+    # Webhooks name a payment by our id (metadata, Kashier's merchantOrderId) or by the
+    # provider's reference; these narrow doors find its tenant before RLS can be set.
+    """
+    CREATE FUNCTION payment_tenant(p_payment_id uuid) RETURNS uuid
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+        SELECT tenant_id FROM payments WHERE id = p_payment_id
+    $$
+    """,
+    """
+    CREATE FUNCTION payment_by_provider_ref(p_provider text, p_ref text)
+    RETURNS TABLE (tenant_id uuid, id uuid)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+        SELECT tenant_id, id FROM payments
+        WHERE provider = p_provider
+          AND (provider_ref = p_ref OR provider_charge_ref = p_ref OR checkout_session_id = p_ref)
+        LIMIT 1
+    $$
+    """,
+    "REVOKE ALL ON FUNCTION payment_tenant(uuid) FROM PUBLIC",
+    "REVOKE ALL ON FUNCTION payment_by_provider_ref(text, text) FROM PUBLIC",
+    "GRANT EXECUTE ON FUNCTION payment_tenant(uuid) TO reckon_app",
+    "GRANT EXECUTE ON FUNCTION payment_by_provider_ref(text, text) TO reckon_app",
+    "CREATE INDEX ix_payments_charge_ref ON payments (provider, provider_charge_ref)",
+    "CREATE INDEX ix_payments_session ON payments (provider, checkout_session_id)",
+]
+
+
 def upgrade() -> None:
-    for statement in STATEMENTS:
+    for statement in STATEMENTS + LOOKUPS:
         op.execute(statement)
     for table in ("payments", "refunds"):
         for statement in rls_statements(table):
@@ -127,6 +155,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION IF EXISTS payment_by_provider_ref(text, text)")
+    op.execute("DROP FUNCTION IF EXISTS payment_tenant(uuid)")
     op.execute("DROP TABLE IF EXISTS inbox")
     op.execute("DROP TRIGGER IF EXISTS refunds_within_capture ON refunds")
     op.execute("DROP FUNCTION IF EXISTS refunds_within_capture()")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app import audit
 from app.bookings.errors import SlotUnavailable
 from app.bookings.placing import Placed, place_booking
-from app.bookings.rules import BookingRequest
+from app.bookings.rules import BookingRequest, Recurrence
 from tests.bookings.setup import NOW, Shop, day, make_shop
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -92,3 +93,51 @@ async def test_off_grid_start_is_unavailable(sessions: Sessions, owner_engine: A
     shop = await make_shop(owner_engine)
     with pytest.raises(SlotUnavailable):
         await place(sessions, shop, shop.request(shop.at(day(2), 10, 15)))
+
+
+RAW_INSERT = text(
+    """
+    INSERT INTO bookings (tenant_id, id, branch_id, service_id, resource_id, customer_name,
+      party_size, starts_at, ends_at, blocked, exclusive, status, unit_price_minor, pricing,
+      quantity, total_minor, currency, payment_provider)
+    VALUES (:t, gen_random_uuid(), :b, :s, :r, 'Walk-in', 1, :start, :end,
+      tstzrange(:start, :end), true, 'confirmed', 0, 'fixed', 1, 0, 'EGP', 'cash')
+    """
+)
+
+
+async def test_series_losing_a_race_on_one_resource_moves_whole_to_the_next(
+    sessions: Sessions, owner_engine: AsyncEngine
+) -> None:
+    shop = await make_shop(owner_engine, resources=2)
+    taken = shop.at(day(4), 10)
+    async with owner_engine.connect() as blocker:
+        # An uncommitted booking the engine cannot see yet: only the constraint can.
+        await blocker.execute(
+            RAW_INSERT,
+            {
+                "t": shop.tenant_id,
+                "b": shop.branch_id,
+                "s": shop.service_id,
+                "r": shop.resource_ids[0],
+                "start": taken,
+                "end": taken + timedelta(hours=1),
+            },
+        )
+        request = shop.request(
+            shop.at(day(3), 10), resource_id=None, recurrence=Recurrence("daily", count=3)
+        )
+        task = asyncio.create_task(place(sessions, shop, request))
+        await asyncio.sleep(1.0)
+        assert not task.done()  # waiting on the blocker's row
+        await blocker.commit()
+    placed = await task
+    assert {o.resource_id for o in placed.occurrences} == {shop.resource_ids[1]}
+    async with owner_engine.connect() as conn:
+        on_first = (
+            await conn.execute(
+                text("SELECT count(*) FROM bookings WHERE resource_id = :r"),
+                {"r": shop.resource_ids[0]},
+            )
+        ).scalar_one()
+    assert on_first == 1  # only the blocker: the two rows written there were undone

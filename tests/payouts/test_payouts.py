@@ -41,7 +41,7 @@ from tests.reconciliation.world import (
 
 Client = AsyncTestClient[Litestar]
 STRIPE_API = "https://api.stripe.test"
-RUN_AT = DAY_START + timedelta(hours=1)  # the Monday after PERIOD
+RUN_AT = DAY_START + timedelta(hours=1)  # the day after PERIOD ends
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Google Calendar sync: a calendar per resource, booking events mirrored into it."""

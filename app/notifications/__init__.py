@@ -1,0 +1,1 @@
+"""Customer notifications over WhatsApp template messages."""

@@ -1,0 +1,1 @@
+"""Per-tenant provider settings: which providers are on, and their credentials (encrypted)."""
