@@ -17,6 +17,7 @@ from arq.worker import Function, Worker, func
 from redis.asyncio import Redis
 
 from app.calendar_sync.jobs import GOOGLE_CONFIG, GoogleConfig
+from app.checkout.jobs import PUBLIC_BASE_URL
 from app.db import create_engine, session_factory
 from app.integrations import gcal, whatsapp
 from app.integrations.crypto import SecretBox
@@ -24,14 +25,22 @@ from app.logs import configure_logging
 from app.notifications.jobs import WHATSAPP_CONFIG, WhatsAppConfig
 from app.outbox.dispatch import Dispatcher, Registrar
 from app.outbox.jobs import DISPATCHER
+from app.reconciliation.providers import PROVIDERS, build_providers
 from app.settings import Settings
 from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
 from app.worker_context import BackgroundTask, WorkerContext
 
 # Each domain contributes (functions, cron jobs) through its jobs module.
-JOB_MODULES: list[str] = ["app.outbox.jobs", "app.events.jobs", "app.bookings.jobs",
-                          "app.payouts.jobs", "app.reconciliation.jobs",
-                          "app.calendar_sync.jobs", "app.notifications.jobs"]
+JOB_MODULES: list[str] = [
+    "app.outbox.jobs",
+    "app.events.jobs",
+    "app.bookings.jobs",
+    "app.payouts.jobs",
+    "app.reconciliation.jobs",
+    "app.calendar_sync.jobs",
+    "app.notifications.jobs",
+    "app.checkout.jobs",
+]
 
 
 def _collect() -> tuple[list[Function | Any], list[CronJob], list[BackgroundTask]]:
@@ -74,6 +83,8 @@ def integration_extras(settings: Settings) -> dict[str, Any]:
     """Provider config for outbox handlers (the HTTP client is added on startup, unless
     `context_extras` injects one, e.g. a client whose transport respx intercepts)."""
     return {
+        PROVIDERS: build_providers(settings),
+        PUBLIC_BASE_URL: settings.public_base_url,
         SECRET_BOX: SecretBox(settings.secret_key),
         GOOGLE_CONFIG: GoogleConfig(
             client_id=settings.google_client_id,
@@ -90,8 +101,9 @@ def integration_extras(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_worker(settings: Settings, *, context_extras: dict[str, Any] | None = None,
-                 **overrides: Any) -> Worker:
+def build_worker(
+    settings: Settings, *, context_extras: dict[str, Any] | None = None, **overrides: Any
+) -> Worker:
     """`context_extras` lands in WorkerContext.extras (e.g. a RelayConfig, injected fakes)."""
     configure_logging(json=settings.log_json)
     functions, crons, background = _collect()

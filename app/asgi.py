@@ -21,6 +21,7 @@ from app.availability import routes as availability_routes
 from app.bookings import routes as booking_routes
 from app.calendar_sync import routes as calendar_routes
 from app.catalog import routes as catalog_routes
+from app.checkout import routes as checkout_routes
 from app.db import create_engine, session_factory
 from app.events import routes as events_routes
 from app.http import EXCEPTION_HANDLERS, provide_session
@@ -57,6 +58,7 @@ def route_modules() -> list[Router]:
         invoice_routes.router(),
         tenant_settings_routes.router(),
         calendar_routes.router(),
+        checkout_routes.router(),
     ]
 
 

@@ -20,6 +20,7 @@ PUBLIC_PATHS = [
     "^/public/",
     "^/webhooks/",
     "^/sandbox/",
+    "^/pay/",
     "^/api/v1/signup$",
     "^/api/v1/auth/token$",
     "^/favicon.ico$",

@@ -14,7 +14,15 @@ from app.errors import ValidationFailed
 from app.invoices.amounts import Line, balance_lines, included_tax, split_credit, split_invoice
 from app.invoices.render import percent
 from app.money import MAX_MINOR, format_minor, parse_major
-from tests.invoices.setup import credit, invoice, make_paid, make_refund, make_shop, make_tenant
+from tests.invoices.setup import (
+    credit,
+    invoice,
+    make_paid,
+    make_refund,
+    make_shop,
+    make_tenant,
+    set_rate,
+)
 
 CURRENCIES = ["JPY", "EGP", "KWD"]  # exponents 0, 2, 3
 amounts = st.integers(min_value=0, max_value=MAX_MINOR)
@@ -35,13 +43,19 @@ def test_included_tax_is_the_half_even_rounding_of_the_exact_share(gross: int, r
 
 
 @given(gross=amounts, rate=rates, currency=st.sampled_from(CURRENCIES))
-def test_net_and_tax_add_up_to_gross_in_every_exponent(gross: int, rate: int, currency: str) -> None:
+def test_net_and_tax_add_up_to_gross_in_every_exponent(
+    gross: int, rate: int, currency: str
+) -> None:
     split = split_invoice(gross, rate)
     assert split.net_minor + split.tax_minor == split.gross_minor == gross
     assert 0 <= split.tax_minor <= split.gross_minor
     shown = [format_minor(x, currency) for x in (split.net_minor, split.tax_minor, gross)]
     assert Decimal(shown[0]) + Decimal(shown[1]) == Decimal(shown[2])
-    assert [parse_major(text, currency) for text in shown] == [split.net_minor, split.tax_minor, gross]
+    assert [parse_major(text, currency) for text in shown] == [
+        split.net_minor,
+        split.tax_minor,
+        gross,
+    ]
     # Tax on the net at the stated rate is off by at most one minor unit.
     assert abs(split.tax_minor * 10_000 - split.net_minor * rate) <= 10_000
 
@@ -110,8 +124,6 @@ async def test_issued_documents_sum_exactly_in_the_database(
 ) -> None:
     tenant_id = await make_tenant(owner_engine, currency=currency)
     shop = await make_shop(owner_engine, tenant_id, currency=currency)
-    from tests.invoices.setup import set_rate
-
     await set_rate(owner_engine, tenant_id, rate)
     paid = await make_paid(
         owner_engine, shop, unit_price_minor=unit, party_size=party, products=products, series=2

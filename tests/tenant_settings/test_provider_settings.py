@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -23,7 +24,9 @@ STRIPE_KEY = "sk_test_51PlaintextMustNeverBeStored"
 WA_TOKEN = "EAAG-whatsapp-plaintext-token"
 
 
-async def stored_rows(owner_engine: AsyncEngine, tenant_id: uuid.UUID) -> dict[str, tuple]:
+async def stored_rows(
+    owner_engine: AsyncEngine, tenant_id: uuid.UUID
+) -> dict[str, tuple[Any, ...]]:
     async with owner_engine.connect() as connection:
         rows = await connection.execute(
             text(
@@ -111,7 +114,7 @@ async def test_credentials_merge_field_by_field_and_null_removes_one(
     ],
 )
 async def test_unknown_providers_fields_or_empty_values_are_refused(
-    client: AsyncTestClient[Litestar], owner_engine: AsyncEngine, body: dict
+    client: AsyncTestClient[Litestar], owner_engine: AsyncEngine, body: dict[str, Any]
 ) -> None:
     business = await sign_up(client)
     response = await client.put(URL, headers=business.headers, json=body)
