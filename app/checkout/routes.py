@@ -172,7 +172,7 @@ async def sandbox_act(
     event = sandbox_event_for(tenant_id, payment.id, payment.amount, action == "pay")
     raw, header = sandbox.signed_event(event, sandbox_secret(settings), int(time.time()))
     await receive_sandbox(session, settings, raw, header)
-    return Redirect(path=f"/sandbox/pay/{tenant_id}/{payment_id}")
+    return Redirect(path=f"/sandbox/pay/{tenant_id}/{payment_id}", status_code=303)
 
 
 def sandbox_event_for(
