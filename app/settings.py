@@ -38,6 +38,7 @@ class Settings:
     whatsapp_api_version: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
     redis_namespace: str = "reckon"
+    checkout_wait_seconds: float = 3.0
 
     @property
     def runtime_database_url(self) -> str:

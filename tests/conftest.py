@@ -19,6 +19,10 @@ from app.settings import Settings, load_settings
 from tests import infra
 
 
+STRIPE_WEBHOOK_SECRET = "whsec_reckon_test_secret"
+KASHIER_API_KEY = "kashier-payment-api-key-test"
+
+
 @pytest.fixture(scope="session")
 def base_urls() -> Iterator[tuple[str, str]]:
     embedded = EmbeddedServices(Path(infra.ROOT / ".data" / "test"))
@@ -47,6 +51,9 @@ def settings(database_url: str, base_urls: tuple[str, str]) -> Settings:
         log_json=True,
         redis_namespace=f"reckon-test-{uuid.uuid4().hex[:8]}",
         public_rate_limit_per_minute=1000,
+        stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
+        kashier_api_key=KASHIER_API_KEY,
+        checkout_wait_seconds=0.0,
     )
 
 

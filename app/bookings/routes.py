@@ -31,18 +31,15 @@ class ProviderUnavailable(ValidationFailed):
     title = "This payment provider is not available"
 
 
-CHECKOUT_WAIT_SECONDS = 3.0
-
-
 async def await_checkout_url(
-    session: AsyncSession, tenant_id: uuid.UUID, payment: PaymentView
+    session: AsyncSession, tenant_id: uuid.UUID, payment: PaymentView, wait_seconds: float
 ) -> PaymentView:
     """The outbox relay opens the provider's checkout right after commit (no provider call
     in the API); wait briefly for its URL so the customer is redirected at once. If the
     provider is slow the booking is returned without it and the client polls the booking."""
     if payment.provider not in ("stripe", "kashier") or payment.status != "requires_payment":
         return payment
-    deadline = asyncio.get_running_loop().time() + CHECKOUT_WAIT_SECONDS
+    deadline = asyncio.get_running_loop().time() + wait_seconds
     while asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)
         current = await get_payment(session, tenant_id, payment.id)
@@ -82,7 +79,9 @@ async def _place(
         )
         payment = placed.payments[0] if placed.payments else None
         if payment is not None and payment.checkout_url is None:
-            payment = await await_checkout_url(session, tenant_id, payment)
+            payment = await await_checkout_url(
+                session, tenant_id, payment, settings.checkout_wait_seconds
+            )
         return 201, BookingOut.of(placed.booking, placed.occurrences, payment)
 
     return await idempotent(request, tenant_id, run)

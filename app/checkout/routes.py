@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.checkout import events, webhooks
 from app.checkout import service as checkout
-from app.errors import NotFound, ValidationFailed
+from app.errors import DomainError, NotFound
 from app.http import idempotent, manager_only, principal
 from app.integrations import kashier, sandbox, stripe_client
 from app.integrations.errors import InvalidSignature
@@ -31,7 +31,7 @@ from app.money import Money
 from app.settings import Settings
 
 
-class SignatureInvalid(ValidationFailed):
+class SignatureInvalid(DomainError):
     slug = "invalid_signature"
     title = "The webhook signature is missing, wrong or stale"
 

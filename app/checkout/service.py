@@ -20,6 +20,7 @@ from app.bookings.models import ACTIVE, COMPLETED, PENDING_PAYMENT, Booking
 from app.bookings.queries import BookingView, lines_of
 from app.db import set_lock_timeout, set_tenant
 from app.errors import InvalidState, NotFound
+from app.ledger.service import find_entry_by_key
 from app.money import Money
 from app.payments import service as payments
 from app.payments.models import CANCELLED, FAILED, Payment, Refund
@@ -119,6 +120,8 @@ async def _refund_lost_booking(
     session: AsyncSession, payment: Payment, booking: BookingView, now: datetime
 ) -> None:
     charge = money.charge_of(booking)
+    if await find_entry_by_key(session, payment.tenant_id, f"booking:{booking.id}:released"):
+        await payments.rebook(session, charge, payment, now)
     already = await payments.refunded_for_booking(session, payment.tenant_id, booking.id)
     amount = min(
         booking.total.amount_minor - already, payment.captured_minor - payment.refunded_minor
@@ -133,6 +136,32 @@ async def _refund_lost_booking(
             completed=False,
             now=now,
         )
+
+
+async def apply_external_refund(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    *,
+    amount_minor: int,
+    provider_ref: str,
+    now: datetime,
+) -> bool:
+    """A refund the provider reports that Reckon did not ask for: booked against the
+    payment's first booking, once per provider reference."""
+    bookings, payment = await _begin(session, tenant_id, payment_id)
+    anchor = next((b for b in bookings if b.id == payment.booking_id), bookings[0])
+    view = BookingView.of(anchor, await lines_of(session, anchor.id))
+    refund = await payments.record_external_refund(
+        session,
+        payment,
+        money.charge_of(view),
+        amount_minor=amount_minor,
+        provider_ref=provider_ref,
+        completed=anchor.status == COMPLETED,
+        now=now,
+    )
+    return refund is not None
 
 
 async def record_payment_ended(

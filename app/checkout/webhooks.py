@@ -187,6 +187,17 @@ async def _refund_results(
 ) -> str:
     done = []
     for notice in event.refunds:
+        if notice.refund_id is None and notice.status == "succeeded" and notice.provider_ref:
+            booked = await checkout.apply_external_refund(
+                session,
+                tenant_id,
+                payment_id,
+                amount_minor=notice.amount_minor,
+                provider_ref=notice.provider_ref,
+                now=now,
+            )
+            done.append(f"{notice.provider_ref}:external:{'booked' if booked else 'same'}")
+            continue
         if notice.refund_id is None or notice.status not in ("succeeded", "failed", "canceled"):
             continue
         changed = await checkout.apply_refund_result(

@@ -292,6 +292,55 @@ async def release_unpaid(
     )
 
 
+async def rebook(session: AsyncSession, charge: Charge, payment: Payment, now: datetime) -> None:
+    """Money arrived for a booking whose unpaid hold was already released: book the
+    receivable again so the capture settles it and the refund comes out of deferred revenue."""
+    await post(
+        session,
+        charge.tenant_id,
+        idempotency_key=f"booking:{charge.booking_id}:rebooked",
+        reason="booking",
+        lines=accounts.booked(charge.total),
+        occurred_at=now,
+        booking_id=charge.booking_id,
+        payment_id=payment.id,
+        dimensions=charge.dimensions,
+    )
+
+
+async def record_external_refund(
+    session: AsyncSession,
+    payment: Payment,
+    charge: Charge,
+    *,
+    amount_minor: int,
+    provider_ref: str,
+    completed: bool,
+    now: datetime,
+) -> Refund | None:
+    """A refund made at the provider (e.g. in its dashboard), not asked for by us: book it
+    once per provider reference, already succeeded."""
+    seen = await session.scalar(
+        select(Refund.id).where(
+            Refund.tenant_id == payment.tenant_id, Refund.provider_ref == provider_ref
+        )
+    )
+    if seen is not None:
+        return None
+    refund = await create_refund(
+        session,
+        payment,
+        charge,
+        amount_minor=amount_minor,
+        reason="provider",
+        completed=completed,
+        now=now,
+        ask_provider=False,
+    )
+    refund.provider_ref = provider_ref
+    return refund
+
+
 async def refunded_for_booking(
     session: AsyncSession, tenant_id: uuid.UUID, booking_id: uuid.UUID
 ) -> int:
@@ -314,6 +363,7 @@ async def create_refund(
     reason: str,
     completed: bool,
     now: datetime,
+    ask_provider: bool = True,
 ) -> Refund:
     """Reserve the refund on the payment (the CHECK refuses more than captured), post it, and
     ask the provider through the outbox. Cash refunds are handed over at the venue at once."""
@@ -358,7 +408,7 @@ async def create_refund(
         payment_id=payment.id,
         dimensions=charge.dimensions,
     )
-    if payment.provider in ONLINE_PROVIDERS:
+    if payment.provider in ONLINE_PROVIDERS and ask_provider:
         await stage(
             session,
             payment.tenant_id,
