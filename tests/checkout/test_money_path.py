@@ -70,18 +70,26 @@ async def test_the_same_signed_webhook_five_times_has_one_effect(
 ) -> None:
     shop = await open_shop(client)
     created = await book(client, shop)
-    event = sandbox_event_for(shop.business.tenant_id, uuid.UUID(created["payment"]["id"]),
-                              Money(PRICE, "EGP"), paid=True)
+    event = sandbox_event_for(
+        shop.business.tenant_id, uuid.UUID(created["payment"]["id"]), Money(PRICE, "EGP"), paid=True
+    )
     raw, header = sandbox.signed_event(event, sandbox_secret(settings), int(time.time()))
     statuses = []
     for _ in range(5):
-        response = await client.post("/webhooks/sandbox", content=raw,
-                                     headers={sandbox.SIGNATURE_HEADER: header})
+        response = await client.post(
+            "/webhooks/sandbox", content=raw, headers={sandbox.SIGNATURE_HEADER: header}
+        )
         assert response.status_code == 200
         statuses.append(response.json()["status"])
     assert statuses == ["processed"] + ["duplicate"] * 4
-    assert await count(owner_engine, "SELECT count(*) FROM journal_entries "
-                                     "WHERE idempotency_key LIKE :k", k="payment:%:captured") == 1
+    assert (
+        await count(
+            owner_engine,
+            "SELECT count(*) FROM journal_entries WHERE idempotency_key LIKE :k",
+            k="payment:%:captured",
+        )
+        == 1
+    )
     assert await balance(owner_engine, shop.business.tenant_id, "clearing:sandbox") == PRICE
 
 
@@ -90,14 +98,16 @@ async def test_bad_or_stale_signature_is_400_and_stores_nothing(
 ) -> None:
     shop = await open_shop(client)
     created = await book(client, shop)
-    event = sandbox_event_for(shop.business.tenant_id, uuid.UUID(created["payment"]["id"]),
-                              Money(PRICE, "EGP"), paid=True)
+    event = sandbox_event_for(
+        shop.business.tenant_id, uuid.UUID(created["payment"]["id"]), Money(PRICE, "EGP"), paid=True
+    )
     raw, _ = sandbox.signed_event(event, sandbox_secret(settings), int(time.time()))
     stale = sandbox.sign(raw, sandbox_secret(settings), int(time.time()) - 3600)
     forged = sandbox.sign(raw, "not-the-secret", int(time.time()))
     for header in (stale, forged, ""):
-        response = await client.post("/webhooks/sandbox", content=raw,
-                                     headers={sandbox.SIGNATURE_HEADER: header})
+        response = await client.post(
+            "/webhooks/sandbox", content=raw, headers={sandbox.SIGNATURE_HEADER: header}
+        )
         assert response.status_code == 422 or response.status_code == 400
         assert response.json()["type"] == "invalid_signature"
     assert await count(owner_engine, "SELECT count(*) FROM inbox") == 0
@@ -119,23 +129,32 @@ async def test_declined_payment_keeps_the_hold_until_it_expires(
 
 
 async def test_cancelling_a_paid_booking_early_refunds_in_full_through_the_provider(
-    client: Client, owner_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    owner_engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
     shop = await open_shop(client)
     created = await book(client, shop, days_ahead=4)
     await pay_on_sandbox_page(client, created["payment"]["checkout_url"])
-    cancelled = await client.post(f"/api/v1/bookings/{created['id']}/cancel",
-                                  headers=shop.business.headers, json={})
+    cancelled = await client.post(
+        f"/api/v1/bookings/{created['id']}/cancel", headers=shop.business.headers, json={}
+    )
     assert cancelled.status_code == 200, cancelled.text
     tenant = shop.business.tenant_id
-    assert await count(owner_engine, "SELECT count(*) FROM refunds WHERE status = 'pending' "
-                                     "AND amount_minor = :a", a=PRICE) == 1
-    handled = await run_outbox(owner_engine, sessions, settings, refunds_dispatcher(),
-                               "payment.refund")
+    assert (
+        await count(
+            owner_engine,
+            "SELECT count(*) FROM refunds WHERE status = 'pending' AND amount_minor = :a",
+            a=PRICE,
+        )
+        == 1
+    )
+    handled = await run_outbox(
+        owner_engine, sessions, settings, refunds_dispatcher(), "payment.refund"
+    )
     assert handled == 1
-    assert await count(owner_engine, "SELECT count(*) FROM refunds "
-                                     "WHERE status = 'succeeded'") == 1
+    assert await count(owner_engine, "SELECT count(*) FROM refunds WHERE status = 'succeeded'") == 1
     assert await balance(owner_engine, tenant, "clearing:sandbox") == 0
     assert await balance(owner_engine, tenant, "deferred_revenue") == 0
     booking = await get_booking(client, shop, created["id"])
@@ -151,8 +170,9 @@ async def test_late_cancellation_refunds_half_and_keeps_the_rest_as_revenue(
     # booking today + a few hours when the shop is open, else fall back to the policy math.
     created = await book(client, shop, days_ahead=1, hour=9)
     await pay_on_sandbox_page(client, created["payment"]["checkout_url"])
-    cancelled = await client.post(f"/api/v1/bookings/{created['id']}/cancel",
-                                  headers=shop.business.headers, json={})
+    cancelled = await client.post(
+        f"/api/v1/bookings/{created['id']}/cancel", headers=shop.business.headers, json={}
+    )
     assert cancelled.status_code == 200
     tenant = shop.business.tenant_id
     refunded = await count(owner_engine, "SELECT coalesce(sum(amount_minor), 0) FROM refunds")
@@ -170,8 +190,7 @@ async def test_cash_visit_completed_books_cash_revenue_and_commission(
     assert created["status"] == "confirmed"
     headers = shop.business.headers
     for action in ("check-in", "complete"):
-        response = await client.post(f"/api/v1/bookings/{created['id']}/{action}",
-                                     headers=headers)
+        response = await client.post(f"/api/v1/bookings/{created['id']}/{action}", headers=headers)
         assert response.status_code == 200, response.text
     tenant = shop.business.tenant_id
     assert await balance(owner_engine, tenant, "clearing:cash") == PRICE
