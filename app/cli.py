@@ -115,8 +115,7 @@ def _wait(children: Sequence[subprocess.Popen[bytes]]) -> int:
             code = child.poll()
             if code is not None:
                 print(
-                    f"process {child.pid} exited "
-                    f"with {code}",
+                    f"process {child.pid} exited with {code}",
                     file=sys.stderr,
                 )
                 return code or 1

@@ -21,8 +21,13 @@ class ValidationFailed(DomainError):
     slug = "validation_error"
     title = "The request is not valid"
 
-    def __init__(self, detail: str | None = None, *, errors: list[dict[str, Any]] | None = None,
-                 **context: Any) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        **context: Any,
+    ) -> None:
         super().__init__(detail, **context)
         self.errors = errors or []
 

@@ -18,7 +18,6 @@ from app.embedded import EmbeddedServices
 from app.settings import Settings, load_settings
 from tests import infra
 
-
 STRIPE_WEBHOOK_SECRET = "whsec_reckon_test_secret"
 KASHIER_API_KEY = "kashier-payment-api-key-test"
 

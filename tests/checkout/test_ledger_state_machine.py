@@ -274,8 +274,8 @@ async def check_books(world: World) -> None:
         owner,
         (
             "SELECT count(*) FROM payments p WHERE p.tenant_id = :t AND p.captured_minor < "
-            "(SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r WHERE r.tenant_id = p.tenant_id "
-            "AND r.payment_id = p.id AND r.status <> 'failed')"
+            "(SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r "
+            "WHERE r.tenant_id = p.tenant_id AND r.payment_id = p.id AND r.status <> 'failed')"
         ),
         t=tenant,
     )

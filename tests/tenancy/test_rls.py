@@ -86,7 +86,8 @@ async def test_every_tenant_table_has_rls_enabled(owner_engine: AsyncEngine) -> 
             (
                 await connection.execute(
                     text(
-                        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "SELECT c.relname FROM pg_class c "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
                         "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' "
                         "WHERE n.nspname = 'public' AND c.relkind = 'r' AND NOT c.relrowsecurity"
                     )
