@@ -8,7 +8,7 @@ without waiting for arq's queue.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from arq.connections import RedisSettings
@@ -74,7 +74,7 @@ def build_dispatcher() -> Dispatcher:
     return dispatcher
 
 
-async def ping(_: dict[str, Any]) -> str:
+async def ping(_: dict[Any, Any], *args: Any, **kwargs: Any) -> str:
     """A no-op job to check the queue end to end (`reckon.ping`)."""
     return "pong"
 
@@ -137,7 +137,7 @@ def build_worker(
             await owned_http.aclose()
 
     options: dict[str, Any] = {
-        "functions": [func(ping, name="reckon.ping"), *functions],
+        "functions": [func(cast(Any, ping), name="reckon.ping"), *functions],
         "cron_jobs": crons,
         "queue_name": f"{settings.redis_namespace}:queue",
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
