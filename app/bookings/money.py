@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bookings import events
 from app.bookings.models import PAY_AT_VENUE
 from app.bookings.queries import BookingView
+from app.invoices.service import issue_invoice
 from app.outbox.service import stage
 from app.payments import policy
 from app.payments import service as payments
@@ -135,6 +136,10 @@ async def _complete(
         await payments.capture(
             session, payment, amount=charge.total, fee_minor=0, provider_ref=None, now=now
         )
+        await payments.recognise(session, charge, rule, now)
+        # Last: the invoice number's counter row stays locked until commit.
+        await issue_invoice(session, charge.tenant_id, payment.id, now)
+        return
     await payments.recognise(session, charge, rule, now)
 
 

@@ -20,6 +20,7 @@ from app.bookings.models import ACTIVE, COMPLETED, PENDING_PAYMENT, Booking
 from app.bookings.queries import BookingView, lines_of
 from app.db import set_lock_timeout, set_tenant
 from app.errors import InvalidState, NotFound
+from app.invoices.service import issue_credit_note, issue_invoice
 from app.ledger.service import find_entry_by_key
 from app.money import Money
 from app.payments import service as payments
@@ -113,6 +114,9 @@ async def apply_payment_succeeded(
             view = BookingView.of(row, await lines_of(session, row.id))
             await _refund_lost_booking(session, payment, view, now)
             note = "refunded: booking no longer held"
+    if changed:
+        # Last: the invoice number's counter row stays locked until commit.
+        await issue_invoice(session, tenant_id, payment.id, now)
     return Outcome(payments.PaymentView.of(payment), changed, note)
 
 
@@ -161,6 +165,8 @@ async def apply_external_refund(
         completed=anchor.status == COMPLETED,
         now=now,
     )
+    if refund is not None:
+        await issue_credit_note(session, tenant_id, refund.id, now)
     return refund is not None
 
 
@@ -265,6 +271,8 @@ async def refund_booking(
             after={"amount_minor": amount, "booking_id": str(row.id)},
         )
         await money.publish(session, view, "booking.refunded")
+        if refund.status == "succeeded":  # cash handed back at the venue
+            await issue_credit_note(session, tenant_id, refund.id, now)
         return refund
 
 
@@ -304,7 +312,7 @@ async def apply_refund_result(
     refund = await payments.get_refund(session, tenant_id, refund_id)
     payment = await payments.lock_payment(session, tenant_id, refund.payment_id)
     refund = await payments.get_refund(session, tenant_id, refund_id, lock=True)
-    return await payments.finish_refund(
+    changed = await payments.finish_refund(
         session,
         payment,
         refund,
@@ -313,6 +321,9 @@ async def apply_refund_result(
         reason=reason,
         now=now,
     )
+    if changed and succeeded:
+        await issue_credit_note(session, tenant_id, refund_id, now)
+    return changed
 
 
 @dataclass(frozen=True, slots=True)

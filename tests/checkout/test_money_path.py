@@ -160,6 +160,23 @@ async def test_cancelling_a_paid_booking_early_refunds_in_full_through_the_provi
     booking = await get_booking(client, shop, created["id"])
     assert booking["payment"]["status"] == "refunded"
     assert await unbalanced_entries(owner_engine) == 0
+    # The invoice of the capture and the credit note of the refund, both numbered.
+    assert (
+        await count(
+            owner_engine,
+            "SELECT count(*) FROM invoices WHERE kind = 'invoice' AND total_minor = :a",
+            a=PRICE,
+        )
+        == 1
+    )
+    assert (
+        await count(
+            owner_engine,
+            "SELECT count(*) FROM invoices WHERE kind = 'credit_note' AND number LIKE :n",
+            n="CN-%-000001",
+        )
+        == 1
+    )
 
 
 async def test_late_cancellation_refunds_half_and_keeps_the_rest_as_revenue(
