@@ -19,6 +19,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--tenant", type=uuid.UUID, default=None, help="one tenant id (default: every tenant)"
     )
     reconcile.set_defaults(handler=cmd_reconcile)
+    outbox = sub.add_parser(
+        "outbox", help="list outbox rows, or make dead rows due again", add_help=False
+    )
+    outbox.add_argument("rest", nargs=argparse.REMAINDER)
+    outbox.set_defaults(handler=cmd_outbox)
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from app.outbox.cli import main
+    from app.settings import load_settings
+
+    return main(load_settings(), args.rest or ["--help"])
 
 
 def progress_bar(stage: str, done: int, total: int) -> None:
