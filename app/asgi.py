@@ -33,6 +33,7 @@ from app.outbox import routes as outbox_routes
 from app.outbox.metrics import OutboxGauges
 from app.payouts import routes as payout_routes
 from app.reconciliation import routes as reconciliation_routes
+from app.reports import routes as report_routes
 from app.settings import Settings
 from app.tenancy import routes as tenancy_routes
 from app.tenancy.auth import build_jwt_auth
@@ -59,6 +60,7 @@ def route_modules() -> list[Router]:
         tenant_settings_routes.router(),
         calendar_routes.router(),
         checkout_routes.router(),
+        report_routes.router(),
     ]
 
 

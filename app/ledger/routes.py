@@ -1,22 +1,20 @@
-"""Ledger and revenue report endpoints: owners and admins only."""
+"""Ledger endpoints: owners and admins only. The revenue report is served by app.reports."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
-from litestar import Request, Response, Router, get
+from litestar import Request, Router, get
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.http import manager_only, principal
-from app.ledger import accounts, reports, service
+from app.ledger import accounts, service
 from app.ledger.schemas import (
     AccountOut,
     EntryOut,
     PostingOut,
-    RevenueReportOut,
-    RevenueRowOut,
     TrialBalanceOut,
 )
 from app.validation import field_error
@@ -94,56 +92,10 @@ async def list_entries(
     ]
 
 
-@get("/reports/revenue")
-async def revenue_report(
-    request: Request[Any, Any, Any],
-    session: AsyncSession,
-    start: Annotated[date, Parameter(query="from")],
-    end: Annotated[date, Parameter(query="to")],
-    group_by: str = "day",
-    output: Annotated[str | None, Parameter(query="format")] = None,
-) -> Response[Any]:
-    if output not in (None, "json", "csv"):
-        raise field_error("format", "must be json or csv")
-    report = await reports.revenue_report(
-        session, principal(request).tenant_id, start=start, end=end, group_by=group_by
-    )
-    if output == "csv":
-        filename = f"revenue-{start.isoformat()}-{end.isoformat()}.csv"
-        return Response(
-            reports.revenue_csv(report),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
-    return Response(
-        RevenueReportOut(
-            start=report.start,
-            end=report.end,
-            timezone=report.timezone,
-            group_by=list(report.group_by),
-            rows=[_row_out(r) for r in report.rows],
-            totals=[_row_out(r) for r in report.totals],
-        )
-    )
-
-
-def _row_out(row: reports.RevenueRow) -> RevenueRowOut:
-    return RevenueRowOut(
-        row.period,
-        row.dimension,
-        row.currency,
-        row.gross_minor,
-        row.refunds_minor,
-        row.fees_minor,
-        row.commissions_minor,
-        row.net_minor,
-    )
-
-
 def router() -> Router:
     return Router(
         path="/api/v1",
         guards=[manager_only],
         tags=["ledger"],
-        route_handlers=[list_accounts, balances_at, trial_balance, list_entries, revenue_report],
+        route_handlers=[list_accounts, balances_at, trial_balance, list_entries],
     )

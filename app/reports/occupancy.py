@@ -170,7 +170,9 @@ def available_facts(catalog: Catalog, first: date, last: date) -> list[Fact]:
                 for w in schedule.weekly
                 if w.branch_id == branch_id
             ]
-            overrides = [DateOverride(o.on_date, o.closed, o.start, o.end) for o in schedule.overrides]
+            overrides = [
+                DateOverride(o.on_date, o.closed, o.start, o.end) for o in schedule.overrides
+            ]
             time_off = [Window(t.start, t.end) for t in schedule.time_off]
             base = Fact(MINUTES, first, resource.id, branch_id)
             if MINUTES in units:
@@ -262,9 +264,7 @@ def _keys(catalog: Catalog, group_by: str | None) -> Callable[[Fact], list[Key]]
     return keys
 
 
-def tally(
-    catalog: Catalog, facts: Iterable[Fact], group_by: str | None
-) -> list[OccupancyRow]:
+def tally(catalog: Catalog, facts: Iterable[Fact], group_by: str | None) -> list[OccupancyRow]:
     keys = _keys(catalog, group_by)
     tallies: dict[Key, Tally] = defaultdict(Tally)
     for fact in facts:
@@ -275,7 +275,9 @@ def tally(
         _row(period, dimension, labels.get(dimension) if dimension else None, unit, t)
         for (period, dimension, unit), t in tallies.items()
     ]
-    return sorted(rows, key=lambda r: (r.unit, r.period or date.min, r.label or "", r.dimension or ""))
+    return sorted(
+        rows, key=lambda r: (r.unit, r.period or date.min, r.label or "", r.dimension or "")
+    )
 
 
 def _labels(catalog: Catalog) -> dict[uuid.UUID, str]:

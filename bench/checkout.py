@@ -1,0 +1,301 @@
+"""Checkout throughput through place_booking (sandbox provider: booking, payment row, ledger
+entry, outbox rows, audit, one transaction) next to pgbench replaying the identical SQL.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python bench/checkout.py [--workers 16] [--seconds 15] [--resources 64]
+
+The app side: `workers` asyncio tasks over a pool of as many connections, each placing
+bookings on distinct slots (booking n: resource n % resources, day n // resources) so the
+exclusion constraint never makes anyone wait. The pgbench side: the statements of one real
+checkout, recorded with a `before_cursor_execute` listener, replayed in one BEGIN/COMMIT as
+the app role with as many clients. Per transaction the ids the checkout creates come from
+gen_random_uuid() and the resource and times move with a per-client counter, in one \\gset
+SELECT before BEGIN (it stands in for the pool's pre-ping, so both sides make the same
+number of round trips). JSON payloads keep their captured timestamps: only their ids move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
+from pathlib import Path
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from psycopg.types.range import Range
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import percentile, pgbench, scratch_database  # noqa: E402
+
+from app import audit  # noqa: E402
+from app.bookings.placing import place_booking  # noqa: E402
+from app.db import create_engine, session_factory  # noqa: E402
+from app.settings import app_role_url  # noqa: E402
+from tests.bookings.setup import Shop, make_shop  # noqa: E402
+from tests.infra import libpq  # noqa: E402
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+FIRST_DAY = datetime(2030, 2, 1, 10, tzinfo=UTC)
+PGBENCH_DAYS = 36_500  # pgbench books a century later: never the app's slots
+SANDBOX = "http://127.0.0.1:8000"
+Statement = tuple[str, dict[str, Any]]
+
+
+def start_of(n: int, resources: int) -> datetime:
+    return FIRST_DAY + timedelta(days=n // resources)
+
+
+async def checkout(sessions: async_sessionmaker[AsyncSession], shop: Shop, n: int) -> None:
+    request = shop.request(
+        start_of(n, len(shop.resource_ids)),
+        provider="sandbox",
+        resource_id=shop.resource_ids[n % len(shop.resource_ids)],
+    )
+    async with sessions() as session:
+        placed = await place_booking(
+            session, shop.tenant_id, audit.SYSTEM, request, NOW, sandbox_base_url=SANDBOX
+        )
+    assert placed.payments, "a sandbox checkout writes a payment"
+
+
+async def capture(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], shop: Shop, n: int
+) -> list[Statement]:
+    recorded: list[Statement] = []
+
+    def record(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+        assert not many, "a replay of executemany is not written"
+        recorded.append((statement, dict(params or {})))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await checkout(sessions, shop, n)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    return recorded
+
+
+@dataclass
+class Replay:
+    """Turns checkout B (compared with checkout A to tell constants from moving values) into
+    a pgbench script: constants as -D variables, moving values computed in the prelude."""
+
+    resources: list[uuid.UUID]
+    day_b: int
+    defines: dict[str, str] = field(default_factory=dict)
+    derived: list[str] = field(default_factory=list)
+    fresh: dict[str, str] = field(default_factory=dict)
+    names: Iterator[int] = field(default_factory=itertools.count)
+
+    def constant(self, value: Any) -> str:
+        text = value if isinstance(value, str) else json.dumps(value)
+        for key, known in self.defines.items():
+            if known == text:
+                return f":{key}"
+        key = f"c{next(self.names)}"
+        self.defines[key] = text
+        return f":{key}"
+
+    def alias(self, expression: str) -> str:
+        for known in self.derived:
+            if known.startswith(f"{expression} AS x"):
+                return ":" + known.rsplit(" AS ", 1)[1]
+        key = f"x{next(self.names)}"
+        self.derived.append(f"{expression} AS {key}")
+        return f":{key}"
+
+    def uuid_text(self, a: uuid.UUID, b: uuid.UUID) -> str | None:
+        """SQL (inside the prelude) for a moving id, or None for a constant one."""
+        if b in self.resources:
+            return "x.res"
+        if a == b:
+            return None
+        self.fresh.setdefault(str(b), f"u{len(self.fresh)}")
+        return f"x.{self.fresh[str(b)]}"
+
+    def shifted(self, value: datetime | date) -> str:
+        base = value - timedelta(days=self.day_b)
+        kind = "timestamptz" if isinstance(value, datetime) else "date"
+        return f"(CAST({self.constant(base.isoformat())} AS {kind}) + CAST(:d AS int) * {ONE_DAY})"
+
+    def render(self, a: Any, b: Any) -> str:
+        if b is None:
+            return "NULL"
+        if isinstance(b, uuid.UUID):
+            moving = self.uuid_text(a, b)
+            return self.constant(str(b)) if moving is None else self.alias(moving)
+        if isinstance(b, datetime | date) and a != b:
+            return self.alias(f"{self.shifted(b)}::text")
+        if isinstance(b, Range) and a != b:
+            bounds = f"tstzrange({self.shifted(b.lower)}, {self.shifted(b.upper)}, '{b.bounds}')"
+            return self.alias(f"{bounds}::text")
+        if isinstance(b, list):
+            parts = [self.uuid_text(x, y) or f"'{y}'" for x, y in zip(a, b, strict=True)]
+            return self.alias("'{' || " + " || ',' || ".join(parts) + " || '}'")
+        if isinstance(b, Jsonb):
+            return self.render(json.dumps(a.obj), json.dumps(b.obj))
+        if isinstance(b, str):
+            return self.text(b)
+        if isinstance(b, datetime | date):
+            return self.constant(b.isoformat())
+        if isinstance(b, Range):
+            return self.constant(f"{b.bounds[0]}{b.lower.isoformat()},{b.upper.isoformat()}{b.bounds[1]}")
+        return self.constant("true" if b is True else "false" if b is False else str(b))
+
+    def text(self, b: str) -> str:
+        moving = [(key, f"x.{name}") for key, name in self.fresh.items() if key in b]
+        moving += [(str(r), "x.res") for r in self.resources if str(r) in b]
+        if not moving:
+            return self.constant(b)
+        expression = f"CAST({self.constant(b)} AS text)"
+        for old, new in moving:
+            expression = f"replace({expression}, '{old}', {new})"
+        return self.alias(expression)
+
+
+ONE_DAY = "interval '1 day'"
+PARAM = re.compile(r"%\((\w+)\)s")
+
+
+def pgbench_script(a: list[Statement], b: list[Statement], replay: Replay) -> str:
+    assert [s for s, _ in a] == [s for s, _ in b], "two checkouts ran different SQL"
+    # First pass registers every fresh id, so strings that embed one are rewritten too.
+    for (_, pa), (_, pb) in zip(a, b, strict=True):
+        for key in pb:
+            if isinstance(pb[key], uuid.UUID):
+                replay.uuid_text(pa[key], pb[key])
+    body = []
+    for (sql, pa), (_, pb) in zip(a, b, strict=True):
+        replaced = PARAM.sub(lambda m: replay.render(pa[m.group(1)], pb[m.group(1)]), sql)
+        body.append(replaced.replace("%%", "%").strip() + ";")
+    ids = [f"gen_random_uuid()::text AS {name}" for name in replay.fresh.values()]
+    pick = "(CAST(:resources AS uuid[]))[CAST(:ri AS int)]::text AS res"
+    derived = ", ".join(["x.*", *replay.derived])
+    prelude = [
+        "\\set n :k * :nclients + :client_id",
+        "\\set k :k + 1",
+        "\\set d :dbase + :n / :nres",
+        "\\set ri 1 + :n % :nres",
+        f"SELECT {derived} FROM (SELECT {', '.join([*ids, pick])}) x \\gset",
+        "BEGIN;",
+    ]
+    return "\n".join([*prelude, *body, "COMMIT;"]) + "\n"
+
+
+async def app_run(
+    sessions: async_sessionmaker[AsyncSession], shop: Shop, workers: int, seconds: float
+) -> tuple[int, list[float], float]:
+    numbers = itertools.count(10 * len(shop.resource_ids))
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await checkout(sessions, shop, next(numbers))
+            latencies.append(time.perf_counter() - started)
+
+    cpu, began = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    elapsed = time.perf_counter() - began
+    return len(latencies), latencies, (time.process_time() - cpu) / elapsed
+
+
+async def bench(url: str, options: argparse.Namespace) -> None:
+    owner = create_engine(url)
+    shop = await make_shop(
+        owner,
+        resources=options.resources,
+        timezone="UTC",
+        hours=(clock(0), clock(23)),
+        max_advance_days=1_000_000,
+    )
+    await owner.dispose()
+    engine = create_engine(app_role_url(url), pool_size=options.workers, max_overflow=0)
+    sessions = session_factory(engine)
+    resources = len(shop.resource_ids)
+    await checkout(sessions, shop, 0)  # opens the ledger accounts: not part of a steady checkout
+    first = await capture(engine, sessions, shop, 1)
+    second = await capture(engine, sessions, shop, resources + 2)
+    replay = Replay(shop.resource_ids, (resources + 2) // resources)
+    script = pgbench_script(first, second, replay)
+    if options.show_script:
+        print(script)
+    done, latencies, cpu_share = await app_run(sessions, shop, options.workers, options.seconds)
+    await engine.dispose()
+    rate = done / options.seconds
+    defines = {
+        **replay.defines,
+        "k": "0",
+        "nclients": str(options.workers),
+        "nres": str(resources),
+        "dbase": str(PGBENCH_DAYS),
+        "resources": "{" + ",".join(str(r) for r in shop.resource_ids) + "}",
+    }
+    tps, processed, _ = pgbench(
+        libpq(app_role_url(url)),
+        script,
+        clients=options.workers,
+        seconds=options.seconds,
+        defines=defines,
+    )
+    report(options, done, rate, latencies, cpu_share, len(second), tps, processed)
+
+
+def report(
+    options: argparse.Namespace,
+    done: int,
+    rate: float,
+    latencies: list[float],
+    cpu_share: float,
+    statements: int,
+    tps: float,
+    processed: int,
+) -> None:
+    print(
+        f"checkout (place_booking, sandbox: booking + payment + ledger entry + outbox + audit),"
+        f" {options.workers} workers, {options.seconds:.0f} s, {options.resources} resources"
+    )
+    print(
+        f"  app     : {rate:8.1f} bookings/s   p50 {percentile(latencies, 0.50) * 1000:6.1f} ms"
+        f"   p99 {percentile(latencies, 0.99) * 1000:6.1f} ms   ({done} checkouts)"
+    )
+    print(f"  pgbench : {tps:8.1f} tx/s (same {statements} statements, {processed} transactions)")
+    print(f"  ratio app/pgbench: {rate / tps:.2f}   (goal >= 0.50)")
+    print(
+        f"  per checkout: {statements} statements + BEGIN + COMMIT + pool pre-ping;"
+        f" Python CPU {cpu_share * 1000 / rate:.2f} ms (the process used"
+        f" {cpu_share * 100:.0f}% of one core)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--resources", type=int, default=64)
+    parser.add_argument("--show-script", action="store_true", help="print the pgbench script")
+    options = parser.parse_args()
+
+    async def run() -> None:
+        async with scratch_database("reckon_bench_checkout") as url:
+            await bench(url, options)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
