@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import itertools
 import json
+import pstats
 import re
 import sys
 import time
@@ -33,7 +35,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 from psycopg.types.range import Range
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -252,7 +254,56 @@ async def bench(url: str, options: argparse.Namespace) -> None:
         seconds=options.seconds,
         defines=defines,
     )
+    await check_written(url, processed)
     report(options, done, rate, latencies, cpu_share, len(second), tps, processed)
+    if options.profile:
+        await profile(url, shop, options.profile)
+
+
+async def check_written(url: str, processed: int) -> None:
+    """pgbench's transactions really wrote a booking, a payment and a balanced entry each."""
+    owner = create_engine(url)
+    async with owner.connect() as connection:
+        counts = (
+            await connection.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM bookings WHERE starts_at > :cut), "
+                    "(SELECT count(*) FROM payments p JOIN bookings b ON b.tenant_id = "
+                    "p.tenant_id AND b.id = p.booking_id WHERE b.starts_at > :cut), "
+                    "(SELECT count(*) FROM journal_entries j JOIN bookings b ON b.tenant_id = "
+                    "j.tenant_id AND b.id = j.booking_id WHERE b.starts_at > :cut)"
+                ),
+                {"cut": FIRST_DAY + timedelta(days=PGBENCH_DAYS - 1)},
+            )
+        ).one()
+    await owner.dispose()
+    assert min(counts) >= processed, f"pgbench wrote {counts}, reported {processed}"
+
+
+async def profile(url: str, shop: Shop, checkouts: int) -> None:
+    """Sequential checkouts under cProfile: where the Python time goes."""
+    engine = create_engine(app_role_url(url), pool_size=1, max_overflow=0)
+    sessions = session_factory(engine)
+    statements = 0
+
+    def count(*_: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    await checkout(sessions, shop, 5_000_000)
+    statements = 0
+    profiler = cProfile.Profile()
+    began = time.perf_counter()
+    profiler.enable()
+    for n in range(checkouts):
+        await checkout(sessions, shop, 5_000_001 + n)
+    profiler.disable()
+    wall = (time.perf_counter() - began) * 1000 / checkouts
+    await engine.dispose()
+    print(f"profile: {checkouts} sequential checkouts, {wall:.2f} ms wall each,"
+          f" {statements / checkouts:.0f} statements each")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
 def report(
@@ -287,6 +338,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--resources", type=int, default=64)
+    parser.add_argument("--profile", type=int, default=0, help="then N checkouts in cProfile")
     parser.add_argument("--show-script", action="store_true", help="print the pgbench script")
     options = parser.parse_args()
 
