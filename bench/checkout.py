@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import percentile, pgbench, scratch_database  # noqa: E402
 
 from app import audit  # noqa: E402
-from app.bookings.placing import place_booking  # noqa: E402
+from app.bookings.placing import Placed, place_booking  # noqa: E402
 from app.db import create_engine, session_factory  # noqa: E402
 from app.settings import app_role_url  # noqa: E402
 from tests.bookings.setup import Shop, make_shop  # noqa: E402
@@ -60,7 +60,7 @@ def start_of(n: int, resources: int) -> datetime:
     return FIRST_DAY + timedelta(days=n // resources)
 
 
-async def checkout(sessions: async_sessionmaker[AsyncSession], shop: Shop, n: int) -> None:
+async def checkout(sessions: async_sessionmaker[AsyncSession], shop: Shop, n: int) -> Placed:
     request = shop.request(
         start_of(n, len(shop.resource_ids)),
         provider="sandbox",
@@ -71,6 +71,7 @@ async def checkout(sessions: async_sessionmaker[AsyncSession], shop: Shop, n: in
             session, shop.tenant_id, audit.SYSTEM, request, NOW, sandbox_base_url=SANDBOX
         )
     assert placed.payments, "a sandbox checkout writes a payment"
+    return placed
 
 
 async def capture(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 from uuid import UUID
 
 from app.availability.schedule import Window
@@ -74,9 +75,12 @@ class SlotRule:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """A bookable [start, end) on a resource; `remaining` is the capacity left before it."""
+class Slot(NamedTuple):
+    """A bookable [start, end) on a resource; `remaining` is the capacity left before it.
+
+    A NamedTuple, not a frozen dataclass: a query returns tens of thousands of these, and a
+    frozen dataclass costs several times more to build.
+    """
 
     start: datetime
     end: datetime

@@ -54,8 +54,8 @@ async def add_run(
             await connection.execute(
                 text(
                     "INSERT INTO reconciliation_discrepancies (tenant_id, id, run_id, provider, "
-                    "kind, provider_ref, status) VALUES (:t, :id, :run, :p, 'amount_mismatch', "
-                    ":ref, :status)"
+                    "kind, provider_ref, status, resolution_note, resolved_at) VALUES (:t, :id, "
+                    ":run, :p, 'amount_mismatch', :ref, :status, :note, :at)"
                 ),
                 {
                     "t": tenant_id,
@@ -64,6 +64,8 @@ async def add_run(
                     "p": provider,
                     "ref": f"txn_{uuid.uuid4().hex[:8]}",
                     "status": discrepancy,
+                    "note": "refunded twice" if discrepancy == "resolved" else None,
+                    "at": window_start if discrepancy == "resolved" else None,
                 },
             )
 
