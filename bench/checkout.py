@@ -40,14 +40,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import percentile, pgbench, scratch_database  # noqa: E402
+from _common import percentile, pgbench, scratch_database
 
-from app import audit  # noqa: E402
-from app.bookings.placing import Placed, place_booking  # noqa: E402
-from app.db import create_engine, session_factory  # noqa: E402
-from app.settings import app_role_url  # noqa: E402
-from tests.bookings.setup import Shop, make_shop  # noqa: E402
-from tests.infra import libpq  # noqa: E402
+from app import audit
+from app.bookings.placing import Placed, place_booking
+from app.db import create_engine, session_factory
+from app.settings import app_role_url
+from tests.bookings.setup import Shop, make_shop
+from tests.infra import libpq
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 FIRST_DAY = datetime(2030, 2, 1, 10, tzinfo=UTC)
@@ -142,7 +142,7 @@ class Replay:
             return self.constant(str(b)) if moving is None else self.alias(moving)
         if isinstance(b, datetime | date) and a != b:
             return self.alias(f"{self.shifted(b)}::text")
-        if isinstance(b, Range) and a != b:
+        if isinstance(b, Range) and a != b and b.lower and b.upper:
             bounds = f"tstzrange({self.shifted(b.lower)}, {self.shifted(b.upper)}, '{b.bounds}')"
             return self.alias(f"{bounds}::text")
         if isinstance(b, list):
@@ -154,8 +154,10 @@ class Replay:
             return self.text(b)
         if isinstance(b, datetime | date):
             return self.constant(b.isoformat())
-        if isinstance(b, Range):
-            return self.constant(f"{b.bounds[0]}{b.lower.isoformat()},{b.upper.isoformat()}{b.bounds[1]}")
+        if isinstance(b, Range) and b.lower and b.upper:
+            return self.constant(
+                f"{b.bounds[0]}{b.lower.isoformat()},{b.upper.isoformat()}{b.bounds[1]}"
+            )
         return self.constant("true" if b is True else "false" if b is False else str(b))
 
     def text(self, b: str) -> str:
@@ -182,8 +184,11 @@ def pgbench_script(a: list[Statement], b: list[Statement], replay: Replay) -> st
                 replay.uuid_text(pa[key], pb[key])
     body = []
     for (sql, pa), (_, pb) in zip(a, b, strict=True):
-        replaced = PARAM.sub(lambda m: replay.render(pa[m.group(1)], pb[m.group(1)]), sql)
-        body.append(replaced.replace("%%", "%").strip() + ";")
+
+        def value(match: re.Match[str], pa: dict[str, Any] = pa, pb: dict[str, Any] = pb) -> str:
+            return replay.render(pa[match.group(1)], pb[match.group(1)])
+
+        body.append(PARAM.sub(value, sql).replace("%%", "%").strip() + ";")
     ids = [f"gen_random_uuid()::text AS {name}" for name in replay.fresh.values()]
     pick = "(CAST(:resources AS uuid[]))[CAST(:ri AS int)]::text AS res"
     derived = ", ".join(["x.*", *replay.derived])
@@ -302,8 +307,10 @@ async def profile(url: str, shop: Shop, checkouts: int) -> None:
     profiler.disable()
     wall = (time.perf_counter() - began) * 1000 / checkouts
     await engine.dispose()
-    print(f"profile: {checkouts} sequential checkouts, {wall:.2f} ms wall each,"
-          f" {statements / checkouts:.0f} statements each")
+    print(
+        f"profile: {checkouts} sequential checkouts, {wall:.2f} ms wall each,"
+        f" {statements / checkouts:.0f} statements each"
+    )
     pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 

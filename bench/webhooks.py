@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import collections
 import json
+import logging
 import os
 import sys
 import time
@@ -28,24 +29,24 @@ from datetime import time as clock
 from pathlib import Path
 from typing import Any
 
-from litestar.testing import AsyncTestClient
+import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import percentile, pgbench, scratch_database  # noqa: E402
-from checkout import NOW, checkout  # noqa: E402
+from _common import percentile, pgbench, scratch_database
+from checkout import NOW, checkout
 
-from app.asgi import create_app  # noqa: E402
-from app.checkout.events import sandbox_event  # noqa: E402
-from app.checkout.routes import sandbox_event_for, sandbox_secret  # noqa: E402
-from app.checkout.webhooks import ingest  # noqa: E402
-from app.db import create_engine, session_factory  # noqa: E402
-from app.integrations import sandbox  # noqa: E402
-from app.settings import Settings, app_role_url  # noqa: E402
-from tests.bookings.setup import Shop, make_shop  # noqa: E402
-from tests.infra import libpq  # noqa: E402
+from app.asgi import create_app
+from app.checkout.events import sandbox_event
+from app.checkout.routes import sandbox_event_for, sandbox_secret
+from app.checkout.webhooks import ingest
+from app.db import create_engine, session_factory
+from app.integrations import sandbox
+from app.settings import Settings, app_role_url
+from tests.bookings.setup import Shop, make_shop
+from tests.infra import libpq
 
 DUPLICATE_EVERY = 10  # one delivery in ten repeats an earlier event
 SEEDED = 1000
@@ -117,7 +118,9 @@ def direct(sessions: async_sessionmaker[AsyncSession]) -> Callable[[Event], Awai
 
 
 def ignored(events: list[Event]) -> list[Event]:
-    fresh = [{**e, "id": f"evt_sandbox_{uuid.uuid4().hex}", "type": "payment.noted"} for e in events]
+    fresh = [
+        {**e, "id": f"evt_sandbox_{uuid.uuid4().hex}", "type": "payment.noted"} for e in events
+    ]
     return with_duplicates(fresh, 64)
 
 
@@ -131,7 +134,13 @@ async def http_run(
         redis_namespace=f"bench-{uuid.uuid4().hex[:8]}",
     )
     secret = sandbox_secret(settings)
-    async with AsyncTestClient(create_app(settings)) as client:
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    # The app runs in this event loop (no test-client thread), as under uvicorn.
+    async with (
+        app.lifespan(),
+        httpx.AsyncClient(transport=transport, base_url="http://b") as client,
+    ):
 
         async def send(event: Event) -> str:
             raw, header = sandbox.signed_event(event, secret, int(time.time()))
@@ -215,6 +224,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--http", action="store_true", help="half the events over HTTP")
     options = parser.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     async def run() -> None:
         async with scratch_database("reckon_bench_webhooks") as url:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.errors import Conflict
+from app.errors import Conflict, ValidationFailed
 
 
 class SlotUnavailable(Conflict):
@@ -24,3 +24,8 @@ class OutOfStock(Conflict):
 class BookingBusy(Conflict):
     slug = "booking_busy"
     title = "Another request is changing this booking; retry"
+
+
+class ProviderUnavailable(ValidationFailed):
+    slug = "provider_unavailable"
+    title = "This payment provider is not available"

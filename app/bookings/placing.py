@@ -22,13 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.availability.service import Candidate, Offer, load_calendars, load_offer
 from app.bookings import events, guard, money, rules
-from app.bookings.errors import OutOfStock, RecurrenceConflict, SlotUnavailable
+from app.bookings.errors import OutOfStock, ProviderUnavailable, RecurrenceConflict, SlotUnavailable
 from app.bookings.lifecycle import expire_overdue_holds
 from app.bookings.models import CONFIRMED, PAY_AT_VENUE, PENDING_PAYMENT, Booking, BookingProduct
 from app.bookings.queries import BookingView, LineView
 from app.db import new_id, set_tenant
 from app.money import Money
 from app.payments.service import PaymentView
+from app.tenant_settings.service import provider_enabled
 from app.validation import field_error
 
 HOLD = timedelta(minutes=15)
@@ -60,6 +61,11 @@ async def place_booking(
         async with session.begin():
             await set_tenant(session, tenant_id)
             await guard.bound_lock_waits(session)
+            if not await provider_enabled(session, tenant_id, request.provider):
+                raise ProviderUnavailable(
+                    f"This business does not take payments through {request.provider}",
+                    provider=request.provider,
+                )
             offer = await load_offer(session, tenant_id, request.service_id, request.branch_id)
             first = rules.occurrence(offer, request.start, request.end)
             wanted = rules.expand(offer, first, request.recurrence)

@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.bookings import service
+from app.bookings.errors import ProviderUnavailable
 from app.bookings.schemas import BookingIn, BookingOut, CancelIn, CancelOut, RescheduleIn
 from app.checkout.service import get_payment
-from app.errors import NotFound, ValidationFailed
+from app.errors import NotFound
 from app.http import idempotent, principal
 from app.payments.service import PaymentView
 from app.ratelimit import public_rate_limit
@@ -24,11 +25,6 @@ from app.tenancy.service import find_tenant_by_slug, get_tenant
 from app.validation import check_timezone, field_error
 
 Transition = Callable[..., Awaitable[service.BookingView]]
-
-
-class ProviderUnavailable(ValidationFailed):
-    slug = "provider_unavailable"
-    title = "This payment provider is not available"
 
 
 async def await_checkout_url(

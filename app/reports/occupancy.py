@@ -160,44 +160,55 @@ def available_facts(catalog: Catalog, first: date, last: date) -> list[Fact]:
         services = catalog.services_of(resource.id)
         units = {catalog.unit_of(s) for s in services} or {MINUTES}
         nightly = next((s for s in services if s.policy == "nightly"), None)
+        stay = (
+            (nightly.check_in_time if nightly else None) or DEFAULT_CHECK_IN,
+            (nightly.check_out_time if nightly else None) or DEFAULT_CHECK_OUT,
+        )
+        # Weekly hours are per branch (each in its own timezone); overrides and time off
+        # belong to the resource, as in the availability engine.
         branch_ids = sorted({w.branch_id for w in schedule.weekly}) or list(resource.branch_ids[:1])
         for branch_id in branch_ids:
-            if branch_id not in catalog.branches:
-                continue
-            tz = catalog.branches[branch_id][1]
-            weekly = [
-                WeeklyHours(w.weekday, w.start, w.end)
-                for w in schedule.weekly
-                if w.branch_id == branch_id
-            ]
-            overrides = [
-                DateOverride(o.on_date, o.closed, o.start, o.end) for o in schedule.overrides
-            ]
-            time_off = [Window(t.start, t.end) for t in schedule.time_off]
-            base = Fact(MINUTES, first, resource.id, branch_id)
-            if MINUTES in units:
-                windows = open_windows(weekly, overrides, time_off, tz, first, last)
-                facts += [
-                    replace(base, day=day, available=seconds * schedule.capacity)
-                    for window in windows
-                    for day, seconds in split_by_day(window, tz)
-                ]
-            if NIGHTS in units:
-                check_in = (nightly.check_in_time if nightly else None) or DEFAULT_CHECK_IN
-                check_out = (nightly.check_out_time if nightly else None) or DEFAULT_CHECK_OUT
-                windows = open_windows(weekly, overrides, [], tz, first, last)
-                facts += [
-                    replace(base, unit=NIGHTS, day=day, available=schedule.capacity)
-                    for day in dates_between(first, last)
-                    if _overlaps(windows, Window(day_start(day, tz), day_start(day + ONE_DAY, tz)))
-                    and not _overlaps(
-                        time_off,
-                        Window(
-                            local_to_utc(day, check_in, tz),
-                            local_to_utc(day + ONE_DAY, check_out, tz),
-                        ),
-                    )
-                ]
+            if branch_id in catalog.branches:
+                base = Fact(MINUTES, first, resource.id, branch_id)
+                tz = catalog.branches[branch_id][1]
+                facts += _branch_facts(base, schedule, tz, units, stay, last)
+    return facts
+
+
+def _branch_facts(
+    base: Fact,
+    schedule: ResourceSchedule,
+    tz: ZoneInfo,
+    units: set[str],
+    stay: tuple[time, time],
+    last: date,
+) -> list[Fact]:
+    first = base.day
+    weekly = [
+        WeeklyHours(w.weekday, w.start, w.end)
+        for w in schedule.weekly
+        if w.branch_id == base.branch_id
+    ]
+    overrides = [DateOverride(o.on_date, o.closed, o.start, o.end) for o in schedule.overrides]
+    time_off = [Window(t.start, t.end) for t in schedule.time_off]
+    facts: list[Fact] = []
+    if MINUTES in units:
+        facts += [
+            replace(base, day=day, available=seconds * schedule.capacity)
+            for window in open_windows(weekly, overrides, time_off, tz, first, last)
+            for day, seconds in split_by_day(window, tz)
+        ]
+    if NIGHTS in units:
+        windows = open_windows(weekly, overrides, [], tz, first, last)
+        facts += [
+            replace(base, unit=NIGHTS, day=day, available=schedule.capacity)
+            for day in dates_between(first, last)
+            if _overlaps(windows, Window(day_start(day, tz), day_start(day + ONE_DAY, tz)))
+            and not _overlaps(
+                time_off,
+                Window(local_to_utc(day, stay[0], tz), local_to_utc(day + ONE_DAY, stay[1], tz)),
+            )
+        ]
     return facts
 
 

@@ -222,3 +222,15 @@ async def load_provider_config(
     if row is None:
         return ProviderConfig(provider, provider in DEFAULT_ENABLED)
     return ProviderConfig(provider, row.enabled, _open(box, tenant_id, row))
+
+
+async def provider_enabled(session: AsyncSession, tenant_id: uuid.UUID, provider: str) -> bool:
+    """Whether the tenant takes payments (or sends messages) through `provider`, read in the
+    caller's transaction (tenant already set)."""
+    enabled = await session.scalar(
+        select(TenantProviderSetting.enabled).where(
+            TenantProviderSetting.tenant_id == tenant_id,
+            TenantProviderSetting.provider == provider,
+        )
+    )
+    return provider in DEFAULT_ENABLED if enabled is None else bool(enabled)

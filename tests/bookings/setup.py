@@ -69,6 +69,7 @@ async def make_tenant(
                 "tz": timezone,
             },
         )
+
     return tenant_id
 
 
@@ -88,6 +89,17 @@ async def make_shop(
     **service: Any,
 ) -> Shop:
     tenant_id = tenant_id or await make_tenant(owner, timezone=timezone)
+    async with owner.begin() as conn:
+        # The online providers a business switches on in its settings.
+        await conn.execute(
+            text(
+                "INSERT INTO tenant_provider_settings (tenant_id, id, provider, enabled) "
+                "SELECT :id, gen_random_uuid(), p, true "
+                "FROM unnest(ARRAY['stripe', 'kashier', 'sandbox', 'cash']) AS p "
+                "ON CONFLICT (tenant_id, provider) DO UPDATE SET enabled = true"
+            ),
+            {"id": tenant_id},
+        )
     branch_id, service_id = uuid.uuid4(), uuid.uuid4()
     resource_ids = sorted(uuid.uuid4() for _ in range(resources))
     fields: dict[str, Any] = {"duration_minutes": 60, "slot_step_minutes": 60}

@@ -49,6 +49,12 @@ async def open_shop(client: Client, **service: Any) -> Shop:
     ids = await make_catalog(
         client, business, price_minor=PRICE, start="08:00", end="20:00", **fields
     )
+    enabled = await client.put(
+        "/api/v1/settings/providers",
+        headers=business.headers,
+        json={"enabled": ["cash", "sandbox", "stripe", "kashier"]},
+    )
+    assert enabled.status_code == 200, enabled.text
     return Shop(business, ids["service_id"], ids["branch_id"], ids["resource_id"])
 
 

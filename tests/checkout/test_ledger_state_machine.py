@@ -54,6 +54,10 @@ class World:
         self.tenant_id: uuid.UUID = uuid.uuid4()
         self.services: list[tuple[uuid.UUID, uuid.UUID]] = []  # (service, resource)
         self.branch_id: uuid.UUID = uuid.uuid4()
+
+    def fresh_tenant(self) -> None:
+        """Each example starts from a new business, so a failure replays exactly."""
+        self.services = []
         self.run(self._setup())
 
     def run(self, coroutine: Any) -> Any:
@@ -126,7 +130,7 @@ class Books(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = BASE
-        self.slots: set[tuple[int, int]] = set()
+        self.world.fresh_tenant()
 
     def tick(self) -> datetime:
         self.clock += timedelta(minutes=1)

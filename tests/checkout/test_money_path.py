@@ -237,3 +237,25 @@ async def test_owner_refund_is_capped_at_what_was_captured(
     assert rest.status_code == 201
     assert rest.json()["amount"]["amount_minor"] == PRICE - 5_000
     assert await count(owner_engine, "SELECT coalesce(sum(amount_minor), 0) FROM refunds") == PRICE
+
+
+async def test_a_provider_the_business_has_not_switched_on_is_refused(
+    client: Client, owner_engine: AsyncEngine
+) -> None:
+    shop = await open_shop(client)
+    off = await client.put(
+        "/api/v1/settings/providers", headers=shop.business.headers, json={"enabled": ["cash"]}
+    )
+    assert off.status_code == 200
+    body = {
+        "service_id": shop.service_id,
+        "branch_id": shop.branch_id,
+        "resource_id": shop.resource_id,
+        "start": "2031-01-07T10:00:00+02:00",
+        "customer": {"name": "Layla"},
+        "payment": {"provider": "stripe"},
+    }
+    response = await client.post("/api/v1/bookings", json=body, headers=shop.business.headers)
+    assert response.status_code == 422
+    assert response.json()["type"] == "provider_unavailable"
+    assert await count(owner_engine, "SELECT count(*) FROM bookings") == 0
