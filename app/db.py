@@ -51,7 +51,10 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> A
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per checkout; a connection the server dropped
+        # fails its statement, SQLAlchemy invalidates the pool, and the request is retried
+        # by the client (POSTs carry Idempotency-Key).
+        pool_pre_ping=False,
         pool_recycle=1800,
     )
 
@@ -71,6 +74,19 @@ async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
 async def set_lock_timeout(session: AsyncSession, milliseconds: int = 2000) -> None:
     """Bound lock waits so a contended transaction fails fast instead of queueing forever."""
     await session.execute(text(f"SET LOCAL lock_timeout = '{int(milliseconds)}ms'"))
+
+
+async def set_tenant_and_lock_timeout(
+    session: AsyncSession, tenant_id: uuid.UUID, milliseconds: int
+) -> None:
+    """set_tenant and set_lock_timeout in one round trip, for hot write paths."""
+    await session.execute(
+        text(
+            "SELECT set_config('app.tenant_id', :tenant_id, true), "
+            "set_config('lock_timeout', :timeout, true)"
+        ),
+        {"tenant_id": str(tenant_id), "timeout": f"{int(milliseconds)}ms"},
+    )
 
 
 @asynccontextmanager

@@ -10,8 +10,11 @@ exclusion constraint never makes anyone wait. The pgbench side: the statements o
 checkout, recorded with a `before_cursor_execute` listener, replayed in one BEGIN/COMMIT as
 the app role with as many clients. Per transaction the ids the checkout creates come from
 gen_random_uuid() and the resource and times move with a per-client counter, in one \\gset
-SELECT before BEGIN (it stands in for the pool's pre-ping, so both sides make the same
-number of round trips). JSON payloads keep their captured timestamps: only their ids move.
+SELECT before BEGIN (one round trip more than the app makes). JSON payloads keep their
+captured timestamps: only their ids move.
+
+`--processes P` runs the app side in P OS processes (a deployment runs one API process per
+core; pgbench's server side uses every core too), `workers` tasks split between them.
 """
 
 from __future__ import annotations
@@ -204,9 +207,13 @@ def pgbench_script(a: list[Statement], b: list[Statement], replay: Replay) -> st
 
 
 async def app_run(
-    sessions: async_sessionmaker[AsyncSession], shop: Shop, workers: int, seconds: float
+    sessions: async_sessionmaker[AsyncSession],
+    shop: Shop,
+    workers: int,
+    seconds: float,
+    numbers: Iterator[int] | None = None,
 ) -> tuple[int, list[float], float]:
-    numbers = itertools.count(10 * len(shop.resource_ids))
+    numbers = numbers or itertools.count(10 * len(shop.resource_ids))
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
@@ -220,6 +227,48 @@ async def app_run(
     await asyncio.gather(*(worker() for _ in range(workers)))
     elapsed = time.perf_counter() - began
     return len(latencies), latencies, (time.process_time() - cpu) / elapsed
+
+
+def _process_run(
+    url: str, shop: Shop, workers: int, seconds: float, start: int, step: int
+) -> tuple[int, list[float], float]:
+    """One OS process of the app side: its own engine, its own share of slot numbers."""
+
+    async def run() -> tuple[int, list[float], float]:
+        engine = create_engine(app_role_url(url), pool_size=workers, max_overflow=0)
+        try:
+            return await app_run(
+                session_factory(engine),
+                shop,
+                workers,
+                seconds,
+                numbers=itertools.count(start, step),
+            )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def parallel_app_run(
+    url: str, shop: Shop, options: argparse.Namespace
+) -> tuple[int, list[float], float]:
+    import multiprocessing
+
+    processes = options.processes
+    share = max(1, options.workers // processes)
+    start = 10 * len(shop.resource_ids)
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        results = pool.starmap(
+            _process_run,
+            [
+                (url, shop, share, options.seconds, start + index, processes)
+                for index in range(processes)
+            ],
+        )
+    done = sum(r[0] for r in results)
+    latencies = [value for r in results for value in r[1]]
+    return done, latencies, sum(r[2] for r in results)
 
 
 async def bench(url: str, options: argparse.Namespace) -> None:
@@ -242,8 +291,15 @@ async def bench(url: str, options: argparse.Namespace) -> None:
     script = pgbench_script(first, second, replay)
     if options.show_script:
         print(script)
-    done, latencies, cpu_share = await app_run(sessions, shop, options.workers, options.seconds)
     await engine.dispose()
+    if options.processes > 1:
+        done, latencies, cpu_share = await asyncio.to_thread(parallel_app_run, url, shop, options)
+    else:
+        engine = create_engine(app_role_url(url), pool_size=options.workers, max_overflow=0)
+        done, latencies, cpu_share = await app_run(
+            session_factory(engine), shop, options.workers, options.seconds
+        )
+        await engine.dispose()
     rate = done / options.seconds
     defines = {
         **replay.defines,
@@ -311,7 +367,9 @@ async def profile(url: str, shop: Shop, checkouts: int) -> None:
         f"profile: {checkouts} sequential checkouts, {wall:.2f} ms wall each,"
         f" {statements / checkouts:.0f} statements each"
     )
-    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats("app/", 30)
 
 
 def report(
@@ -326,7 +384,8 @@ def report(
 ) -> None:
     print(
         f"checkout (place_booking, sandbox: booking + payment + ledger entry + outbox + audit),"
-        f" {options.workers} workers, {options.seconds:.0f} s, {options.resources} resources"
+        f" {options.workers} workers in {options.processes} process(es),"
+        f" {options.seconds:.0f} s, {options.resources} resources"
     )
     print(
         f"  app     : {rate:8.1f} bookings/s   p50 {percentile(latencies, 0.50) * 1000:6.1f} ms"
@@ -335,8 +394,8 @@ def report(
     print(f"  pgbench : {tps:8.1f} tx/s (same {statements} statements, {processed} transactions)")
     print(f"  ratio app/pgbench: {rate / tps:.2f}   (goal >= 0.50)")
     print(
-        f"  per checkout: {statements} statements + BEGIN + COMMIT + pool pre-ping;"
-        f" Python CPU {cpu_share * 1000 / rate:.2f} ms (the process used"
+        f"  per checkout: {statements} statements + BEGIN + COMMIT;"
+        f" Python CPU {cpu_share * 1000 / rate:.2f} ms (the app used"
         f" {cpu_share * 100:.0f}% of one core)"
     )
 
@@ -346,6 +405,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--resources", type=int, default=64)
+    parser.add_argument("--processes", type=int, default=1, help="app-side OS processes")
     parser.add_argument("--profile", type=int, default=0, help="then N checkouts in cProfile")
     parser.add_argument("--show-script", action="store_true", help="print the pgbench script")
     options = parser.parse_args()

@@ -26,7 +26,7 @@ from app.bookings.errors import OutOfStock, ProviderUnavailable, RecurrenceConfl
 from app.bookings.lifecycle import expire_overdue_holds
 from app.bookings.models import CONFIRMED, PAY_AT_VENUE, PENDING_PAYMENT, Booking, BookingProduct
 from app.bookings.queries import BookingView, LineView
-from app.db import new_id, set_tenant
+from app.db import new_id, set_tenant_and_lock_timeout
 from app.money import Money
 from app.payments.service import PaymentView
 from app.tenant_settings.service import provider_enabled
@@ -59,8 +59,7 @@ async def place_booking(
     request = rules.check_request(request)
     try:
         async with session.begin():
-            await set_tenant(session, tenant_id)
-            await guard.bound_lock_waits(session)
+            await set_tenant_and_lock_timeout(session, tenant_id, guard.LOCK_TIMEOUT_MS)
             if not await provider_enabled(session, tenant_id, request.provider):
                 raise ProviderUnavailable(
                     f"This business does not take payments through {request.provider}",
@@ -203,12 +202,12 @@ async def _insert_all(
     for occ in wanted:
         values = _row(tenant_id, offer, candidate, request, occ, series_id, now)
         if not savepoints:
-            await session.execute(insert(Booking).values(**values))
+            await session.execute(insert(Booking), [values])
             placed.append(BookingView.of(Booking(**values)))
             continue
         try:
             async with session.begin_nested():
-                await session.execute(insert(Booking).values(**values))
+                await session.execute(insert(Booking), [values])
         except DBAPIError as error:
             if not guard.is_slot_lost(error):
                 raise
