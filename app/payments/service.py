@@ -9,32 +9,44 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import column, insert, or_, select, table, text
+from sqlalchemy import column, insert, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id
-from app.errors import Conflict, InvalidState, NotFound
-from app.ledger.service import find_entry_by_key, post, reverse
+from app.errors import NotFound
+from app.ledger.service import post
 from app.money import Money
 from app.outbox.service import stage
-from app.payments import accounts, policy
+from app.payments import accounts
 from app.payments.models import (
     CANCELLED,
     CAPTURED,
     FAILED,
-    ONLINE_PROVIDERS,
     OPEN,
-    PARTIALLY_REFUNDED,
     PROCESSING,
-    REFUNDED,
     REQUIRES_PAYMENT,
     SUCCEEDED,
     Payment,
-    Refund,
+)
+from app.payments.refunds import (
+    create_refund,
+    finish_refund,
+    get_refund,
+    record_external_refund,
+    refunded_for_booking,
+)
+from app.payments.revenue import recognise, retain
+from app.payments.types import (
+    PROVIDER_ROUTED,
+    TOPIC_CHECKOUT,
+    TOPIC_REFUND,
+    Charge,
+    CommissionRule,
+    PaymentAmountMismatch,
+    PaymentView,
+    RefundExceedsCapture,
 )
 
 # The bookings table seen only as far as payments need it (payments import no bookings code).
@@ -55,70 +67,6 @@ _PAYMENT_COLUMNS = (
     "created_at",
     "updated_at",
 )
-
-TOPIC_CHECKOUT = "payment.checkout"
-TOPIC_REFUND = "payment.refund"
-PROVIDER_ROUTED = frozenset({"stripe", "kashier"})
-
-
-class RefundExceedsCapture(Conflict):
-    slug = "refund_exceeds_capture"
-    title = "The refund is larger than what remains of the payment"
-
-
-class PaymentAmountMismatch(Conflict):
-    slug = "payment_amount_mismatch"
-    title = "The provider reported an amount or currency that does not match the payment"
-
-
-@dataclass(frozen=True, slots=True)
-class Charge:
-    """The money facts of one booking, as the bookings domain states them."""
-
-    tenant_id: uuid.UUID
-    booking_id: uuid.UUID
-    series_id: uuid.UUID | None
-    branch_id: uuid.UUID
-    service_id: uuid.UUID
-    resource_id: uuid.UUID
-    total: Money
-    provider: str
-    starts_at: datetime
-
-    @property
-    def dimensions(self) -> dict[str, Any]:
-        return {
-            "branch_id": str(self.branch_id),
-            "service_id": str(self.service_id),
-            "resource_id": str(self.resource_id),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentView:
-    id: uuid.UUID
-    booking_id: uuid.UUID
-    provider: str
-    status: str
-    amount: Money
-    captured_minor: int
-    refunded_minor: int
-    fee_minor: int
-    checkout_url: str | None
-
-    @classmethod
-    def of(cls, row: Payment) -> PaymentView:
-        return cls(
-            row.id,
-            row.booking_id,
-            row.provider,
-            row.status,
-            Money(row.amount_minor, row.currency),
-            row.captured_minor,
-            row.refunded_minor,
-            row.fee_minor,
-            row.checkout_url,
-        )
 
 
 async def open_payment(
@@ -155,17 +103,7 @@ async def open_payment(
         [{column: getattr(payment, column) for column in _PAYMENT_COLUMNS}],
     )
     for charge in charges:
-        await post(
-            session,
-            charge.tenant_id,
-            idempotency_key=f"booking:{charge.booking_id}:booked",
-            reason="booking",
-            lines=accounts.booked(charge.total),
-            occurred_at=now,
-            booking_id=charge.booking_id,
-            payment_id=payment.id,
-            dimensions=charge.dimensions,
-        )
+        await _book_receivable(session, charge, payment.id, "booked", now)
     if first.provider in PROVIDER_ROUTED and total.amount_minor > 0:
         await stage(
             session,
@@ -317,241 +255,24 @@ async def release_unpaid(
 async def rebook(session: AsyncSession, charge: Charge, payment: Payment, now: datetime) -> None:
     """Money arrived for a booking whose unpaid hold was already released: book the
     receivable again so the capture settles it and the refund comes out of deferred revenue."""
+    await _book_receivable(session, charge, payment.id, "rebooked", now)
+
+
+async def _book_receivable(
+    session: AsyncSession, charge: Charge, payment_id: uuid.UUID, step: str, now: datetime
+) -> None:
+    """Dr receivable / Cr deferred revenue for one booking, once per `step`."""
     await post(
         session,
         charge.tenant_id,
-        idempotency_key=f"booking:{charge.booking_id}:rebooked",
+        idempotency_key=f"booking:{charge.booking_id}:{step}",
         reason="booking",
         lines=accounts.booked(charge.total),
         occurred_at=now,
         booking_id=charge.booking_id,
-        payment_id=payment.id,
+        payment_id=payment_id,
         dimensions=charge.dimensions,
     )
-
-
-async def record_external_refund(
-    session: AsyncSession,
-    payment: Payment,
-    charge: Charge,
-    *,
-    amount_minor: int,
-    provider_ref: str,
-    completed: bool,
-    now: datetime,
-) -> Refund | None:
-    """A refund made at the provider (e.g. in its dashboard), not asked for by us: book it
-    once per provider reference, already succeeded."""
-    seen = await session.scalar(
-        select(Refund.id).where(
-            Refund.tenant_id == payment.tenant_id, Refund.provider_ref == provider_ref
-        )
-    )
-    if seen is not None:
-        return None
-    refund = await create_refund(
-        session,
-        payment,
-        charge,
-        amount_minor=amount_minor,
-        reason="provider",
-        completed=completed,
-        now=now,
-        ask_provider=False,
-    )
-    refund.provider_ref = provider_ref
-    return refund
-
-
-async def refunded_for_booking(
-    session: AsyncSession, tenant_id: uuid.UUID, booking_id: uuid.UUID
-) -> int:
-    value = await session.scalar(
-        text(
-            "SELECT coalesce(sum(amount_minor), 0) FROM refunds WHERE tenant_id = :t "
-            "AND booking_id = :b AND status <> 'failed'"
-        ),
-        {"t": tenant_id, "b": booking_id},
-    )
-    return int(value or 0)
-
-
-async def create_refund(
-    session: AsyncSession,
-    payment: Payment,
-    charge: Charge,
-    *,
-    amount_minor: int,
-    reason: str,
-    completed: bool,
-    now: datetime,
-    ask_provider: bool = True,
-) -> Refund:
-    """Reserve the refund on the payment (the CHECK refuses more than captured), post it, and
-    ask the provider through the outbox. Cash refunds are handed over at the venue at once."""
-    if amount_minor <= 0:
-        raise InvalidState("Nothing is refundable", payment_id=str(payment.id))
-    if payment.status not in CAPTURED:
-        raise InvalidState("Only a captured payment can be refunded", status=payment.status)
-    if payment.refunded_minor + amount_minor > payment.captured_minor:
-        raise RefundExceedsCapture(
-            refundable=payment.captured_minor - payment.refunded_minor, requested=amount_minor
-        )
-    refund = Refund(
-        tenant_id=payment.tenant_id,
-        id=new_id(),
-        payment_id=payment.id,
-        booking_id=charge.booking_id,
-        amount_minor=amount_minor,
-        currency=payment.currency,
-        status="pending",
-        reason=reason,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(refund)
-    payment.refunded_minor += amount_minor
-    payment.status = (
-        REFUNDED if payment.refunded_minor == payment.captured_minor else PARTIALLY_REFUNDED
-    )
-    payment.updated_at = now
-    await session.flush()
-    source = charge.service_id if completed else None
-    await post(
-        session,
-        payment.tenant_id,
-        idempotency_key=f"refund:{refund.id}",
-        reason="refund",
-        lines=accounts.refunded(
-            payment.provider, Money(amount_minor, payment.currency), from_revenue=source
-        ),
-        occurred_at=now,
-        booking_id=charge.booking_id,
-        payment_id=payment.id,
-        dimensions=charge.dimensions,
-    )
-    if payment.provider in ONLINE_PROVIDERS and ask_provider:
-        await stage(
-            session,
-            payment.tenant_id,
-            TOPIC_REFUND,
-            "payment",
-            payment.id,
-            {"refund_id": refund.id, "payment_id": payment.id},
-        )
-    else:
-        refund.status = SUCCEEDED
-    return refund
-
-
-async def finish_refund(
-    session: AsyncSession,
-    payment: Payment,
-    refund: Refund,
-    *,
-    succeeded: bool,
-    provider_ref: str | None,
-    reason: str | None,
-    now: datetime,
-) -> bool:
-    """The provider's answer. A failed refund gives the amount back to the payment and
-    reverses its ledger entry. False when the refund had already finished."""
-    if refund.status != "pending":
-        return False
-    refund.provider_ref = provider_ref or refund.provider_ref
-    refund.updated_at = now
-    if succeeded:
-        refund.status = SUCCEEDED
-        return True
-    refund.status = FAILED
-    refund.failure_reason = reason
-    payment.refunded_minor -= refund.amount_minor
-    payment.status = SUCCEEDED if payment.refunded_minor == 0 else PARTIALLY_REFUNDED
-    payment.updated_at = now
-    await session.flush()
-    entry = await find_entry_by_key(session, payment.tenant_id, f"refund:{refund.id}")
-    if entry is not None:
-        await reverse(
-            session,
-            payment.tenant_id,
-            entry.id,
-            f"refund:{refund.id}:failed",
-            "refund_failed",
-            occurred_at=now,
-        )
-    return True
-
-
-async def retain(
-    session: AsyncSession, charge: Charge, amount_minor: int, key: str, now: datetime
-) -> None:
-    """Money kept on a cancellation or no-show becomes revenue."""
-    if amount_minor <= 0:
-        return
-    await post(
-        session,
-        charge.tenant_id,
-        idempotency_key=f"booking:{charge.booking_id}:{key}",
-        reason=key,
-        lines=accounts.recognised(charge.service_id, Money(amount_minor, charge.total.currency)),
-        occurred_at=now,
-        booking_id=charge.booking_id,
-        dimensions=charge.dimensions,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class CommissionRule:
-    fixed_minor: int | None
-    service_bps: int | None
-    resource_bps: int | None
-
-
-async def recognise(
-    session: AsyncSession, charge: Charge, rule: CommissionRule, now: datetime
-) -> int:
-    """Completion: what is left of the booking's deferred revenue becomes revenue, and the
-    staff member's commission accrues to their payable account."""
-    refunded = await refunded_for_booking(session, charge.tenant_id, charge.booking_id)
-    amount = charge.total.amount_minor - refunded
-    if amount > 0:
-        await post(
-            session,
-            charge.tenant_id,
-            idempotency_key=f"booking:{charge.booking_id}:recognised",
-            reason="revenue",
-            lines=accounts.recognised(charge.service_id, Money(amount, charge.total.currency)),
-            occurred_at=now,
-            booking_id=charge.booking_id,
-            dimensions=charge.dimensions,
-        )
-    share = policy.commission_minor(
-        amount,
-        fixed_minor=rule.fixed_minor,
-        service_bps=rule.service_bps,
-        resource_bps=rule.resource_bps,
-    )
-    if share > 0:
-        await post(
-            session,
-            charge.tenant_id,
-            idempotency_key=f"booking:{charge.booking_id}:commission",
-            reason="commission",
-            lines=accounts.commission(charge.resource_id, Money(share, charge.total.currency)),
-            occurred_at=now,
-            booking_id=charge.booking_id,
-            dimensions=charge.dimensions,
-        )
-    return share
-
-
-async def get_refund(
-    session: AsyncSession, tenant_id: uuid.UUID, refund_id: uuid.UUID, *, lock: bool = False
-) -> Refund:
-    refund = await session.get(Refund, (tenant_id, refund_id), with_for_update=lock)
-    if refund is None:
-        raise NotFound("Refund not found", entity="refund", id=str(refund_id))
-    return refund
 
 
 async def payments_for(
@@ -585,3 +306,31 @@ async def payments_for(
         if view is not None:
             found[booking_id] = view
     return found
+
+
+__all__ = [
+    "TOPIC_CHECKOUT",
+    "TOPIC_REFUND",
+    "Charge",
+    "CommissionRule",
+    "PaymentAmountMismatch",
+    "PaymentView",
+    "RefundExceedsCapture",
+    "capture",
+    "create_refund",
+    "end_unpaid",
+    "find_payment",
+    "finish_refund",
+    "get_refund",
+    "lock_payment",
+    "mark_processing",
+    "open_payment",
+    "payments_for",
+    "rebook",
+    "recognise",
+    "record_external_refund",
+    "record_fee",
+    "refunded_for_booking",
+    "release_unpaid",
+    "retain",
+]
