@@ -3,7 +3,7 @@ the worker keeps delivery latency and attempt outcomes in-process."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.outbox.models import STATUSES
 
+RECENT = timedelta(minutes=5)
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
@@ -67,6 +68,23 @@ class OutboxGauges:
             registry=registry,
         )
         self.dead = Gauge("reckon_outbox_dead_rows", "Outbox rows that gave up", registry=registry)
+        self.recent_latency = Gauge(
+            "reckon_outbox_recent_delivery_latency_seconds",
+            "Commit-to-handled latency of rows delivered in the last 5 minutes",
+            ["quantile"],
+            registry=registry,
+        )
+        self.recent_delivered = Gauge(
+            "reckon_outbox_recent_delivered",
+            "Rows delivered in the last 5 minutes",
+            registry=registry,
+        )
+        self.recent_attempts = Gauge(
+            "reckon_outbox_recent_delivery_attempts",
+            "Attempts spent on rows delivered in the last 5 minutes (and how many needed a retry)",
+            ["kind"],
+            registry=registry,
+        )
 
     async def collect(self, state: Any) -> None:
         await self.refresh(state.engine, datetime.now(UTC))
@@ -85,3 +103,19 @@ class OutboxGauges:
         oldest = (now - pending.oldest_created_at).total_seconds() if pending else 0.0
         self.oldest.set(max(oldest, 0.0))
         self.dead.set(rows["dead"].depth if "dead" in rows else 0)
+        await self._refresh_recent(engine, now)
+
+    async def _refresh_recent(self, engine: AsyncEngine, now: datetime) -> None:
+        async with engine.connect() as connection:
+            recent = (
+                await connection.execute(
+                    text("SELECT * FROM outbox_recent_deliveries(:since)"),
+                    {"since": now - RECENT},
+                )
+            ).one()
+        self.recent_delivered.set(recent.delivered)
+        self.recent_latency.labels("0.5").set(recent.p50_seconds)
+        self.recent_latency.labels("0.99").set(recent.p99_seconds)
+        self.recent_latency.labels("1").set(recent.max_seconds)
+        self.recent_attempts.labels("total").set(recent.attempts)
+        self.recent_attempts.labels("retried_rows").set(recent.retried)

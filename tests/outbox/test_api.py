@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.outbox import cli
 from app.outbox.dispatch import Dispatcher, HandlerContext
-from app.outbox.errors import PermanentError
+from app.outbox.errors import PermanentError, RetryableError
 from app.outbox.models import OutboxEvent
 from app.settings import Settings
 from tests.factories import add_user, sign_up
@@ -99,6 +99,38 @@ async def test_metrics_report_outbox_depth_dead_rows_and_oldest_pending_age(
         if line.startswith("reckon_outbox_oldest_pending_age_seconds ")
     )
     assert 0 <= float(age.split()[1]) < 60
+
+
+async def test_metrics_report_recent_delivery_latency_and_attempts(
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    make_relay: RelayFactory,
+) -> None:
+    salon = await sign_up(client)
+    calls = {"n": 0}
+
+    async def flaky_then_fine(_: HandlerContext, event: OutboxEvent) -> None:
+        calls["n"] += 1
+        if event.attempts == 1 and event.topic == "mail.send":
+            raise RetryableError("try again", retry_after=0)
+
+    dispatcher = Dispatcher()
+    dispatcher.register("mail.send", flaky_then_fine)
+    dispatcher.register("sms.send", flaky_then_fine)
+    await stage_one(sessions, salon.tenant_id, "sms.send", uuid.uuid4())
+    await stage_one(sessions, salon.tenant_id, "mail.send", uuid.uuid4())
+    for _ in range(3):
+        relay = make_relay(dispatcher)
+        await relay.process(await relay.claim())
+    metrics = {
+        line.split()[0]: float(line.split()[1])
+        for line in (await client.get("/metrics")).text.splitlines()
+        if line.startswith("reckon_outbox_recent")
+    }
+    assert metrics["reckon_outbox_recent_delivered"] == 2.0
+    assert metrics['reckon_outbox_recent_delivery_attempts{kind="total"}'] == 3.0
+    assert metrics['reckon_outbox_recent_delivery_attempts{kind="retried_rows"}'] == 1.0
+    assert 0 < metrics['reckon_outbox_recent_delivery_latency_seconds{quantile="0.5"}'] < 60
 
 
 async def test_cli_lists_dead_rows_across_tenants_and_retries_them(
