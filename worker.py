@@ -17,7 +17,7 @@ from arq.worker import Function, Worker, func
 from redis.asyncio import Redis
 
 from app.calendar_sync.jobs import GOOGLE_CONFIG, GoogleConfig
-from app.checkout.jobs import PUBLIC_BASE_URL
+from app.checkout.jobs import KASHIER_API_BASE, PUBLIC_BASE_URL, STRIPE_API_BASE
 from app.db import create_engine, session_factory
 from app.integrations import gcal, whatsapp
 from app.integrations.crypto import SecretBox
@@ -85,6 +85,8 @@ def integration_extras(settings: Settings) -> dict[str, Any]:
     return {
         PROVIDERS: build_providers(settings),
         PUBLIC_BASE_URL: settings.public_base_url,
+        STRIPE_API_BASE: settings.stripe_api_base,
+        KASHIER_API_BASE: settings.kashier_api_base,
         SECRET_BOX: SecretBox(settings.secret_key),
         GOOGLE_CONFIG: GoogleConfig(
             client_id=settings.google_client_id,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from itertools import accumulate, repeat
+from functools import partial
+from itertools import repeat
 from operator import add
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -69,6 +70,10 @@ __all__ = [
 ]
 
 
+# Slot instances straight from tuples at C speed (a NamedTuple's own __new__ is Python code).
+_MAKE_SLOT = partial(tuple.__new__, Slot)
+
+
 class _Grid:
     """A SlotRule in microseconds."""
 
@@ -110,8 +115,11 @@ def time_slots(
     slots: list[Slot] = []
     for calendar in sorted(calendars, key=lambda c: c.resource_id):
         timeline = Timeline(calendar)
+        starts: list[int] = []
         for low, high in _free_starts(grid, timeline, bounds, party_size):
-            _emit(grid, timeline, calendar.resource_id, low, high, cache, keys, slots, party_size)
+            starts.extend(range(low, high + 1, grid.step))
+        keys.extend(starts)
+        _emit(grid, timeline, calendar.resource_id, starts, cache, slots, party_size)
     # Resources were visited in id order and sorted() is stable, so ties keep that order.
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return [slots[index] for index in order]
@@ -155,26 +163,22 @@ def _emit(
     grid: _Grid,
     timeline: Timeline,
     resource_id: UUID,
-    low: int,
-    high: int,
+    starts: list[int],
     cache: DatetimeCache,
-    keys: list[int],
     slots: list[Slot],
     party_size: int,
 ) -> None:
-    """Append the slots starting at low, low + step, ..., high (inclusive)."""
-    starts = range(low, high + 1, grid.step)
-    keys.extend(starts)
-    # C-level accumulate/map keep the per-slot cost to the Slot itself.
-    begins = list(accumulate(repeat(grid.step_delta, len(starts) - 1), add, initial=cache.get(low)))
-    ends = list(map(add, begins, repeat(grid.duration_delta)))
+    """Append one resource's slots, starting at `starts` (ints, in order)."""
+    # C-level map/zip over a memo shared by all resources: the per-slot cost is the Slot.
+    begins = list(map(cache.__getitem__, starts))
+    ends = map(add, begins, repeat(grid.duration_delta))
     # Where a full-capacity party fits, nothing else is booked: no need to look.
     if timeline.capacity == party_size or not timeline.levels:
         remaining: Iterable[int] = repeat(timeline.capacity)
     else:
         peak, before, tail = timeline.max_level, grid.before, grid.duration + grid.after
         remaining = [timeline.capacity - peak(s - before, s + tail) for s in starts]
-    slots.extend(map(Slot, begins, ends, repeat(resource_id), remaining))
+    slots.extend(map(_MAKE_SLOT, zip(begins, ends, repeat(resource_id), remaining)))
 
 
 def slot_is_bookable(

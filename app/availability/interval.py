@@ -60,9 +60,7 @@ def interval_windows(
             begin = window_start + first_index * step
             end = window_start + min(last_index + longest, last_end) * step
             left = timeline.capacity - timeline.max_level(begin - before, end + after)
-            found.append(
-                (begin, Slot(cache.get(begin), cache.get(end), calendar.resource_id, left))
-            )
+            found.append((begin, Slot(cache.at(begin), cache.at(end), calendar.resource_id, left)))
     found.sort(key=lambda item: item[0])
     return [slot for _, slot in found]
 

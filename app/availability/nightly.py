@@ -72,8 +72,8 @@ def nightly_options(
                         check_in_date=day,
                         nights=nights,
                         resource_id=resource_id,
-                        start=cache.get(start),
-                        ends=[cache.get(end) for end in ends],
+                        start=cache.at(start),
+                        ends=[cache.at(end) for end in ends],
                         remaining=remaining,
                     )
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from app.errors import ValidationFailed
@@ -54,8 +55,10 @@ def require_aware(value: datetime, field: str) -> datetime:
     return value
 
 
+@lru_cache(maxsize=8192)
 def local_to_utc(on_date: date, at: time, tz: ZoneInfo) -> datetime:
-    """The UTC instant of a local wall-clock time.
+    """The UTC instant of a local wall-clock time (memoised: a pure function of its
+    arguments, and resources of one branch share their dates and hours).
 
     An ambiguous time (clocks fall back) takes its first occurrence (fold=0). A nonexistent
     time (clocks spring forward) is shifted forward by the length of the gap, so 02:30 on a

@@ -17,14 +17,19 @@ from typing import Any, TypeVar
 from app.checkout import service as checkout
 from app.checkout.webhooks import TOPIC_FETCH_FEE
 from app.integrations.errors import PermanentProviderError, RetryableProviderError
+from app.integrations.kashier import KashierClient
+from app.integrations.stripe_client import StripeGateway
 from app.money import Money
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.errors import PermanentError, RetryableError
 from app.outbox.models import OutboxEvent
 from app.payments.service import TOPIC_CHECKOUT, TOPIC_REFUND
 from app.reconciliation.providers import Providers, providers_from
+from app.tenant_settings.runtime import HTTP_CLIENT, provider_config
 
 PUBLIC_BASE_URL = "payments.public_base_url"
+STRIPE_API_BASE = "payments.stripe_api_base"
+KASHIER_API_BASE = "payments.kashier_api_base"
 CHECKOUT_LIFETIME = timedelta(minutes=30)
 T = TypeVar("T")
 
@@ -43,11 +48,31 @@ async def _call(call: Callable[[], Awaitable[T]]) -> T:
         raise PermanentError(str(error)) from error
 
 
-def _providers(ctx: HandlerContext) -> Providers:
-    providers = providers_from(ctx.extras)
-    if providers is None:
-        raise RetryableError("payment providers are not configured yet")
-    return providers
+async def _gateways(ctx: HandlerContext, tenant_id: uuid.UUID, provider: str) -> Providers:
+    """The business's own Stripe or Kashier account when it saved credentials (a Kashier
+    merchant is always the business itself), else the platform's."""
+    platform = providers_from(ctx.extras) or Providers()
+    if provider not in ("stripe", "kashier"):
+        return platform
+    config = await provider_config(ctx, tenant_id, provider)
+    credentials = config.credentials
+    http = ctx.extras.get(HTTP_CLIENT) or platform.http
+    if http is None:
+        return platform
+    if provider == "stripe" and credentials.get("api_key"):
+        base = str(ctx.extras.get(STRIPE_API_BASE, "https://api.stripe.com"))
+        stripe = StripeGateway(credentials["api_key"], http, api_base=base)
+        return Providers(stripe=stripe, kashier=platform.kashier, http=http)
+    if provider == "kashier" and {"merchant_id", "api_key", "secret_key"} <= set(credentials):
+        kashier = KashierClient(
+            merchant_id=credentials["merchant_id"],
+            api_key=credentials["api_key"],
+            secret_key=credentials["secret_key"],
+            http=http,
+            api_base=str(ctx.extras.get(KASHIER_API_BASE, "https://test-api.kashier.io")),
+        )
+        return Providers(stripe=platform.stripe, kashier=kashier, http=http)
+    return platform
 
 
 async def open_checkout(ctx: HandlerContext, event: OutboxEvent) -> None:
@@ -58,7 +83,7 @@ async def open_checkout(ctx: HandlerContext, event: OutboxEvent) -> None:
         return  # already opened, or already settled: nothing to do
     base = str(ctx.extras.get(PUBLIC_BASE_URL, "http://127.0.0.1:8000")).rstrip("/")
     booking_url = f"{base}/pay/return?booking_id={info.payment.booking_id}"
-    providers = _providers(ctx)
+    providers = await _gateways(ctx, event.tenant_id, info.payment.provider)
     session_id, url, provider_ref = await _open(providers, info, event.tenant_id, booking_url)
     async with ctx.sessions() as session:
         await checkout.record_checkout_session(
@@ -117,7 +142,8 @@ async def request_refund(ctx: HandlerContext, event: OutboxEvent) -> None:
         info = await checkout.refund_context(session, event.tenant_id, refund_id)
     if info.status != "pending":
         return
-    succeeded, provider_ref, reason = await _refund_at_provider(ctx, info, event.attempts)
+    providers = await _gateways(ctx, event.tenant_id, info.provider)
+    succeeded, provider_ref, reason = await _refund_at_provider(providers, info, event.attempts)
     if succeeded is None:
         return  # pending at the provider: its webhook finishes it
     async with ctx.sessions() as session:
@@ -133,11 +159,10 @@ async def request_refund(ctx: HandlerContext, event: OutboxEvent) -> None:
 
 
 async def _refund_at_provider(
-    ctx: HandlerContext, info: checkout.RefundContext, attempt: int
+    providers: Providers, info: checkout.RefundContext, attempt: int
 ) -> tuple[bool | None, str | None, str | None]:
     if info.provider == "sandbox":
         return True, f"sandbox-refund-{info.refund_id}", None
-    providers = _providers(ctx)
     if info.provider == "stripe" and providers.stripe is not None and info.provider_ref:
         stripe = providers.stripe
         result = await _call(
@@ -189,7 +214,7 @@ async def fetch_fee(ctx: HandlerContext, event: OutboxEvent) -> None:
     payment_id = uuid.UUID(str(event.payload["payment_id"]))
     async with ctx.sessions() as session:
         info = await checkout.checkout_context(session, event.tenant_id, payment_id)
-    providers = _providers(ctx)
+    providers = await _gateways(ctx, event.tenant_id, info.payment.provider)
     if info.payment.provider != "stripe" or providers.stripe is None or not info.provider_ref:
         return
     stripe = providers.stripe

@@ -93,3 +93,11 @@ async def get_payment(
         if payment is None:
             raise NotFound("Payment not found", entity="payment", id=str(payment_id))
         return payments.PaymentView.of(payment)
+
+
+async def payment_tenant(session: AsyncSession, payment_id: uuid.UUID) -> uuid.UUID | None:
+    """The tenant a payment belongs to, before any tenant is set (a webhook names only the
+    payment); a narrow SECURITY DEFINER lookup."""
+    async with session.begin():
+        found = await session.scalar(text("SELECT payment_tenant(:p)"), {"p": payment_id})
+    return found if isinstance(found, uuid.UUID) else None

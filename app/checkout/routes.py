@@ -29,6 +29,7 @@ from app.integrations import kashier, sandbox, stripe_client
 from app.integrations.errors import InvalidSignature
 from app.money import Money
 from app.settings import Settings
+from app.tenant_settings.service import load_provider_config
 
 
 class SignatureInvalid(DomainError):
@@ -75,13 +76,13 @@ async def stripe_webhook(request: Request[Any, Any, Any], session: AsyncSession)
 
 @post("/kashier", status_code=200)
 async def kashier_webhook(request: Request[Any, Any, Any], session: AsyncSession) -> WebhookOut:
-    settings: Settings = request.app.state.settings
     try:
         payload = json.loads(await request.body())
+        api_key = await _kashier_key(request, session, payload)
         data = kashier.verify_webhook_signature(
-            payload, request.headers.get(kashier.SIGNATURE_HEADER), settings.kashier_api_key
+            payload, request.headers.get(kashier.SIGNATURE_HEADER), api_key
         )
-    except (InvalidSignature, ValueError, TypeError) as error:
+    except (InvalidSignature, ValueError, TypeError, AttributeError) as error:
         raise SignatureInvalid(str(error)) from None
     currency = str(data.get("currency", "")).upper()
     try:
@@ -89,6 +90,22 @@ async def kashier_webhook(request: Request[Any, Any, Any], session: AsyncSession
     except (ValueError, Exception):
         amount = None
     return await _ingest(session, events.kashier_event(payload, amount))
+
+
+async def _kashier_key(request: Request[Any, Any, Any], session: AsyncSession, payload: Any) -> str:
+    """Each business has its own Kashier merchant account: verify with the payment API key of
+    the business the order belongs to, else the platform's."""
+    settings: Settings = request.app.state.settings
+    order = (payload.get("data") or {}).get("merchantOrderId")
+    try:
+        payment_id = uuid.UUID(str(order))
+    except ValueError:
+        return settings.kashier_api_key
+    tenant_id = await checkout.payment_tenant(session, payment_id)
+    if tenant_id is None:
+        return settings.kashier_api_key
+    config = await load_provider_config(session, tenant_id, "kashier", request.app.state.secret_box)
+    return config.credentials.get("api_key") or settings.kashier_api_key
 
 
 async def receive_sandbox(

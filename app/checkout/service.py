@@ -22,6 +22,7 @@ from app.checkout.queries import CheckoutContext as CheckoutContext
 from app.checkout.queries import RefundContext as RefundContext
 from app.checkout.queries import checkout_context as checkout_context
 from app.checkout.queries import get_payment as get_payment
+from app.checkout.queries import payment_tenant as payment_tenant
 from app.checkout.queries import refund_context as refund_context
 from app.db import set_lock_timeout, set_tenant
 from app.errors import InvalidState, NotFound

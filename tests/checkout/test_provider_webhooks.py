@@ -285,3 +285,30 @@ async def test_kashier_bad_signature_is_400(client: Client, owner_engine: AsyncE
     response = await send_kashier(client, payload, key="wrong-key")
     assert response.status_code == 400
     assert await count(owner_engine, "SELECT count(*) FROM inbox") == 0
+
+
+async def test_kashier_webhook_is_verified_with_the_business_own_api_key(
+    client: Client, owner_engine: AsyncEngine
+) -> None:
+    shop = await open_shop(client)
+    saved = await client.put(
+        "/api/v1/settings/providers",
+        headers=shop.business.headers,
+        json={
+            "credentials": {
+                "kashier": {
+                    "merchant_id": "MID-1234",
+                    "api_key": "tenant-key",
+                    "secret_key": "tenant-secret",
+                }
+            }
+        },
+    )
+    assert saved.status_code == 200, saved.text
+    booking = await book(client, shop, provider="kashier")
+    payload = kashier_payload(booking["payment"]["id"], f"{PRICE / 100:.2f}")
+    platform_signed = await send_kashier(client, payload)
+    assert platform_signed.status_code == 400
+    tenant_signed = await send_kashier(client, payload, key="tenant-key")
+    assert tenant_signed.json()["status"] == "processed", tenant_signed.text
+    assert (await get_booking(client, shop, booking["id"]))["status"] == "confirmed"
