@@ -11,17 +11,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.availability import engine, schedule
 from app.catalog.models import (
-    Branch,
-    Resource,
-    ResourceBranch,
     Service,
-    ServiceBranchPrice,
-    ServiceResource,
 )
 from app.db import set_tenant
 from app.errors import NotFound
@@ -72,56 +67,58 @@ class Availability:
     stays: list[StayOut] = field(default_factory=list)
 
 
+# The branch's timezone, its price override for the service, and the active resources that
+# perform the service there (sorted by id): one round trip on every booking's hot path.
+_BRANCH_AND_RESOURCES = text(
+    """
+    SELECT b.timezone, p.amount_minor, p.pricing, r.resource_ids, r.capacities
+      FROM branches b
+      LEFT JOIN service_branch_prices p
+        ON p.tenant_id = b.tenant_id AND p.branch_id = b.id AND p.service_id = :service_id
+      CROSS JOIN LATERAL (
+        SELECT array_agg(res.id ORDER BY res.id) AS resource_ids,
+               array_agg(res.capacity ORDER BY res.id) AS capacities
+          FROM resources res
+          JOIN service_resources sr
+            ON sr.tenant_id = res.tenant_id AND sr.resource_id = res.id
+           AND sr.service_id = :service_id
+          JOIN resource_branches rb
+            ON rb.tenant_id = res.tenant_id AND rb.resource_id = res.id
+           AND rb.branch_id = b.id
+         WHERE res.tenant_id = b.tenant_id AND res.active
+      ) r
+     WHERE b.tenant_id = :tenant_id AND b.id = :branch_id
+    """
+)
+
+
 async def load_offer(
     session: AsyncSession, tenant_id: uuid.UUID, service_id: uuid.UUID, branch_id: uuid.UUID
 ) -> Offer:
     service = await session.get(Service, (tenant_id, service_id))
     if service is None or not service.active:
         raise NotFound("Service not found", entity="service", id=str(service_id))
-    price = ServiceBranchPrice
     branch = (
         await session.execute(
-            select(Branch.timezone, price.amount_minor, price.pricing)
-            .outerjoin(
-                price,
-                (price.tenant_id == Branch.tenant_id)
-                & (price.branch_id == Branch.id)
-                & (price.service_id == service_id),
-            )
-            .where(Branch.tenant_id == tenant_id, Branch.id == branch_id)
+            _BRANCH_AND_RESOURCES,
+            {
+                "tenant_id": tenant_id,
+                "branch_id": branch_id,
+                "service_id": service_id,
+            },
         )
     ).first()
     if branch is None:
         raise NotFound("Branch not found", entity="branch", id=str(branch_id))
     overridden = branch.amount_minor is not None
-    rows = (
-        await session.execute(
-            select(Resource.id, Resource.capacity)
-            .join(
-                ServiceResource,
-                (ServiceResource.tenant_id == Resource.tenant_id)
-                & (ServiceResource.resource_id == Resource.id),
-            )
-            .join(
-                ResourceBranch,
-                (ResourceBranch.tenant_id == Resource.tenant_id)
-                & (ResourceBranch.resource_id == Resource.id),
-            )
-            .where(
-                ServiceResource.service_id == service_id,
-                ResourceBranch.branch_id == branch_id,
-                Resource.active.is_(True),
-            )
-            .order_by(Resource.id)
-        )
-    ).all()
+    rows = zip(branch.resource_ids or [], branch.capacities or [], strict=True)
     return Offer(
         service=service,
         branch_id=branch_id,
         tz=check_timezone(branch.timezone),
         unit_price_minor=branch.amount_minor if overridden else service.price_minor,
         pricing=branch.pricing if overridden else service.pricing,
-        candidates=tuple(Candidate(row.id, row.capacity) for row in rows),
+        candidates=tuple(Candidate(rid, capacity) for rid, capacity in rows),
     )
 
 
