@@ -83,8 +83,10 @@ async def capture(
     recorded: list[Statement] = []
 
     def record(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
-        assert not many, "a replay of executemany is not written"
-        recorded.append((statement, dict(params or {})))
+        # An executemany is the same statement once per parameter set (psycopg pipelines
+        # them); the replay sends each as its own statement.
+        for one in params if many else [params]:
+            recorded.append((statement, dict(one or {})))
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -227,10 +227,12 @@ async def load_provider_config(
 async def provider_enabled(session: AsyncSession, tenant_id: uuid.UUID, provider: str) -> bool:
     """Whether the tenant takes payments (or sends messages) through `provider`, read in the
     caller's transaction (tenant already set)."""
-    enabled = await session.scalar(
-        select(TenantProviderSetting.enabled).where(
-            TenantProviderSetting.tenant_id == tenant_id,
-            TenantProviderSetting.provider == provider,
-        )
-    )
+    enabled = await session.scalar(_ENABLED, {"tenant_id": tenant_id, "provider": provider})
     return provider in DEFAULT_ENABLED if enabled is None else bool(enabled)
+
+
+# Built once: read on every booking's hot path.
+_ENABLED = select(TenantProviderSetting.enabled).where(
+    TenantProviderSetting.tenant_id == bindparam("tenant_id"),
+    TenantProviderSetting.provider == bindparam("provider"),
+)
