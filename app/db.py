@@ -63,12 +63,17 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+# Built once: every transaction starts with one of these.
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant_id, true)")
+_SET_TENANT_AND_TIMEOUT = text(
+    "SELECT set_config('app.tenant_id', :tenant_id, true), "
+    "set_config('lock_timeout', :timeout, true)"
+)
+
+
 async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     """SET LOCAL app.tenant_id: row-level security scopes every query of this transaction."""
-    await session.execute(
-        text("SELECT set_config('app.tenant_id', :tenant_id, true)"),
-        {"tenant_id": str(tenant_id)},
-    )
+    await session.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
 
 
 async def set_lock_timeout(session: AsyncSession, milliseconds: int = 2000) -> None:
@@ -81,10 +86,7 @@ async def set_tenant_and_lock_timeout(
 ) -> None:
     """set_tenant and set_lock_timeout in one round trip, for hot write paths."""
     await session.execute(
-        text(
-            "SELECT set_config('app.tenant_id', :tenant_id, true), "
-            "set_config('lock_timeout', :timeout, true)"
-        ),
+        _SET_TENANT_AND_TIMEOUT,
         {"tenant_id": str(tenant_id), "timeout": f"{int(milliseconds)}ms"},
     )
 

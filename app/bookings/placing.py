@@ -33,6 +33,7 @@ from app.tenant_settings.service import provider_enabled
 from app.validation import field_error
 
 HOLD = timedelta(minutes=15)
+_INSERT_BOOKING = insert(Booking)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +203,12 @@ async def _insert_all(
     for occ in wanted:
         values = _row(tenant_id, offer, candidate, request, occ, series_id, now)
         if not savepoints:
-            await session.execute(insert(Booking), [values])
+            await session.execute(_INSERT_BOOKING, [values])
             placed.append(BookingView.of(Booking(**values)))
             continue
         try:
             async with session.begin_nested():
-                await session.execute(insert(Booking), [values])
+                await session.execute(_INSERT_BOOKING, [values])
         except DBAPIError as error:
             if not guard.is_slot_lost(error):
                 raise

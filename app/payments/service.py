@@ -52,6 +52,7 @@ from app.payments.types import (
 # The bookings table seen only as far as payments need it (payments import no bookings code).
 _BOOKINGS = table("bookings", column("tenant_id"), column("id"), column("series_id"))
 
+_INSERT_PAYMENT = insert(Payment)
 _PAYMENT_COLUMNS = (
     "tenant_id",
     "id",
@@ -99,7 +100,7 @@ async def open_payment(
     )
     # A Core insert: the ORM unit of work costs more CPU than the round trip on this path.
     await session.execute(
-        insert(Payment),
+        _INSERT_PAYMENT,
         [{column: getattr(payment, column) for column in _PAYMENT_COLUMNS}],
     )
     for charge in charges:
