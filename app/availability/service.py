@@ -291,7 +291,11 @@ async def get_availability(
         candidates = (
             [offer.candidate(resource_id)] if resource_id is not None else list(offer.candidates)
         )
-        loaded = await load_calendars(session, offer, candidates, first, last, now=now)
+        # A stay that checks in on `last` runs on for up to max_nights: load that far.
+        horizon = last
+        if offer.service.policy == "nightly":
+            horizon = last + timedelta(days=nightly_rule(offer.service).max_nights)
+        loaded = await load_calendars(session, offer, candidates, first, horizon, now=now)
     return compute(offer, loaded.calendars, first, last, now, party_size)
 
 

@@ -100,6 +100,16 @@ async def test_nightly_reports_check_in_dates_and_free_stay_lengths(
     assert [(s["check_in_date"], s["nights"]) for s in data["stays"]] == [(str(soon()), [1, 2])]
 
 
+async def test_nightly_offers_every_stay_length_up_to_max_nights(
+    client: Client, owner_engine: AsyncEngine
+) -> None:
+    business, shop = await setup(
+        client, owner_engine, policy="nightly", pricing="nightly", min_nights=2, max_nights=9
+    )
+    data = await slots(client, business, shop, days=0)
+    assert [s["nights"] for s in data["stays"]] == [list(range(2, 10))]
+
+
 async def test_interval_windows_and_a_chosen_resource(
     client: Client, owner_engine: AsyncEngine
 ) -> None:
