@@ -24,7 +24,7 @@ from app.catalog import routes as catalog_routes
 from app.checkout import routes as checkout_routes
 from app.db import create_engine, session_factory
 from app.events import routes as events_routes
-from app.http import EXCEPTION_HANDLERS, provide_session
+from app.http import EXCEPTION_HANDLERS, install_idempotency_marker, provide_session
 from app.integrations.crypto import SecretBox
 from app.invoices import routes as invoice_routes
 from app.ledger import routes as ledger_routes
@@ -66,6 +66,7 @@ def route_modules() -> list[Router]:
 
 def create_app(settings: Settings, *, extra_routers: list[Router] | None = None) -> Litestar:
     configure_logging(json=settings.log_json)
+    install_idempotency_marker()
     jwt_auth = build_jwt_auth(settings.secret_key, settings.jwt_ttl_seconds)
     registry = CollectorRegistry()
     engine = create_engine(settings.runtime_database_url)

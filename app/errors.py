@@ -72,6 +72,14 @@ class IdempotencyKeyInProgress(Conflict):
     title = "A request with this Idempotency-Key is still being processed"
 
 
+class IdempotencyOutcomeUnknown(Conflict):
+    slug = "idempotency_outcome_unknown"
+    title = (
+        "A request with this Idempotency-Key was carried out but its response was lost; "
+        "read the resource instead of retrying"
+    )
+
+
 class RateLimited(DomainError):
     slug = "rate_limited"
     title = "Too many requests"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,9 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.serialization import encode_json
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from app import errors, idempotency
 from app.tenancy.models import MANAGER_ROLES
@@ -142,6 +145,22 @@ def json_response(content: Any, status: int = 200) -> Response[Any]:
 
 Operation = Callable[[], Awaitable[tuple[int, Any]]]
 
+# The Idempotency-Key whose operation is running in this task, if any.
+_RUNNING_KEY: ContextVar[str | None] = ContextVar("reckon_idempotency_key", default=None)
+
+
+def _mark_key_executed(session: Session) -> None:
+    """before_commit of any transaction an idempotent operation commits: record, in that same
+    transaction, that the request's work is done (so a lost response is never re-executed)."""
+    key = _RUNNING_KEY.get()
+    if key is not None:
+        session.execute(idempotency.MARK_EXECUTED, {"key": key})
+
+
+def install_idempotency_marker() -> None:
+    if not event.contains(Session, "before_commit", _mark_key_executed):
+        event.listen(Session, "before_commit", _mark_key_executed)
+
 
 async def idempotent(
     request: Request[Any, Any, Any], tenant_id: uuid.UUID, operation: Operation
@@ -165,12 +184,15 @@ async def idempotent(
             media_type=stored.content_type,
             headers={"Idempotent-Replayed": "true"},
         )
+    token = _RUNNING_KEY.set(key)
     try:
         response = await _execute(operation)
     except BaseException:
         async with sessions() as session:
             await idempotency.release_key(session, tenant_id, key)
         raise
+    finally:
+        _RUNNING_KEY.reset(token)
     status_code = response.status_code or 200
     if status_code >= 500:
         async with sessions() as session:

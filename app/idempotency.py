@@ -16,7 +16,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id, set_tenant
-from app.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, ValidationFailed
+from app.errors import (
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
+    IdempotencyOutcomeUnknown,
+    ValidationFailed,
+)
 
 LEASE = timedelta(seconds=60)
 MAX_KEY_LENGTH = 255
@@ -85,6 +90,10 @@ async def claim_key(
             return StoredResponse(
                 row.response_status, bytes(row.response_body), row.response_content_type
             )
+        if row.status == "executed" and (row.locked_at is None or row.locked_at <= now - LEASE):
+            # Its transaction committed but the response was never stored (the process died
+            # in between): running it again could do it twice.
+            raise IdempotencyOutcomeUnknown(key=key)
         if row.locked_at is not None and row.locked_at > now - LEASE:
             raise IdempotencyKeyInProgress(key=key)
         await session.execute(
@@ -142,3 +151,12 @@ async def purge_expired_keys(session: AsyncSession, tenant_id: uuid.UUID, before
             {"tenant_id": tenant_id, "before": before},
         )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+MARK_EXECUTED = text(
+    "UPDATE idempotency_keys SET status = 'executed' "
+    "WHERE tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid "
+    "AND key = :key AND status = 'started'"
+)
+"""Run inside the request's own transaction just before it commits (see app/http.py): the
+claim then says the work is done, atomically with the work."""

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response, Router, post
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.asgi import create_app
+from app.http import idempotent, manager_only, principal
+from app.settings import Settings
+from app.tenancy.service import create_user
 from tests.factories import sign_up
 
 Client = AsyncTestClient[Litestar]
@@ -102,3 +107,46 @@ async def test_overlong_key_is_rejected(client: Client) -> None:
         headers={**business.headers, "Idempotency-Key": "k" * 300},
     )
     assert response.status_code == 422
+
+
+async def test_work_committed_before_a_crash_is_never_run_again(
+    settings: Settings, owner_engine: AsyncEngine
+) -> None:
+    """The operation commits, then the process fails before the response is stored: the key
+    already says 'executed' (written in the operation's own transaction), so a retry is
+    refused instead of creating the user a second time."""
+
+    @post("/test/crash-after-commit", guards=[manager_only])
+    async def crash_after_commit(
+        request: Request[Any, Any, Any], session: AsyncSession, data: dict[str, str]
+    ) -> Response[bytes]:
+        actor = principal(request)
+
+        async def run() -> tuple[int, Any]:
+            await create_user(
+                session, actor, email=data["email"], password="long enough pw", role="staff"
+            )
+            raise RuntimeError("the process dies after the commit")
+
+        return await idempotent(request, actor.tenant_id, run)
+
+    app = create_app(settings, extra_routers=[Router("/", route_handlers=[crash_after_commit])])
+    async with AsyncTestClient(app=app) as client:
+        business = await sign_up(client)
+        headers = {**business.headers, "Idempotency-Key": "crash-1"}
+        body = {"email": "once@example.com"}
+        first = await client.post("/test/crash-after-commit", json=body, headers=headers)
+        assert first.status_code == 500
+        soon = await client.post("/test/crash-after-commit", json=body, headers=headers)
+        assert soon.status_code == 409
+        async with owner_engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "UPDATE idempotency_keys SET locked_at = now() - interval '1 hour' "
+                    "WHERE key = 'crash-1'"
+                )
+            )
+        late = await client.post("/test/crash-after-commit", json=body, headers=headers)
+        assert late.status_code == 409
+        assert late.json()["type"] == "idempotency_outcome_unknown"
+        assert await _user_count(owner_engine, business.tenant_id) == 2  # owner + one staff

@@ -9,4 +9,4 @@ from app.migrate import alembic_config
 
 def test_migrations_have_a_single_head(database_url: str) -> None:
     script = ScriptDirectory.from_config(alembic_config(database_url))
-    assert script.get_heads() == ["0011"]
+    assert script.get_heads() == ["0012"]
