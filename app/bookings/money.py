@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -76,17 +77,27 @@ async def open_payments(
 
 
 async def settle(session: AsyncSession, booking: BookingView, event: str, now: datetime) -> None:
-    """Ledger consequences of a transition, then the event for the outbox."""
-    charge = charge_of(booking)
-    payment = await payments.find_payment(
-        session, booking.tenant_id, booking.id, booking.series_id, lock=True
-    )
-    terms = await load_terms(session, booking.tenant_id, booking.service_id, booking.resource_id)
-    if event in (events.BOOKING_CANCELLED, events.BOOKING_NO_SHOW, events.BOOKING_EXPIRED):
-        await _end_without_service(session, charge, payment, event, terms.policy, now)
-    elif event == events.BOOKING_COMPLETED:
-        await _complete(session, charge, payment, terms.commission, now)
+    """Ledger consequences of a transition, then the event for the outbox. Check-in,
+    confirmation and rescheduling move no money: they only publish."""
+    if event in MONEY_EVENTS:
+        charge = charge_of(booking)
+        payment = await payments.find_payment(
+            session, booking.tenant_id, booking.id, booking.series_id, lock=True
+        )
+        terms = await load_terms(
+            session, booking.tenant_id, booking.service_id, booking.resource_id
+        )
+        if event == events.BOOKING_COMPLETED:
+            await _complete(session, charge, payment, terms.commission, now)
+        else:
+            await _end_without_service(session, charge, payment, event, terms.policy, now)
     await publish(session, booking, event)
+
+
+ENDED_WITHOUT_SERVICE = frozenset(
+    {events.BOOKING_CANCELLED, events.BOOKING_NO_SHOW, events.BOOKING_EXPIRED}
+)
+MONEY_EVENTS = ENDED_WITHOUT_SERVICE | {events.BOOKING_COMPLETED}
 
 
 async def _end_without_service(
@@ -143,10 +154,13 @@ async def _complete(
     await payments.recognise(session, charge, rule, now)
 
 
+@dataclass(frozen=True, slots=True)
 class Terms:
-    def __init__(self, policy_: dict[str, Any], commission: CommissionRule) -> None:
-        self.policy = policy_
-        self.commission = commission
+    """What a booking's service and staff member say about money: refund tiers and fees
+    (`policy`) and the commission rule."""
+
+    policy: dict[str, Any]
+    commission: CommissionRule
 
 
 async def load_terms(
