@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.settings import Settings, load_settings
+from app.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,10 +172,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args))
     except KeyboardInterrupt:
         return 130
-
-
-def settings_from_env() -> Settings:
-    return load_settings()
 
 
 if __name__ == "__main__":

@@ -139,10 +139,6 @@ def manager_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
         raise errors.Forbidden("This action needs the owner or admin role")
 
 
-def json_response(content: Any, status: int = 200) -> Response[Any]:
-    return Response(content, status_code=status)
-
-
 Operation = Callable[[], Awaitable[tuple[int, Any]]]
 
 # The Idempotency-Key whose operation is running in this task, if any.

@@ -141,18 +141,6 @@ async def release_key(session: AsyncSession, tenant_id: uuid.UUID, key: str) -> 
         )
 
 
-async def purge_expired_keys(session: AsyncSession, tenant_id: uuid.UUID, before: datetime) -> int:
-    async with session.begin():
-        await set_tenant(session, tenant_id)
-        result = await session.execute(
-            text(
-                "DELETE FROM idempotency_keys WHERE tenant_id = :tenant_id AND created_at < :before"
-            ),
-            {"tenant_id": tenant_id, "before": before},
-        )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
 MARK_EXECUTED = text(
     "UPDATE idempotency_keys SET status = 'executed' "
     "WHERE tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid "

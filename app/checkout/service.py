@@ -176,21 +176,6 @@ async def apply_external_refund(
     return refund is not None
 
 
-async def record_payment_ended(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    payment_id: uuid.UUID,
-    *,
-    status: str,
-    reason: str | None,
-    now: datetime,
-) -> Outcome:
-    async with session.begin():
-        return await apply_payment_ended(
-            session, tenant_id, payment_id, status=status, reason=reason, now=now
-        )
-
-
 async def apply_payment_ended(
     session: AsyncSession,
     tenant_id: uuid.UUID,
