@@ -87,7 +87,7 @@ async def kashier_webhook(request: Request[Any, Any, Any], session: AsyncSession
     currency = str(data.get("currency", "")).upper()
     try:
         amount = kashier.parse_amount(data.get("amount"), currency)
-    except (ValueError, Exception):
+    except (ValueError, DomainError):  # not a number, or an unknown currency
         amount = None
     return await _ingest(session, events.kashier_event(payload, amount))
 

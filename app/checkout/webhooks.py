@@ -9,6 +9,7 @@ the stored row is the evidence for the engineer on call.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,8 +23,9 @@ from app.checkout import events
 from app.checkout import service as checkout
 from app.db import new_id, set_tenant
 from app.errors import DomainError, NotFound
-from app.ledger.service import post
+from app.ledger.service import Line, post
 from app.money import Money
+from app.outbox.service import stage
 from app.payments import service as payments
 from app.payments.models import CANCELLED, CAPTURED, FAILED, Payment
 
@@ -86,8 +88,6 @@ async def _insert(session: AsyncSession, event: events.ProviderEvent) -> uuid.UU
 
 
 def _json(payload: object) -> str:
-    import json
-
     return json.dumps(payload, default=str)
 
 
@@ -170,8 +170,6 @@ async def _succeeded(
         now=now,
     )
     if outcome.changed and event.provider == "stripe":
-        from app.outbox.service import stage
-
         await stage(
             session, tenant_id, TOPIC_FETCH_FEE, "payment", payment_id, {"payment_id": payment_id}
         )
@@ -244,8 +242,6 @@ async def _dispute(
     await set_tenant(session, tenant_id)
     payment = await payments.lock_payment(session, tenant_id, payment_id)
     amount = Money(event.amount_minor or 0, event.currency or payment.currency)
-    from app.ledger.service import Line
-
     await post(
         session,
         tenant_id,
