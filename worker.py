@@ -25,7 +25,7 @@ from app.logs import configure_logging
 from app.notifications.jobs import WHATSAPP_CONFIG, WhatsAppConfig
 from app.outbox.dispatch import Dispatcher, Registrar
 from app.outbox.jobs import DISPATCHER
-from app.reconciliation.providers import PROVIDERS, build_providers
+from app.providers import PROVIDERS, build_providers
 from app.settings import Settings
 from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
 from app.worker_context import BackgroundTask, WorkerContext

@@ -49,8 +49,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 async def _reconcile(provider: str, day: date, tenant: uuid.UUID | None) -> int:
     from app.db import create_engine, session_factory
     from app.payouts.jobs import all_tenants
+    from app.providers import build_providers
     from app.reconciliation.jobs import reconcile_day
-    from app.reconciliation.providers import build_providers
     from app.settings import load_settings
 
     settings = load_settings()

@@ -24,7 +24,7 @@ from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.errors import PermanentError, RetryableError
 from app.outbox.models import OutboxEvent
 from app.payments.service import TOPIC_CHECKOUT, TOPIC_REFUND
-from app.reconciliation.providers import Providers, providers_from
+from app.providers import Providers, providers_from
 from app.tenant_settings.runtime import HTTP_CLIENT, provider_config
 
 PUBLIC_BASE_URL = "payments.public_base_url"

@@ -26,7 +26,7 @@ from app.outbox.models import OutboxEvent
 from app.payouts import service
 from app.payouts.models import IN_TRANSIT, RAIL_STRIPE
 from app.payouts.routes import default_period
-from app.reconciliation.providers import providers_from
+from app.providers import providers_from
 from app.worker_context import context_of
 
 log = structlog.get_logger()

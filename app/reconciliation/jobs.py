@@ -23,9 +23,9 @@ from app.integrations.errors import ProviderError
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.models import OutboxEvent
 from app.payouts.jobs import all_tenants
+from app.providers import Providers, install_providers, providers_from
 from app.reconciliation import service, sources
 from app.reconciliation.matching import MatchResult, ProviderRecord, Tolerances, match
-from app.reconciliation.providers import Providers, install_providers, providers_from
 from app.worker_context import context_of
 
 log = structlog.get_logger()

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import audit
 from app.http import idempotent, manager_only, principal
+from app.providers import PROVIDERS, Providers, build_providers
 from app.reconciliation import jobs, service
 from app.reconciliation.matching import Tolerances
-from app.reconciliation.providers import PROVIDERS, Providers, build_providers
 from app.reconciliation.schemas import DiscrepancyOut, ResolveIn, RunIn, RunOut, SummaryOut
 from app.reconciliation.summary import reconciliation_summary
 from app.validation import field_error

@@ -16,7 +16,7 @@ from app.calendar_sync.jobs import GOOGLE_CONFIG, GoogleConfig
 from app.checkout.jobs import PUBLIC_BASE_URL
 from app.integrations.crypto import SecretBox
 from app.notifications.jobs import WHATSAPP_CONFIG, WhatsAppConfig
-from app.reconciliation.providers import PROVIDERS, Providers
+from app.providers import PROVIDERS, Providers
 from app.settings import Settings
 from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
 from tests.checkout.support import PRICE, Client, balance, book, count, get_booking, open_shop

@@ -24,7 +24,7 @@ from app.outbox.errors import RetryableError
 from app.outbox.models import OutboxEvent
 from app.payouts import service
 from app.payouts.jobs import handle_payout_requested
-from app.reconciliation.providers import PROVIDERS, Providers
+from app.providers import PROVIDERS, Providers
 from app.settings import Settings
 from tests.factories import Business, add_user, sign_up
 from tests.integrations.conftest import stripe_fixture

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.integrations.kashier import KashierClient
 from app.integrations.stripe_client import StripeGateway
-from app.reconciliation.providers import PROVIDERS, Providers
+from app.providers import PROVIDERS, Providers
 from tests.factories import Business, sign_up
 from tests.integrations.conftest import stripe_fixture
 from tests.reconciliation.world import DAY_START, World, make_world

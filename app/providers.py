@@ -1,4 +1,5 @@
-"""The provider clients jobs and the on-demand run use, built once from settings.
+"""Payment provider clients (Stripe, Kashier) built once from settings, shared by the payment
+handlers, payouts and reconciliation.
 
 Composition only: tests (and the worker) may inject their own `Providers` under
 `PROVIDERS` in WorkerContext.extras or the app state; nothing here runs at import.
