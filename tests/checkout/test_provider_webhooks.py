@@ -1,6 +1,6 @@
 """Stripe and Kashier webhooks: signatures, duplicates, events out of order, amount checks.
 
-Events are built from Stripe's published fixtures (../shared/fixtures/stripe) with our ids in
+Events are built from Stripe's published fixtures (tests/fixtures/stripe) with our ids in
 the metadata, signed as Stripe signs them."""
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-STRIPE_FIXTURES = Path(__file__).resolve().parents[3] / "shared/fixtures/stripe/fixtures3.json"
+# A copy of Stripe's published fixtures (openapi/fixtures3.json, MIT; LICENSE beside it).
+STRIPE_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures/stripe/fixtures3.json"
 
 
 @cache
