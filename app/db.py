@@ -3,13 +3,18 @@ helpers."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import ParamSpec, TypeVar
 
-from sqlalchemy import DateTime, MetaData, text
+from sqlalchemy import DateTime, MetaData, Select, text
 from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,6 +22,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.errors import Contention, DomainError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -112,3 +123,58 @@ def rls_statements(table: str) -> list[str]:
         f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
         f"CREATE POLICY tenant_isolation ON {table} USING ({predicate}) WITH CHECK ({predicate})",
     ]
+
+
+async def lock_all(
+    session: AsyncSession, query: Select[T], *, skip_locked: bool = False
+) -> list[T]:
+    """SELECT ... FOR UPDATE, and the ORM objects REFRESHED from the locked rows.
+
+    Without populate_existing, SQLAlchemy hands back an object already in the session's
+    identity map with the attributes it had when first read, before the lock: a decision
+    taken on it is a decision on a stale row. Every row lock in the money path goes through
+    here (see app/bookings/locks.py for the lock order)."""
+    locked = query.with_for_update(skip_locked=skip_locked).execution_options(
+        populate_existing=True
+    )
+    return list((await session.scalars(locked)).all())
+
+
+# deadlock_detected, serialization_failure, lock_not_available (lock_timeout): the
+# transaction lost a race and was rolled back whole; running it again is safe.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+CONTENTION_ATTEMPTS = 4
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, DBAPIError) and (
+        getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+    )
+
+
+def retry_on_contention(
+    error: type[DomainError] = Contention, attempts: int = CONTENTION_ATTEMPTS
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Run a use case that owns its transaction again when it loses a race (deadlock,
+    serialization failure, lock timeout), a bounded number of times with a short jittered
+    pause; then raise `error` (a Conflict the edge turns into 409, or 503 + Retry-After for
+    a provider's webhook), never a 500. Only for functions that begin and end their own
+    transaction: a rolled-back transaction left nothing behind."""
+
+    def decorate(use_case: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(use_case)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            for attempt in range(1, attempts + 1):
+                try:
+                    return await use_case(*args, **kwargs)
+                except DBAPIError as failure:
+                    if not is_transient(failure):
+                        raise
+                    if attempt == attempts:
+                        raise error(attempts=attempts) from None
+                    await asyncio.sleep(random.uniform(0.005, 0.03) * attempt)  # noqa: S311
+            raise AssertionError("unreachable")
+
+        return run
+
+    return decorate

@@ -62,6 +62,14 @@ class Forbidden(DomainError):
     title = "You are not allowed to do this"
 
 
+class Contention(Conflict):
+    """The transaction kept losing races for the same rows (deadlock, serialization failure,
+    lock timeout) and was rolled back each time: nothing changed; retry."""
+
+    slug = "contention"
+    title = "Other requests are changing the same records right now; retry shortly"
+
+
 class IdempotencyKeyReused(DomainError):
     slug = "idempotency_key_reused"
     title = "This Idempotency-Key was used with a different request"
@@ -92,3 +100,15 @@ class RateLimited(DomainError):
 class DependencyUnavailable(DomainError):
     slug = "dependency_unavailable"
     title = "A dependency is unavailable"
+
+
+class RedeliverLater(DependencyUnavailable):
+    """A provider's event could not be applied now (it kept losing races, or it waits on
+    something still pending): nothing of it was stored; the provider delivers it again."""
+
+    slug = "redeliver_later"
+    title = "The event could not be applied now; deliver it again later"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5, **context: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **context)
+        self.retry_after = retry_after

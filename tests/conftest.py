@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -91,3 +94,35 @@ async def app(settings: Settings) -> Litestar:
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+async def live_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app served by uvicorn on a loopback port, and an httpx client for it.
+
+    Litestar's test client runs requests one at a time through a portal; races need real
+    concurrent requests on real parallel database connections, as in production."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            # Longer than any test: a kept-alive connection the server closes while the
+            # client reuses it would surface as a ReadError that says nothing about the app.
+            timeout_keep_alive=600,
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", timeout=60.0, limits=limits
+    ) as http:
+        yield http
+    server.should_exit = True
+    await serving

@@ -9,18 +9,17 @@ completed, cancelled, no_show and expired are final.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import or_, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.bookings import events, guard, money
 from app.bookings.errors import BookingBusy
+from app.bookings.locks import lock_booking, lock_series
 from app.bookings.models import (
     CANCELLED,
     CHECKED_IN,
@@ -32,7 +31,7 @@ from app.bookings.models import (
     Booking,
 )
 from app.bookings.queries import BookingView, find_booking_row, lines_of
-from app.db import set_tenant
+from app.db import lock_all, retry_on_contention, set_tenant
 from app.errors import InvalidState, NotFound
 from app.validation import field_error
 
@@ -54,15 +53,6 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str, str, str | None]] = {
 }
 # Products of a booking that will not happen go back on the shelf.
 RESTOCK = frozenset({CANCELLED, EXPIRED})
-
-
-async def lock_booking(
-    session: AsyncSession, tenant_id: uuid.UUID, booking_id: uuid.UUID
-) -> Booking:
-    row = await find_booking_row(session, tenant_id, booking_id, for_update=True)
-    if row is None:
-        raise NotFound("Booking not found", entity="booking", id=str(booking_id))
-    return row
 
 
 async def apply_transition(
@@ -119,6 +109,7 @@ async def _restock(session: AsyncSession, tenant_id: uuid.UUID, row: Booking) ->
         )
 
 
+@retry_on_contention(BookingBusy)
 async def transition_booking(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -127,30 +118,17 @@ async def transition_booking(
     action: str,
     now: datetime,
 ) -> BookingView:
-    with busy_as_conflict():
-        async with session.begin():
-            await set_tenant(session, tenant_id)
-            await guard.bound_lock_waits(session)
-            row = await lock_booking(session, tenant_id, booking_id)
-            if action == "no_show" and now < row.starts_at:
-                raise InvalidState(
-                    "A booking cannot be a no-show before it starts",
-                    status=row.status,
-                    action=action,
-                )
-            return await apply_transition(session, tenant_id, actor, row, action, now)
-
-
-@contextmanager
-def busy_as_conflict() -> Iterator[None]:
-    """A bounded lock wait or deadlock on a booking row means another request is changing it:
-    a 409 the client may retry, never a 500."""
-    try:
-        yield
-    except DBAPIError as error:
-        if guard.is_slot_lost(error):
-            raise BookingBusy() from None
-        raise
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        await guard.bound_lock_waits(session)
+        row = await lock_booking(session, tenant_id, booking_id)
+        if action == "no_show" and now < row.starts_at:
+            raise InvalidState(
+                "A booking cannot be a no-show before it starts",
+                status=row.status,
+                action=action,
+            )
+        return await apply_transition(session, tenant_id, actor, row, action, now)
 
 
 async def check_in_booking(
@@ -183,6 +161,7 @@ async def mark_no_show(
     return await transition_booking(session, tenant_id, actor, booking_id, "no_show", now)
 
 
+@retry_on_contention(BookingBusy)
 async def cancel_booking(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -194,14 +173,13 @@ async def cancel_booking(
     """Cancel one booking, or every not-yet-started active occurrence of its series."""
     if scope not in ("one", "series"):
         raise field_error("scope", "must be one or series")
-    with busy_as_conflict():
-        async with session.begin():
-            await set_tenant(session, tenant_id)
-            await guard.bound_lock_waits(session)
-            if scope == "one":
-                row = await lock_booking(session, tenant_id, booking_id)
-                return [await apply_transition(session, tenant_id, actor, row, "cancel", now)]
-            return await _cancel_series(session, tenant_id, actor, booking_id, now)
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        await guard.bound_lock_waits(session)
+        if scope == "one":
+            row = await lock_booking(session, tenant_id, booking_id)
+            return [await apply_transition(session, tenant_id, actor, row, "cancel", now)]
+        return await _cancel_series(session, tenant_id, actor, booking_id, now)
 
 
 async def _cancel_series(
@@ -211,27 +189,18 @@ async def _cancel_series(
     booking_id: uuid.UUID,
     now: datetime,
 ) -> list[BookingView]:
-    # Read first, then lock the whole series in id order, so two series cancels started
-    # from different occurrences lock in the same order.
+    # The series id is immutable, so it may be read before the lock; then the whole series
+    # is locked in id order (the lock order of app/bookings/locks.py) and decided on fresh.
     row = await find_booking_row(session, tenant_id, booking_id)
     if row is None:
         raise NotFound("Booking not found", entity="booking", id=str(booking_id))
     if row.series_id is None:
         raise field_error("scope", "this booking is not part of a series")
-    rows = (
-        await session.scalars(
-            select(Booking)
-            .where(
-                Booking.tenant_id == tenant_id,
-                Booking.series_id == row.series_id,
-                Booking.status.in_((PENDING_PAYMENT, CONFIRMED)),
-                or_(Booking.starts_at >= now, Booking.id == row.id),
-            )
-            .order_by(Booking.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).all()
+    rows = [
+        r
+        for r in await lock_series(session, tenant_id, row.series_id)
+        if r.status in (PENDING_PAYMENT, CONFIRMED) and (r.starts_at >= now or r.id == row.id)
+    ]
     if not rows:
         raise InvalidState(
             "Nothing in this series can be cancelled", status=row.status, action="cancel"
@@ -249,15 +218,13 @@ async def _sweep(
     """Apply `action` to rows that still qualify once locked (SKIP LOCKED: a booking being
     paid or checked in right now is left for the next run)."""
     allowed = TRANSITIONS[action][0]
-    rows = (
-        await session.scalars(
-            select(Booking)
-            .where(Booking.tenant_id == tenant_id, Booking.id.in_(ids), Booking.status.in_(allowed))
-            .order_by(Booking.id)
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        )
-    ).all()
+    rows = await lock_all(
+        session,
+        select(Booking)
+        .where(Booking.tenant_id == tenant_id, Booking.id.in_(ids), Booking.status.in_(allowed))
+        .order_by(Booking.id),
+        skip_locked=True,
+    )
     done = []
     for row in rows:
         await apply_transition(session, tenant_id, audit.SYSTEM, row, action, now)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.bookings import events
+from app.bookings import events, locks
 from app.bookings.models import PAY_AT_VENUE
 from app.bookings.queries import BookingView
 from app.invoices.service import issue_invoice
@@ -81,8 +81,8 @@ async def settle(session: AsyncSession, booking: BookingView, event: str, now: d
     confirmation and rescheduling move no money: they only publish."""
     if event in MONEY_EVENTS:
         charge = charge_of(booking)
-        payment = await payments.find_payment(
-            session, booking.tenant_id, booking.id, booking.series_id, lock=True
+        payment = await locks.lock_payment_of(
+            session, booking.tenant_id, booking.id, booking.series_id
         )
         terms = await load_terms(
             session, booking.tenant_id, booking.service_id, booking.resource_id

@@ -14,7 +14,8 @@ from app import audit
 from app.availability.service import Candidate, Offer, load_calendars, load_offer
 from app.bookings import events, guard, rules
 from app.bookings.errors import SlotUnavailable
-from app.bookings.lifecycle import _after_transition, expire_overdue_holds, lock_booking
+from app.bookings.lifecycle import _after_transition, expire_overdue_holds
+from app.bookings.locks import lock_booking
 from app.bookings.models import CONFIRMED, PENDING_PAYMENT, Booking
 from app.bookings.queries import BookingView, lines_of
 from app.db import set_tenant

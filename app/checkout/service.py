@@ -2,7 +2,8 @@
 checkout, refunds. Each is one transaction and idempotent, so a webhook delivered twice, or
 out of order, leaves the books as if it came once and in order.
 
-Lock order everywhere: booking rows (sorted) before the payment row.
+Every use case here locks through app/bookings/locks.py (bookings sorted, then the payment,
+then the refund) and decides only on the rows it got back from the lock.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.bookings import lifecycle, money
-from app.bookings.models import ACTIVE, COMPLETED, PENDING_PAYMENT, Booking
+from app.bookings import lifecycle, locks, money
+from app.bookings.locks import Held
+from app.bookings.models import ACTIVE, COMPLETED, PENDING_PAYMENT
 from app.bookings.queries import BookingView, lines_of
 from app.checkout.queries import CheckoutContext as CheckoutContext
 from app.checkout.queries import RefundContext as RefundContext
@@ -24,8 +25,8 @@ from app.checkout.queries import checkout_context as checkout_context
 from app.checkout.queries import get_payment as get_payment
 from app.checkout.queries import payment_tenant as payment_tenant
 from app.checkout.queries import refund_context as refund_context
-from app.db import set_lock_timeout, set_tenant
-from app.errors import InvalidState, NotFound
+from app.db import retry_on_contention, set_tenant, set_tenant_and_lock_timeout
+from app.errors import InvalidState
 from app.invoices.service import issue_credit_note, issue_invoice
 from app.ledger.service import find_entry_by_key
 from app.money import Money
@@ -33,6 +34,8 @@ from app.payments import service as payments
 from app.payments.models import CANCELLED, FAILED, Payment, Refund
 
 PROVIDER = audit.Actor("provider")
+# Bounded: a use case that loses a lock race is rolled back and run again (retry_on_contention).
+LOCK_TIMEOUT_MS = 3000
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,30 +45,12 @@ class Outcome:
     note: str = ""
 
 
-async def _lock_bookings_of(session: AsyncSession, payment: Payment) -> list[Booking]:
-    anchor = await session.get(Booking, (payment.tenant_id, payment.booking_id))
-    if anchor is None:
-        raise NotFound("Booking not found", entity="booking", id=str(payment.booking_id))
-    query = select(Booking).where(Booking.tenant_id == payment.tenant_id)
-    if anchor.series_id is not None and payment.provider != "cash":
-        query = query.where(Booking.series_id == anchor.series_id)
-    else:
-        query = query.where(Booking.id == anchor.id)
-    return list((await session.scalars(query.order_by(Booking.id).with_for_update())).all())
+async def _begin(session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UUID) -> Held:
+    await set_tenant_and_lock_timeout(session, tenant_id, LOCK_TIMEOUT_MS)
+    return await locks.lock_for_payment(session, tenant_id, payment_id)
 
 
-async def _begin(
-    session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UUID
-) -> tuple[list[Booking], Payment]:
-    await set_tenant(session, tenant_id)
-    await set_lock_timeout(session, 5000)
-    found = await session.get(Payment, (tenant_id, payment_id))
-    if found is None:
-        raise NotFound("Payment not found", entity="payment", id=str(payment_id))
-    bookings = await _lock_bookings_of(session, found)
-    return bookings, await payments.lock_payment(session, tenant_id, payment_id)
-
-
+@retry_on_contention()
 async def record_payment_succeeded(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -104,7 +89,8 @@ async def apply_payment_succeeded(
     """Capture, inside the caller's transaction: book the money, confirm the held bookings.
     Money that arrives for a booking that no longer holds its slot (the hold expired, or it
     was cancelled) is refunded in full, so the customer is never charged for nothing."""
-    bookings, payment = await _begin(session, tenant_id, payment_id)
+    held = await _begin(session, tenant_id, payment_id)
+    bookings, payment = held.bookings, held.payment
     if charge_ref:
         payment.provider_charge_ref = charge_ref
     changed = await payments.capture(
@@ -159,8 +145,8 @@ async def apply_external_refund(
 ) -> bool:
     """A refund the provider reports that Reckon did not ask for: booked against the
     payment's first booking, once per provider reference."""
-    bookings, payment = await _begin(session, tenant_id, payment_id)
-    anchor = next((b for b in bookings if b.id == payment.booking_id), bookings[0])
+    held = await _begin(session, tenant_id, payment_id)
+    payment, anchor = held.payment, held.anchor
     view = BookingView.of(anchor, await lines_of(session, anchor.id))
     refund = await payments.record_external_refund(
         session,
@@ -189,15 +175,16 @@ async def apply_payment_ended(
     expired or was abandoned): the held bookings expire now and free their slots."""
     if status not in (FAILED, CANCELLED):
         raise InvalidState("status must be failed or cancelled", status=status)
-    bookings, payment = await _begin(session, tenant_id, payment_id)
-    changed = payments.end_unpaid(payment, status, reason, now)
+    held = await _begin(session, tenant_id, payment_id)
+    changed = payments.end_unpaid(held.payment, status, reason, now)
     if changed and status == CANCELLED:
-        for row in bookings:
+        for row in held.bookings:
             if row.status == PENDING_PAYMENT:
                 await lifecycle.apply_transition(session, tenant_id, PROVIDER, row, "expire", now)
-    return Outcome(payments.PaymentView.of(payment), changed)
+    return Outcome(payments.PaymentView.of(held.payment), changed)
 
 
+@retry_on_contention()
 async def record_checkout_session(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -210,13 +197,14 @@ async def record_checkout_session(
 ) -> payments.PaymentView:
     async with session.begin():
         await set_tenant(session, tenant_id)
-        payment = await payments.lock_payment(session, tenant_id, payment_id)
+        payment = await locks.lock_payment(session, tenant_id, payment_id)
         payments.mark_processing(
             payment, session_id=session_id, url=url, provider_ref=provider_ref, now=now
         )
         return payments.PaymentView.of(payment)
 
 
+@retry_on_contention()
 async def refund_booking(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -229,11 +217,10 @@ async def refund_booking(
 ) -> Refund:
     """An owner's refund: by default whatever of this booking is still refundable."""
     async with session.begin():
-        await set_tenant(session, tenant_id)
-        await set_lock_timeout(session, 5000)
-        row = await lifecycle.lock_booking(session, tenant_id, booking_id)
+        await set_tenant_and_lock_timeout(session, tenant_id, LOCK_TIMEOUT_MS)
+        row = await locks.lock_booking(session, tenant_id, booking_id)
         view = BookingView.of(row, await lines_of(session, row.id))
-        payment = await payments.find_payment(session, tenant_id, row.id, row.series_id, lock=True)
+        payment = await locks.lock_payment_of(session, tenant_id, row.id, row.series_id)
         if payment is None:
             raise InvalidState("This booking has no payment", booking_id=str(booking_id))
         already = await payments.refunded_for_booking(session, tenant_id, row.id)
@@ -267,6 +254,7 @@ async def refund_booking(
         return refund
 
 
+@retry_on_contention()
 async def record_refund_result(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -299,14 +287,13 @@ async def apply_refund_result(
     reason: str | None,
     now: datetime,
 ) -> bool:
-    await set_tenant(session, tenant_id)
-    refund = await payments.get_refund(session, tenant_id, refund_id)
-    payment = await payments.lock_payment(session, tenant_id, refund.payment_id)
-    refund = await payments.get_refund(session, tenant_id, refund_id, lock=True)
+    await set_tenant_and_lock_timeout(session, tenant_id, LOCK_TIMEOUT_MS)
+    held = await locks.lock_for_refund(session, tenant_id, refund_id)
+    assert held.refund is not None
     changed = await payments.finish_refund(
         session,
-        payment,
-        refund,
+        held.payment,
+        held.refund,
         succeeded=succeeded,
         provider_ref=provider_ref,
         reason=reason,
@@ -317,6 +304,7 @@ async def apply_refund_result(
     return changed
 
 
+@retry_on_contention()
 async def record_provider_fee(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -327,6 +315,6 @@ async def record_provider_fee(
     """The provider's fee, read from its balance transaction, booked once."""
     async with session.begin():
         await set_tenant(session, tenant_id)
-        payment = await payments.lock_payment(session, tenant_id, payment_id)
+        payment = await locks.lock_payment(session, tenant_id, payment_id)
         if fee_minor > 0:
             await payments.record_fee(session, payment, fee_minor, now)

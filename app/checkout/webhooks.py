@@ -19,14 +19,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bookings import locks
 from app.checkout import events
 from app.checkout import service as checkout
-from app.db import new_id, set_tenant
-from app.errors import DomainError, NotFound
+from app.db import new_id, retry_on_contention, set_tenant
+from app.errors import DomainError, RedeliverLater
 from app.ledger.service import Line, post
 from app.money import Money
 from app.outbox.service import stage
-from app.payments import service as payments
 from app.payments.models import CANCELLED, CAPTURED, FAILED, Payment
 
 log = structlog.get_logger()
@@ -40,7 +40,11 @@ class Ingested:
     detail: str = ""
 
 
+@retry_on_contention(RedeliverLater)
 async def ingest(session: AsyncSession, event: events.ProviderEvent, now: datetime) -> Ingested:
+    """Store and apply one event in one transaction. When it keeps losing lock races the
+    whole transaction (inbox row included) is rolled back and RedeliverLater raised: the edge
+    answers 503 with Retry-After and the provider delivers it again."""
     async with session.begin():
         inbox_id = await _insert(session, event)
         if inbox_id is None:
@@ -220,10 +224,7 @@ async def _charge_refunded(
 ) -> str:
     """A refund may be reported before the capture itself (events arrive out of order): the
     charge shows what was captured, so the capture is booked first, then the refunds."""
-    await set_tenant(session, tenant_id)
-    payment = await session.get(Payment, (tenant_id, payment_id))
-    if payment is None:
-        raise NotFound("Payment not found", entity="payment")
+    payment = await _lock(session, tenant_id, payment_id)
     notes = []
     if payment.status not in CAPTURED and event.amount_minor:
         notes.append(await _succeeded(session, event, tenant_id, payment_id, now))
@@ -239,8 +240,7 @@ async def _dispute(
     now: datetime,
 ) -> str:
     """The disputed amount leaves the provider balance at once: Dr disputes / Cr clearing."""
-    await set_tenant(session, tenant_id)
-    payment = await payments.lock_payment(session, tenant_id, payment_id)
+    payment = await _lock(session, tenant_id, payment_id)
     amount = Money(event.amount_minor or 0, event.currency or payment.currency)
     await post(
         session,
@@ -256,3 +256,9 @@ async def _dispute(
         payment_id=payment.id,
     )
     return f"dispute booked {amount.amount_minor}"
+
+
+async def _lock(session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UUID) -> Payment:
+    """Bookings, then the payment, locked and read fresh (app/bookings/locks.py)."""
+    await set_tenant(session, tenant_id)
+    return (await locks.lock_for_payment(session, tenant_id, payment_id)).payment

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.db import new_id
+from app.db import lock_all, new_id
 from app.errors import InvalidState, NotFound
 from app.invoices import amounts, lines
 from app.invoices.amounts import TaxSplit
@@ -70,13 +70,18 @@ async def issue_credit_note(
     """The credit note of a refund, against the payment's invoice (issued first if missing);
     the existing one when it was already issued."""
     issuer = await _issuer_in_transaction(session, tenant_id, now)
-    found = await session.get(Refund, (tenant_id, refund_id))
-    if found is None:
+    payment_id = await session.scalar(
+        select(Refund.payment_id).where(Refund.tenant_id == tenant_id, Refund.id == refund_id)
+    )
+    if payment_id is None:
         raise NotFound("Refund not found", entity="refund", id=str(refund_id))
-    # Payment before refund: the same lock order as the refund use cases.
-    payment = await _lock_payment(session, tenant_id, found.payment_id)
-    refund = await session.get(Refund, (tenant_id, refund_id), with_for_update=True)
-    assert refund is not None
+    # Payment before refund: the lock order of app/bookings/locks.py.
+    payment = await _lock_payment(session, tenant_id, payment_id)
+    refund = (
+        await lock_all(
+            session, select(Refund).where(Refund.tenant_id == tenant_id, Refund.id == refund_id)
+        )
+    )[0]
     existing = await find_invoice(session, tenant_id, refund_id=refund_id)
     if existing is None:
         if refund.status == FAILED:
@@ -116,10 +121,12 @@ async def _lock_payment(
 ) -> Payment:
     """Locking the payment serialises two issuers of the same document before either looks
     for an existing one, so idempotency never ends in a unique violation."""
-    payment = await session.get(Payment, (tenant_id, payment_id), with_for_update=True)
-    if payment is None:
+    rows = await lock_all(
+        session, select(Payment).where(Payment.tenant_id == tenant_id, Payment.id == payment_id)
+    )
+    if not rows:
         raise NotFound("Payment not found", entity="payment", id=str(payment_id))
-    return payment
+    return rows[0]
 
 
 async def _create_invoice(

@@ -180,10 +180,9 @@ async def finish_refund(
     return True
 
 
-async def get_refund(
-    session: AsyncSession, tenant_id: uuid.UUID, refund_id: uuid.UUID, *, lock: bool = False
-) -> Refund:
-    refund = await session.get(Refund, (tenant_id, refund_id), with_for_update=lock)
+async def get_refund(session: AsyncSession, tenant_id: uuid.UUID, refund_id: uuid.UUID) -> Refund:
+    """Read only; a use case that changes a refund locks it (app/bookings/locks.py)."""
+    refund = await session.get(Refund, (tenant_id, refund_id))
     if refund is None:
         raise NotFound("Refund not found", entity="refund", id=str(refund_id))
     return refund

@@ -15,7 +15,6 @@ from sqlalchemy import column, insert, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id
-from app.errors import NotFound
 from app.ledger.service import post
 from app.money import Money
 from app.outbox.service import stage
@@ -119,39 +118,6 @@ async def open_payment(
 
 def _sandbox_url(base: str, tenant_id: uuid.UUID, payment_id: uuid.UUID) -> str:
     return f"{base.rstrip('/')}/sandbox/pay/{tenant_id}/{payment_id}"
-
-
-async def find_payment(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    booking_id: uuid.UUID,
-    series_id: uuid.UUID | None,
-    *,
-    lock: bool = False,
-) -> Payment | None:
-    """The payment covering a booking: its own, or its series' (anchored on one booking)."""
-    query = select(Payment).where(Payment.tenant_id == tenant_id)
-    if series_id is None:
-        query = query.where(Payment.booking_id == booking_id)
-    else:
-        anchors = (
-            select(_BOOKINGS.c.id)
-            .where(_BOOKINGS.c.tenant_id == tenant_id, _BOOKINGS.c.series_id == series_id)
-            .scalar_subquery()
-        )
-        query = query.where(or_(Payment.booking_id == booking_id, Payment.booking_id.in_(anchors)))
-    if lock:
-        query = query.with_for_update()
-    return (await session.scalars(query.limit(1))).first()
-
-
-async def lock_payment(
-    session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UUID
-) -> Payment:
-    payment = await session.get(Payment, (tenant_id, payment_id), with_for_update=True)
-    if payment is None:
-        raise NotFound("Payment not found", entity="payment", id=str(payment_id))
-    return payment
 
 
 def mark_processing(
@@ -320,10 +286,8 @@ __all__ = [
     "capture",
     "create_refund",
     "end_unpaid",
-    "find_payment",
     "finish_refund",
     "get_refund",
-    "lock_payment",
     "mark_processing",
     "open_payment",
     "payments_for",
