@@ -24,7 +24,12 @@ from app.catalog import routes as catalog_routes
 from app.checkout import routes as checkout_routes
 from app.db import create_engine, session_factory
 from app.events import routes as events_routes
-from app.http import EXCEPTION_HANDLERS, install_idempotency_marker, provide_session
+from app.http import (
+    EXCEPTION_HANDLERS,
+    ReckonRequest,
+    install_idempotency_marker,
+    provide_session,
+)
 from app.integrations.crypto import SecretBox
 from app.invoices import routes as invoice_routes
 from app.ledger import routes as ledger_routes
@@ -107,6 +112,7 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
         lifespan=[lifespan],
         state=state,
         request_max_body_size=1_048_576,
+        request_class=ReckonRequest,
         openapi_config=OpenAPIConfig(
             title="Reckon API",
             version="1.0.0",

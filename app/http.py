@@ -13,7 +13,7 @@ import structlog
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.serialization import encode_json
 from sqlalchemy import event
@@ -72,7 +72,7 @@ def problem(
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})
     headers = {}
-    if status == 429 and "retry_after" in extra:
+    if status in (429, 503) and "retry_after" in extra:
         headers["Retry-After"] = str(extra["retry_after"])
     return Response(encode_json(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -107,6 +107,17 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
     return problem(status, slug, title, detail)
 
 
+class ReckonRequest(Request[Any, Any, Any]):
+    """Litestar's Request, but a JSON body nested past the parser's recursion limit is the
+    client's 400 (msgspec raises RecursionError, which Litestar would answer with a 500)."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError:
+            raise ClientException("The JSON body nests too deeply") from None
+
+
 def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("request.failed", error_type=type(exc).__name__)
     return problem(500, "internal_error", "Internal server error")
@@ -126,15 +137,26 @@ async def provide_session(state: State) -> AsyncIterator[AsyncSession]:
 
 
 def principal(request: Request[Any, Any, Any]) -> Principal:
-    user = request.user
+    # Not `request.user`: on a route authentication skips, that raises (a 500), not a 401.
+    user = request.scope.get("user")
     if not isinstance(user, Principal):
         raise errors.Unauthenticated()
     return user
 
 
-def manager_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard: owners and admins only (catalog writes, reports, ledger, payouts, users)."""
-    user = connection.user
+async def manager_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: owners and admins only (catalog writes, reports, ledger, payouts, users).
+
+    A guard on a Router also guards the OPTIONS handler Litestar adds to each of its paths,
+    and authentication skips OPTIONS (a CORS preflight carries no credentials), so there is
+    no user in scope then. That answer names the allowed methods and nothing else, so it
+    needs no role. Reading `connection.user` without a user in scope would raise a 500.
+    """
+    if connection.scope.get("method") == "OPTIONS":
+        return
+    user = connection.scope.get("user")
+    if user is None:
+        raise errors.Unauthenticated()
     if not isinstance(user, Principal) or user.role not in MANAGER_ROLES:
         raise errors.Forbidden("This action needs the owner or admin role")
 

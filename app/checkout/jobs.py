@@ -1,27 +1,30 @@
 """Outbox handlers of the payment path. Each is tx -> provider call with an idempotency key
 derived from our ids -> tx, and safe to run twice.
 
-- payment.checkout: open the provider's hosted payment page (Stripe Checkout, Kashier).
-- payment.refund: ask the provider to refund; Kashier takes no idempotency key, so a retry
-  first asks Kashier whether the refund already happened.
+- payment.checkout: open the provider's hosted payment page (Stripe Checkout, Kashier). Every
+  parameter comes from stored rows (expires_at too: see checkout_window.py), so a retry sends
+  Stripe byte-identical parameters under the same Idempotency-Key.
+- payment.refund: ask the provider to refund. Kashier takes no idempotency key: every attempt
+  looks for this very refund at Kashier first, and a refund Kashier calls pending is asked
+  about again with backoff until it is final (see kashier_refunds.py).
 - payment.fetch_fee: read the provider fee from Stripe's balance transaction into the ledger.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from collections.abc import Callable
+from datetime import UTC, datetime
 
+from app.checkout import kashier_refunds
 from app.checkout import service as checkout
+from app.checkout.checkout_window import CheckoutWindow, checkout_window
+from app.checkout.provider_calls import call as _call
 from app.checkout.webhooks import TOPIC_FETCH_FEE
-from app.integrations.errors import PermanentProviderError, RetryableProviderError
 from app.integrations.kashier import KashierClient
 from app.integrations.stripe_client import StripeGateway
-from app.money import Money
 from app.outbox.dispatch import Dispatcher, HandlerContext
-from app.outbox.errors import PermanentError, RetryableError
+from app.outbox.errors import RetryableError
 from app.outbox.models import OutboxEvent
 from app.payments.service import TOPIC_CHECKOUT, TOPIC_REFUND
 from app.providers import Providers, providers_from
@@ -30,22 +33,13 @@ from app.tenant_settings.runtime import HTTP_CLIENT, provider_config
 PUBLIC_BASE_URL = "payments.public_base_url"
 STRIPE_API_BASE = "payments.stripe_api_base"
 KASHIER_API_BASE = "payments.kashier_api_base"
-CHECKOUT_LIFETIME = timedelta(minutes=30)
-T = TypeVar("T")
+# Optional: a `() -> aware datetime` in the handler context's extras (tests move time).
+CLOCK = "payments.clock"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-async def _call(call: Callable[[], Awaitable[T]]) -> T:
-    """Provider failures become the outbox's retryable / permanent errors."""
-    try:
-        return await call()
-    except RetryableProviderError as error:
-        raise RetryableError(str(error), retry_after=error.retry_after) from error
-    except PermanentProviderError as error:
-        raise PermanentError(str(error)) from error
+def _now(ctx: HandlerContext) -> datetime:
+    clock: Callable[[], datetime] | None = ctx.extras.get(CLOCK)
+    return clock() if clock is not None else datetime.now(UTC)
 
 
 async def _gateways(ctx: HandlerContext, tenant_id: uuid.UUID, provider: str) -> Providers:
@@ -81,10 +75,23 @@ async def open_checkout(ctx: HandlerContext, event: OutboxEvent) -> None:
         info = await checkout.checkout_context(session, event.tenant_id, payment_id)
     if info.payment.checkout_url or info.payment.status not in ("requires_payment", "processing"):
         return  # already opened, or already settled: nothing to do
+    async with ctx.sessions() as session:
+        window = await checkout_window(session, event.tenant_id, payment_id)
+    if window.too_late(_now(ctx)):
+        # The hold is over: a page now could only take money for a slot no longer held.
+        # The hold expiry sweep ends the booking and this payment.
+        ctx.log(event).warning(
+            "payment.checkout_not_opened",
+            payment_id=str(payment_id),
+            reason="hold over",
+            hold_expires_at=window.hold_end.isoformat(),
+        )
+        return
     base = str(ctx.extras.get(PUBLIC_BASE_URL, "http://127.0.0.1:8000")).rstrip("/")
     booking_url = f"{base}/pay/return?booking_id={info.payment.booking_id}"
     providers = await _gateways(ctx, event.tenant_id, info.payment.provider)
-    session_id, url, provider_ref = await _open(providers, info, event.tenant_id, booking_url)
+    opened = await _open(providers, info, window, event.tenant_id, booking_url)
+    session_id, url, provider_ref = opened
     async with ctx.sessions() as session:
         await checkout.record_checkout_session(
             session,
@@ -93,13 +100,17 @@ async def open_checkout(ctx: HandlerContext, event: OutboxEvent) -> None:
             session_id=session_id,
             url=url,
             provider_ref=provider_ref,
-            now=_now(),
+            now=_now(ctx),
         )
     ctx.log(event).info("payment.checkout_opened", payment_id=str(payment_id))
 
 
 async def _open(
-    providers: Providers, info: checkout.CheckoutContext, tenant_id: uuid.UUID, return_url: str
+    providers: Providers,
+    info: checkout.CheckoutContext,
+    window: CheckoutWindow,
+    tenant_id: uuid.UUID,
+    return_url: str,
 ) -> tuple[str, str | None, str | None]:
     payment = info.payment
     if payment.provider == "stripe" and providers.stripe is not None:
@@ -114,7 +125,7 @@ async def _open(
                 success_url=return_url + "&result=success",
                 cancel_url=return_url + "&result=cancel",
                 customer_email=info.customer_email,
-                expires_at=int((_now() + CHECKOUT_LIFETIME).timestamp()),
+                expires_at=int(window.expires_at.timestamp()),
             )
         )
         return opened.id, opened.url, opened.payment_intent_id
@@ -126,7 +137,7 @@ async def _open(
                 amount=payment.amount,
                 merchant_redirect=return_url,
                 server_webhook=return_url.split("/pay/")[0] + "/webhooks/kashier",
-                expire_at=_now() + CHECKOUT_LIFETIME,
+                expire_at=window.expires_at,
                 customer_reference=str(payment.booking_id),
                 customer_email=info.customer_email,
                 description=info.description,
@@ -143,9 +154,11 @@ async def request_refund(ctx: HandlerContext, event: OutboxEvent) -> None:
     if info.status != "pending":
         return
     providers = await _gateways(ctx, event.tenant_id, info.provider)
-    succeeded, provider_ref, reason = await _refund_at_provider(providers, info, event.attempts)
+    succeeded, provider_ref, reason = await _refund_at_provider(
+        ctx, providers, info, event.tenant_id, event.attempts
+    )
     if succeeded is None:
-        return  # pending at the provider: its webhook finishes it
+        return  # pending at Stripe: its refund.updated webhook finishes it
     async with ctx.sessions() as session:
         await checkout.record_refund_result(
             session,
@@ -154,12 +167,16 @@ async def request_refund(ctx: HandlerContext, event: OutboxEvent) -> None:
             succeeded=succeeded,
             provider_ref=provider_ref,
             reason=reason,
-            now=_now(),
+            now=_now(ctx),
         )
 
 
 async def _refund_at_provider(
-    providers: Providers, info: checkout.RefundContext, attempt: int
+    ctx: HandlerContext,
+    providers: Providers,
+    info: checkout.RefundContext,
+    tenant_id: uuid.UUID,
+    attempt: int,
 ) -> tuple[bool | None, str | None, str | None]:
     if info.provider == "sandbox":
         return True, f"sandbox-refund-{info.refund_id}", None
@@ -175,39 +192,10 @@ async def _refund_at_provider(
         status = {"succeeded": True, "failed": False, "canceled": False}.get(result.status or "")
         return status, result.id, result.failure_reason
     if info.provider == "kashier" and providers.kashier is not None and info.provider_ref:
-        return await _kashier_refund(providers, info, attempt)
-    raise RetryableError(f"provider {info.provider} is not configured for refunds")
-
-
-async def _kashier_refund(
-    providers: Providers, info: checkout.RefundContext, attempt: int
-) -> tuple[bool | None, str | None, str | None]:
-    kashier = providers.kashier
-    assert kashier is not None
-    if attempt > 1:
-        # No idempotency key at Kashier: before repeating, look for the refund we may have
-        # made on the previous attempt.
-        order = await _call(lambda: kashier.get_order(str(info.payment_id)))
-        if _has_refund(order, info.amount):
-            return True, None, None
-    result = await _call(
-        lambda: kashier.create_refund(
-            kashier_order_id=str(info.provider_ref), amount=info.amount, reason=info.reason
+        return await kashier_refunds.refund(
+            ctx, providers.kashier, info, tenant_id, attempt=attempt, now=_now(ctx)
         )
-    )
-    if result.status == "SUCCESS":
-        return True, result.transaction_id, None
-    if result.status in ("FAILURE", "FAILED", "DECLINED"):
-        return False, result.transaction_id, result.status
-    return None, result.transaction_id, None
-
-
-def _has_refund(order: dict[str, Any] | None, amount: Money) -> bool:
-    for txn in (order or {}).get("transactions", []) or []:
-        kind = str(txn.get("method") or txn.get("operation") or txn.get("type") or "").upper()
-        if "REFUND" in kind and str(txn.get("status", "")).upper() == "SUCCESS":
-            return True
-    return False
+    raise RetryableError(f"provider {info.provider} is not configured for refunds")
 
 
 async def fetch_fee(ctx: HandlerContext, event: OutboxEvent) -> None:
@@ -226,7 +214,7 @@ async def fetch_fee(ctx: HandlerContext, event: OutboxEvent) -> None:
         return  # booked by reconciliation, which sees the settlement currency
     async with ctx.sessions() as session:
         await checkout.record_provider_fee(
-            session, event.tenant_id, payment_id, details.fee_minor, _now()
+            session, event.tenant_id, payment_id, details.fee_minor, _now(ctx)
         )
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
+import structlog
 from litestar import MediaType, Request, Response, Router, get, post
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,13 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.checkout import events, webhooks
 from app.checkout import service as checkout
-from app.errors import DomainError, NotFound
+from app.errors import DependencyUnavailable, DomainError, NotFound
 from app.http import idempotent, manager_only, principal
 from app.integrations import kashier, sandbox, stripe_client
+from app.integrations.crypto import DecryptionFailed
 from app.integrations.errors import InvalidSignature
 from app.money import Money
 from app.settings import Settings
 from app.tenant_settings.service import load_provider_config
+
+log = structlog.get_logger()
 
 
 class SignatureInvalid(DomainError):
@@ -76,13 +80,17 @@ async def stripe_webhook(request: Request[Any, Any, Any], session: AsyncSession)
 
 @post("/kashier", status_code=200)
 async def kashier_webhook(request: Request[Any, Any, Any], session: AsyncSession) -> WebhookOut:
+    """Kashier signs no timestamp and a business may have its own merchant key, so: parse,
+    refuse anything that cannot be a signed notification with no key at all, then read only
+    the key that applies (no read unless the order names one of our payments), verify, and
+    only then store anything."""
+    header = request.headers.get(kashier.SIGNATURE_HEADER)
     try:
-        payload = json.loads(await request.body())
-        api_key = await _kashier_key(request, session, payload)
-        data = kashier.verify_webhook_signature(
-            payload, request.headers.get(kashier.SIGNATURE_HEADER), api_key
-        )
-    except (InvalidSignature, ValueError, TypeError, AttributeError) as error:
+        payload = _parse_json(await request.body())
+        data = kashier.check_webhook_shape(payload, header)
+        api_key = await _kashier_key(request, session, data)
+        kashier.verify_webhook_signature(payload, header, api_key)
+    except InvalidSignature as error:
         raise SignatureInvalid(str(error)) from None
     currency = str(data.get("currency", "")).upper()
     try:
@@ -92,19 +100,38 @@ async def kashier_webhook(request: Request[Any, Any, Any], session: AsyncSession
     return await _ingest(session, events.kashier_event(payload, amount))
 
 
-async def _kashier_key(request: Request[Any, Any, Any], session: AsyncSession, payload: Any) -> str:
-    """Each business has its own Kashier merchant account: verify with the payment API key of
-    the business the order belongs to, else the platform's."""
-    settings: Settings = request.app.state.settings
-    order = (payload.get("data") or {}).get("merchantOrderId")
+def _parse_json(raw: bytes) -> Any:
     try:
-        payment_id = uuid.UUID(str(order))
+        return json.loads(raw)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        raise InvalidSignature("the body is not JSON") from None
+    except RecursionError:
+        raise InvalidSignature("the body nests too deeply") from None
+
+
+async def _kashier_key(
+    request: Request[Any, Any, Any], session: AsyncSession, data: dict[str, Any]
+) -> str:
+    """The payment API key of the business the order belongs to when it saved its own, else
+    the platform's. Reads only: nothing is written before the signature is checked."""
+    settings: Settings = request.app.state.settings
+    try:
+        payment_id = uuid.UUID(str(data.get("merchantOrderId")))
     except ValueError:
         return settings.kashier_api_key
     tenant_id = await checkout.payment_tenant(session, payment_id)
     if tenant_id is None:
         return settings.kashier_api_key
-    config = await load_provider_config(session, tenant_id, "kashier", request.app.state.secret_box)
+    box = request.app.state.secret_box
+    try:
+        config = await load_provider_config(session, tenant_id, "kashier", box)
+    except DecryptionFailed:
+        # Sealed under a secret this deployment no longer has: nothing to verify with until
+        # the owner saves the key again, so the provider should deliver again later.
+        log.warning("webhook.kashier_key_unreadable", tenant_id=str(tenant_id))
+        raise DependencyUnavailable(
+            "The business's Kashier key cannot be read; deliver again later"
+        ) from None
     return config.credentials.get("api_key") or settings.kashier_api_key
 
 
@@ -112,9 +139,13 @@ async def receive_sandbox(
     session: AsyncSession, settings: Settings, raw: bytes, header: str | None
 ) -> WebhookOut:
     try:
+        if header is not None and not header.isascii():
+            raise InvalidSignature("signature header is not ASCII")
         event = sandbox.verify(raw, header, sandbox_secret(settings), int(time.time()))
     except InvalidSignature as error:
         raise SignatureInvalid(str(error)) from None
+    except RecursionError:  # a signed body the parser cannot hold
+        raise SignatureInvalid("the body nests too deeply") from None
     return await _ingest(session, events.sandbox_event(event))
 
 
@@ -186,6 +217,10 @@ async def sandbox_act(
     if action not in ("pay", "decline"):
         raise NotFound("Unknown action")
     payment = await checkout.get_payment(session, tenant_id, payment_id)
+    if payment.provider != "sandbox":
+        # This unauthenticated page speaks for the sandbox provider only: it must never
+        # settle a Stripe, Kashier or cash payment.
+        raise NotFound("Not a sandbox payment")
     event = sandbox_event_for(tenant_id, payment.id, payment.amount, action == "pay")
     raw, header = sandbox.signed_event(event, sandbox_secret(settings), int(time.time()))
     await receive_sandbox(session, settings, raw, header)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,6 +54,9 @@ async def ingest(session: AsyncSession, event: events.ProviderEvent, now: dateti
             status = "ignored" if event.action == events.IGNORE else "rejected"
             detail = "" if status == "ignored" else "unknown payment"
             return await _finish(session, inbox_id, tenant_id, Ingested(status, detail))
+        if not await _same_provider(session, event, tenant_id, payment_id):
+            # Signed by one provider, naming another provider's payment: never applied.
+            return await _finish(session, inbox_id, tenant_id, Ingested("rejected", "provider"))
         try:
             async with session.begin_nested():
                 detail = await _apply(session, event, tenant_id, payment_id, now)
@@ -129,6 +132,16 @@ async def _locate(
             if row is not None:
                 return row.tenant_id, row.id
     return None, None
+
+
+async def _same_provider(
+    session: AsyncSession, event: events.ProviderEvent, tenant_id: uuid.UUID, payment_id: uuid.UUID
+) -> bool:
+    await set_tenant(session, tenant_id)
+    provider = await session.scalar(
+        select(Payment.provider).where(Payment.tenant_id == tenant_id, Payment.id == payment_id)
+    )
+    return provider == event.provider
 
 
 async def _apply(

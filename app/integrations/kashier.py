@@ -14,20 +14,31 @@ developers.kashier.io and in its demo repositories:
   serverWebhook, expireAt, maxFailureAttempts, display, type, paymentType, allowedMethods,
   customer{email, reference}; the response carries `_id` and `sessionUrl`
   (several public Laravel/Node/Python integrations agree on this shape).
-- Session payment status: `GET {api}/v3/payment/sessions/{id}/payment`; orders by merchant
-  order id: `GET {api}/v3/payment/orders?search=...` (reconciliation endpoint, paginated).
+- Session payment status: `GET {api}/v3/payment/sessions/{id}/payment`.
+- One order by our merchant order id: `GET {api}/payments/orders/{merchantOrderId}`
+  (developers.kashier.io "Order Reconciliation / Retrieve Order Details", and Kashier's own
+  NodeJs-Checkout-Demo README): `{"status": "SUCCESS", "response": {merchantOrderId,
+  totalRefundedAmount, status, transactions: [{transactionId, operation ("pay", "refund"...),
+  status ("SUCCESS", "FAILURE"...), amount (a decimal in major units), currency,
+  requestDate, responseDate}]}}`. An unknown order answers 404 or `"status": "FAILURE"`.
 - Refund: `PUT {fep}/v3/orders/{kashierOrderId}/` with `{"apiOperation": "REFUND",
   "reason", "transaction": {"amount"}}` and `Authorization: <secret key>`; the outcome is in
-  `response.status`. The `fep` host is separate from the `api` host (test-fep for test).
-- The query parameters of the orders listing beyond `search` (`from`, `to`, `page`,
-  `limit`) are not confirmed by a primary source: treat `list_transactions` as best effort
-  and check it against the dashboard export before relying on it for reconciliation.
+  `response.status` (documented as "SUCCESS"; public integrations also see "REFUNDED" /
+  "PARTIALLY_REFUNDED" for a refund that went through) next to `response.transactionId`.
+  The `fep` host is separate from the `api` host (test-fep for test).
+- The query parameters of the orders listing (`from`, `to`, `page`, `limit`) are not
+  confirmed by a primary source: treat `list_transactions` as best effort and check it
+  against the dashboard export before relying on it for reconciliation.
 
-Kashier takes NO idempotency key. A retried refund can refund twice, so callers must guard
-locally (a refund row with a unique key, status `requested` before the call) and, before any
-retry of an attempt whose outcome is unknown, call `get_order` and look for the refund
-transaction instead of calling `create_refund` again. The webhook signature carries no
-timestamp: replays must be caught by the inbox's unique event key, not here.
+Kashier takes NO idempotency key, and its refund body documents no field for the merchant's
+own reference: the free-text `reason` is the only place our refund id can travel, so
+`create_refund(reference=...)` appends it there, identically on every attempt. Whether the
+order's transactions echo the reason back is not documented. So a caller that retries an
+attempt whose outcome is unknown must first `get_order` and look for *its* refund with
+`find_refund`: by that reference, else by the transaction id it recorded from an earlier
+answer — never "some refund of this amount" (`unclaimed_refunds` lists the ones nobody can
+tell apart, for the caller to stop on). The webhook signature carries no timestamp: replays
+must be caught by the inbox's unique event key, not here.
 """
 
 from __future__ import annotations
@@ -61,11 +72,71 @@ class KashierSession:
     url: str
 
 
+# A refund's outcome, from Kashier's many spellings of it (see refund_outcome).
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+PENDING = "pending"
+_SUCCEEDED = frozenset({"SUCCESS", "SUCCEEDED", "REFUNDED", "PARTIALLY_REFUNDED", "APPROVED"})
+_FAILED = frozenset(
+    {"FAILURE", "FAILED", "DECLINED", "REJECTED", "ERROR", "CANCELLED", "CANCELED", "EXPIRED"}
+)
+
+
+def refund_outcome(status: str | None) -> str:
+    """succeeded / failed / pending. Anything not known to be final (PENDING, INITIATED,
+    an empty or new word) is pending: asked again later, never guessed."""
+    word = str(status or "").strip().upper()
+    if word in _SUCCEEDED:
+        return SUCCEEDED
+    if word in _FAILED:
+        return FAILED
+    return PENDING
+
+
 @dataclass(frozen=True, slots=True)
 class KashierRefund:
-    status: str  # Kashier's response.status: SUCCESS, PENDING, FAILURE...
+    status: str  # Kashier's response.status: SUCCESS, REFUNDED, PENDING, FAILURE...
     transaction_id: str | None
     raw: dict[str, Any]
+
+    @property
+    def outcome(self) -> str:
+        return refund_outcome(self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class KashierTransaction:
+    """One entry of an order's `transactions`."""
+
+    transaction_id: str | None
+    operation: str  # upper case: PAY, REFUND...
+    status: str
+    amount_minor: int | None  # None when Kashier's amount does not parse in the currency
+    raw: dict[str, Any]
+
+    @property
+    def is_refund(self) -> bool:
+        return "REFUND" in self.operation
+
+    @property
+    def outcome(self) -> str:
+        return refund_outcome(self.status)
+
+    def mentions(self, reference: str) -> bool:
+        """Whether `reference` appears in any of its text fields (reason, reference... the
+        field name Kashier echoes it under is not documented)."""
+        return _mentions(self.raw, reference)
+
+
+def fep_base_for(api_base: str) -> str:
+    """The refund (fep) host beside an api host: test-api.kashier.io -> test-fep.kashier.io,
+    so test credentials never reach the live fep host. DEFAULT_FEP_BASE for other hosts."""
+    scheme, sep, rest = api_base.rstrip("/").partition("://")
+    host, slash, path = rest.partition("/")
+    for prefix, fep in (("test-api.", "test-fep."), ("api.", "fep.")):
+        if sep and host.startswith(prefix):
+            return f"{scheme}://{fep}{host[len(prefix) :]}{slash}{path}"
+    return DEFAULT_FEP_BASE
 
 
 def format_amount(amount: Money) -> str:
@@ -86,6 +157,78 @@ def parse_amount(value: Any, currency: str) -> int:
     if minor != minor.to_integral_value():
         raise ValueError(f"amount {value!r} has more decimals than {currency} allows")
     return int(minor)
+
+
+def refund_reason(reason: str, reference: str | None) -> str:
+    """The `reason` sent with a refund: the same text on every attempt for one refund."""
+    text = reason.strip() or "refund"
+    return f"{text} [ref {reference}]" if reference else text
+
+
+def order_transactions(order: dict[str, Any] | None, currency: str) -> list[KashierTransaction]:
+    found = []
+    for txn in (order or {}).get("transactions") or []:
+        if not isinstance(txn, dict):
+            continue
+        kind = txn.get("operation") or txn.get("method") or txn.get("type") or ""
+        ident = txn.get("transactionId") or txn.get("id")
+        try:
+            amount: int | None = parse_amount(txn.get("amount"), currency)
+        except ValueError:
+            amount = None
+        found.append(
+            KashierTransaction(
+                transaction_id=str(ident) if ident else None,
+                operation=str(kind).upper(),
+                status=str(txn.get("status") or "").upper(),
+                amount_minor=amount,
+                raw=txn,
+            )
+        )
+    return found
+
+
+def find_refund(
+    order: dict[str, Any] | None,
+    *,
+    currency: str,
+    reference: str,
+    transaction_id: str | None,
+) -> KashierTransaction | None:
+    """The one refund transaction that is provably ours: it carries `reference`, or it is
+    the `transaction_id` Kashier gave us for it earlier. Never merely one of the same amount."""
+    refunds = [t for t in order_transactions(order, currency) if t.is_refund]
+    ours = [t for t in refunds if reference and t.mentions(reference)]
+    ours = ours or [t for t in refunds if transaction_id and t.transaction_id == transaction_id]
+    # Should Kashier list it twice (pending, then final), money that moved wins.
+    rank = {SUCCEEDED: 0, PENDING: 1, FAILED: 2}
+    return min(ours, key=lambda t: rank[t.outcome], default=None)
+
+
+def unclaimed_refunds(
+    order: dict[str, Any] | None, *, currency: str, amount_minor: int, claimed: set[str]
+) -> list[KashierTransaction]:
+    """Refund transactions of `amount_minor` that did not fail and whose id is not in
+    `claimed`: each could be a refund of ours whose answer was lost, so whoever holds an
+    unanswered refund of that amount cannot tell whether it already went through."""
+    return [
+        txn
+        for txn in order_transactions(order, currency)
+        if txn.is_refund
+        and txn.outcome != FAILED
+        and txn.amount_minor in (amount_minor, None)
+        and txn.transaction_id not in claimed
+    ]
+
+
+def _mentions(value: Any, reference: str) -> bool:
+    if isinstance(value, str):
+        return reference in value
+    if isinstance(value, dict):
+        return any(_mentions(item, reference) for item in value.values())
+    if isinstance(value, list):
+        return any(_mentions(item, reference) for item in value)
+    return False
 
 
 def _js_string(value: Any) -> str:
@@ -136,22 +279,38 @@ def sign_webhook_data(data: dict[str, Any], api_key: str) -> str:
     return hmac.new(api_key.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
+def check_webhook_shape(payload: Any, signature_header: str | None) -> dict[str, Any]:
+    """Everything about a webhook that needs no key: the header looks like a signature and
+    `data` can be signed. Returns `data`, else raises InvalidSignature, so junk is refused
+    before any key is looked up."""
+    if not signature_header:
+        raise InvalidSignature("x-kashier-signature header is missing")
+    received = signature_header.strip().lower()
+    if len(received) != hashlib.sha256().digest_size * 2 or not _is_hex(received):
+        raise InvalidSignature("x-kashier-signature is not a hex HMAC-SHA256")
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict):
+        raise InvalidSignature("payload has no data object")
+    signature_payloads(data)
+    return data
+
+
+def _is_hex(text: str) -> bool:
+    return text.isascii() and all(c in "0123456789abcdef" for c in text)
+
+
 def verify_webhook_signature(
     payload: dict[str, Any], signature_header: str | None, api_key: str
 ) -> dict[str, Any]:
     """Verify `x-kashier-signature`; return payload["data"] or raise InvalidSignature."""
-    if not signature_header:
-        raise InvalidSignature("x-kashier-signature header is missing")
+    data = check_webhook_shape(payload, signature_header)
     if not api_key:
         raise InvalidSignature("no Kashier payment API key is configured")
-    data = payload.get("data") if isinstance(payload, dict) else None
-    if not isinstance(data, dict):
-        raise InvalidSignature("payload has no data object")
-    received = signature_header.strip().lower()
+    received = str(signature_header).strip().lower().encode()
     matched = False
     for candidate in signature_payloads(data):
         expected = hmac.new(api_key.encode(), candidate.encode(), hashlib.sha256).hexdigest()
-        matched |= hmac.compare_digest(expected, received)
+        matched |= hmac.compare_digest(expected.encode(), received)
     if not matched:
         raise InvalidSignature("Kashier signature does not match")
     return data
@@ -166,14 +325,14 @@ class KashierClient:
         secret_key: str,
         http: httpx.AsyncClient,
         api_base: str = DEFAULT_API_BASE,
-        fep_base: str = DEFAULT_FEP_BASE,
+        fep_base: str | None = None,
     ) -> None:
         self._merchant_id = merchant_id
         self._api_key = api_key
         self._secret_key = secret_key
         self._http = http
         self._api_base = api_base.rstrip("/")
-        self._fep_base = fep_base.rstrip("/")
+        self._fep_base = (fep_base or fep_base_for(api_base)).rstrip("/")
 
     async def create_payment_session(
         self,
@@ -230,21 +389,23 @@ class KashierClient:
 
     async def get_order(self, merchant_order_id: str) -> dict[str, Any] | None:
         """The Kashier order (with its transactions) for our order id, or None."""
-        data = await self._json(
-            "GET", f"{self._api_base}/v3/payment/orders", params={"search": merchant_order_id}
-        )
-        for order in _list(data):
+        url = f"{self._api_base}/payments/orders/{quote(merchant_order_id, safe='')}"
+        data = await self._json("GET", url, ok_statuses=frozenset({404}))
+        inner = data.get("response")
+        candidates = [inner] if isinstance(inner, dict) else _list(data)
+        for order in candidates:
             if str(order.get("merchantOrderId")) == merchant_order_id:
                 return order
         return None
 
     async def create_refund(
-        self, *, kashier_order_id: str, amount: Money, reason: str
+        self, *, kashier_order_id: str, amount: Money, reason: str, reference: str | None = None
     ) -> KashierRefund:
-        """Refund part or all of an order. NOT idempotent at Kashier: see the module doc."""
+        """Refund part or all of an order. NOT idempotent at Kashier: see the module doc.
+        `reference` (our refund id) travels in the reason, the same on every attempt."""
         body = {
             "apiOperation": "REFUND",
-            "reason": reason,
+            "reason": refund_reason(reason, reference),
             "transaction": {"amount": format_amount(amount)},
         }
         url = f"{self._fep_base}/v3/orders/{quote(kashier_order_id, safe='')}/"
@@ -283,10 +444,13 @@ class KashierClient:
         *,
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+        ok_statuses: frozenset[int] = frozenset(),
     ) -> dict[str, Any]:
         headers = {"Authorization": self._secret_key, "api-key": self._api_key}
         request = self._http.build_request(method, url, json=json, params=params, headers=headers)
-        response = await send(self._http, PROVIDER, request)
+        response = await send(self._http, PROVIDER, request, ok_statuses=ok_statuses)
+        if not response.is_success:
+            return {}
         data = response_json(response)
         if not isinstance(data, dict):
             raise PermanentProviderError("response is not a JSON object", provider=PROVIDER)

@@ -128,11 +128,14 @@ def verify_webhook(
     Raises InvalidSignature when the header is missing/malformed, no v1 matches, the
     timestamp is more than `tolerance` seconds from `now`, or the body is not an event.
     """
+    if sig_header is not None and not sig_header.isascii():
+        # A v1 is hex: anything else cannot match, and compare_digest refuses non-ASCII str.
+        raise InvalidSignature("signature header is not ASCII")
     webhook_signing.verify(raw_body, sig_header, secret, now=now, tolerance=tolerance)
     try:
         event = json.loads(raw_body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidSignature("signed payload is not JSON") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise InvalidSignature("signed payload is not JSON (or nests too deeply)") from None
     if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
         raise InvalidSignature("signed payload is not a Stripe event")
     return event

@@ -68,7 +68,7 @@ def verify(
     # Check every candidate (no early exit) so timing does not reveal which one matched.
     matched = False
     for candidate in signatures:
-        matched |= hmac.compare_digest(expected, candidate)
+        matched |= hmac.compare_digest(expected.encode(), candidate.encode())
     if not matched:
         raise InvalidSignature("no signature matches the payload")
     if abs(now - timestamp) > tolerance:

@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.db import new_id, set_lock_timeout, set_tenant
+from app.db import lock_all, new_id, retry_on_contention, set_lock_timeout, set_tenant
 from app.errors import InvalidState, NotFound
 from app.ledger.errors import LedgerKeyReused, PayableOverdrawn
 from app.ledger.service import Line, post, reverse
@@ -111,6 +111,7 @@ async def _owed(
     return result
 
 
+@retry_on_contention()
 async def run_payouts(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -256,18 +257,15 @@ async def get_payout(session: AsyncSession, tenant_id: uuid.UUID, payout_id: uui
 async def _lock_payout(session: AsyncSession, tenant_id: uuid.UUID, payout_id: uuid.UUID) -> Payout:
     await set_tenant(session, tenant_id)
     await set_lock_timeout(session)
-    payout = (
-        await session.scalars(
-            select(Payout)
-            .where(Payout.tenant_id == tenant_id, Payout.id == payout_id)
-            .with_for_update()
-        )
-    ).one_or_none()
-    if payout is None:
+    rows = await lock_all(
+        session, select(Payout).where(Payout.tenant_id == tenant_id, Payout.id == payout_id)
+    )
+    if not rows:
         raise PayoutNotFound(payout_id=payout_id)
-    return payout
+    return rows[0]
 
 
+@retry_on_contention()
 async def mark_payout_paid(
     session: AsyncSession,
     tenant_id: uuid.UUID,

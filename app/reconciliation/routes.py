@@ -14,6 +14,7 @@ from app import audit
 from app.http import idempotent, manager_only, principal
 from app.providers import PROVIDERS, Providers, build_providers
 from app.reconciliation import jobs, service
+from app.reconciliation.errors import ReconciliationProviderNotConfigured
 from app.reconciliation.matching import Tolerances
 from app.reconciliation.schemas import DiscrepancyOut, ResolveIn, RunIn, RunOut, SummaryOut
 from app.reconciliation.summary import reconciliation_summary
@@ -46,14 +47,18 @@ async def create_run(request: Request[Any, Any, Any], data: RunIn) -> Response[b
     tolerances = Tolerances(limits.amount_minor, limits.fee_minor) if limits else Tolerances()
 
     async def run() -> tuple[int, Any]:
-        stored = await jobs.reconcile_day(
-            sessions,
-            caller.tenant_id,
-            data.provider,
-            data.date,
-            _providers(request),
-            tolerances=tolerances,
-        )
+        try:
+            stored = await jobs.reconcile_day(
+                sessions,
+                caller.tenant_id,
+                data.provider,
+                data.date,
+                _providers(request),
+                tolerances=tolerances,
+            )
+        except jobs.ProviderNotConfigured:
+            # Missing keys are a setup to finish, not an outage: a 409 naming them, not a 503.
+            raise ReconciliationProviderNotConfigured(data.provider) from None
         return 201, RunOut.of(stored.run)
 
     return await idempotent(request, caller.tenant_id, run)

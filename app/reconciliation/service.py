@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.db import new_id, set_lock_timeout, set_tenant
+from app.db import lock_all, new_id, retry_on_contention, set_lock_timeout, set_tenant
 from app.errors import InvalidState, NotFound
 from app.outbox.service import stage
 from app.reconciliation import adjustments
@@ -302,6 +302,7 @@ async def list_discrepancies(
         return list((await session.scalars(query.limit(max(1, min(limit, 1000))))).all())
 
 
+@retry_on_contention()
 async def resolve_discrepancy(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -318,15 +319,15 @@ async def resolve_discrepancy(
     async with session.begin():
         await set_tenant(session, tenant_id)
         await set_lock_timeout(session)
-        found = (
-            await session.scalars(
-                select(Discrepancy)
-                .where(Discrepancy.tenant_id == tenant_id, Discrepancy.id == discrepancy_id)
-                .with_for_update()
-            )
-        ).one_or_none()
-        if found is None:
+        rows = await lock_all(
+            session,
+            select(Discrepancy).where(
+                Discrepancy.tenant_id == tenant_id, Discrepancy.id == discrepancy_id
+            ),
+        )
+        if not rows:
             raise DiscrepancyNotFound(discrepancy_id=discrepancy_id)
+        found = rows[0]
         if found.status != OPEN:
             raise DiscrepancyNotOpen(discrepancy_id=discrepancy_id, status=found.status)
         if adjust:

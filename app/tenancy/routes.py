@@ -1,4 +1,8 @@
-"""Sign up, tokens, the current user and user management."""
+"""Sign up, tokens, the current user and user management.
+
+Sign-up and login are rate limited per client address and per account (app/ratelimit.py)
+before any password is hashed; login counts only failed attempts against the account.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from typing import Any
 from litestar import Request, Response, Router, get, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import ratelimit
+from app.errors import InvalidCredentials, ValidationFailed
 from app.http import idempotent, manager_only, principal
 from app.tenancy import service
 from app.tenancy.auth import issue_token
@@ -17,15 +23,17 @@ from app.tenancy.schemas import MeOut, SignUpIn, SignUpOut, TokenIn, TokenOut, U
 async def sign_up(
     request: Request[Any, Any, Any], data: SignUpIn, session: AsyncSession
 ) -> SignUpOut:
-    owner = await service.sign_up(
-        session,
-        business_name=data.business_name,
-        slug=data.slug,
-        email=data.email,
-        password=data.password,
-        currency=data.currency,
-        timezone=data.timezone,
-    )
+    address = ratelimit.client_address(request)
+    async with ratelimit.counting_signup(request.app.state, address, data.email, ValidationFailed):
+        owner = await service.sign_up(
+            session,
+            business_name=data.business_name,
+            slug=data.slug,
+            email=data.email,
+            password=data.password,
+            currency=data.currency,
+            timezone=data.timezone,
+        )
     token = issue_token(request.app.state.jwt_auth, owner)
     return SignUpOut(tenant_id=owner.tenant_id, slug=data.slug, access_token=token)
 
@@ -34,9 +42,11 @@ async def sign_up(
 async def create_token(
     request: Request[Any, Any, Any], data: TokenIn, session: AsyncSession
 ) -> TokenOut:
-    user = await service.authenticate(
-        session, email=data.email, password=data.password, tenant_slug=data.tenant
-    )
+    address = ratelimit.client_address(request)
+    async with ratelimit.counting_login(request.app.state, address, data.email, InvalidCredentials):
+        user = await service.authenticate(
+            session, email=data.email, password=data.password, tenant_slug=data.tenant
+        )
     jwt_auth = request.app.state.jwt_auth
     return TokenOut(
         access_token=issue_token(jwt_auth, user),

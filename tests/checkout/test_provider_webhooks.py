@@ -312,3 +312,16 @@ async def test_kashier_webhook_is_verified_with_the_business_own_api_key(
     tenant_signed = await send_kashier(client, payload, key="tenant-key")
     assert tenant_signed.json()["status"] == "processed", tenant_signed.text
     assert (await get_booking(client, shop, booking["id"]))["status"] == "confirmed"
+
+
+async def test_an_event_signed_by_one_provider_never_moves_another_providers_payment(
+    client: Client, owner_engine: AsyncEngine
+) -> None:
+    shop = await open_shop(client)
+    booking = await book(client, shop, provider="sandbox")
+    answer = await send_stripe(client, intent_succeeded(shop, booking))
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "rejected"
+    assert (await get_booking(client, shop, booking["id"]))["status"] == "pending_payment"
+    assert await balance(owner_engine, shop.business.tenant_id, "clearing:stripe") == 0
+    assert await balance(owner_engine, shop.business.tenant_id, "clearing:sandbox") == 0

@@ -128,24 +128,26 @@ async def test_create_refund_puts_refund_operation_on_fep_host(
     assert (refund.status, refund.transaction_id) == ("SUCCESS", "TX9")
 
 
-async def test_get_order_searches_by_our_order_id(
+async def test_get_order_reads_the_order_by_our_order_id(
     kashier: KashierClient, kashier_api: respx.MockRouter
 ) -> None:
-    route = kashier_api.get(f"{API}/v3/payment/orders").respond(
+    # Kashier's "Retrieve Order Details" (developers.kashier.io, Order Reconciliation).
+    route = kashier_api.get(f"{API}/payments/orders/pay-1").respond(
         200,
         json={
             "status": "SUCCESS",
-            "data": [
-                {"merchantOrderId": "other", "status": "PAID"},
-                {"merchantOrderId": "pay-1", "status": "REFUNDED", "transactions": []},
-            ],
+            "response": {
+                "merchantOrderId": "pay-1",
+                "status": "REFUNDED",
+                "totalRefundedAmount": 150.5,
+                "transactions": [],
+            },
         },
     )
 
     order = await kashier.get_order("pay-1")
 
     assert order is not None and order["status"] == "REFUNDED"
-    assert route.calls.last.request.url.params["search"] == "pay-1"
     assert_auth_headers(route.calls.last.request)
 
 
