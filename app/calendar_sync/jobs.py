@@ -203,6 +203,10 @@ async def sync_booking_calendar(ctx: HandlerContext, event: OutboxEvent) -> None
         log.info("calendar.synced", state=outcome.state, calendar_id=outcome.calendar_id)
 
 
+# Its own outbox channel: ordered, retried and dead-lettered apart from WhatsApp and live events.
+CHANNEL = "calendar_sync.google"
+
+
 def register_handlers(dispatcher: Dispatcher) -> None:
     for topic in (*LIVE_TOPICS, *CANCEL_TOPICS):
-        dispatcher.register(topic, sync_booking_calendar)
+        dispatcher.register(topic, sync_booking_calendar, channel=CHANNEL)

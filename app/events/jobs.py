@@ -18,5 +18,9 @@ async def publish_live_event(ctx: HandlerContext, event: OutboxEvent) -> None:
         raise RetryableError(f"redis publish failed: {error}") from error
 
 
+# Its own outbox channel: a failing WhatsApp or calendar call never holds back live events.
+CHANNEL = "events.live"
+
+
 def register_handlers(dispatcher: Dispatcher) -> None:
-    dispatcher.register(LIVE_TOPIC_PREFIX + "*", publish_live_event)
+    dispatcher.register(LIVE_TOPIC_PREFIX + "*", publish_live_event, channel=CHANNEL)

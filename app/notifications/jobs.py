@@ -149,9 +149,14 @@ async def remind(ctx: dict[str, Any]) -> int:
     return await queue_reminders(context_of(ctx).sessions, datetime.now(UTC))
 
 
+# The outbox orders, retries and dead-letters each channel on its own: a number WhatsApp
+# rejects holds back this booking's later messages only, not its calendar or live events.
+CHANNEL = "notifications.whatsapp"
+
+
 def register_handlers(dispatcher: Dispatcher) -> None:
     for topic in KIND_BY_TOPIC:
-        dispatcher.register(topic, send_booking_message)
+        dispatcher.register(topic, send_booking_message, channel=CHANNEL)
 
 
 CRON_JOBS = [

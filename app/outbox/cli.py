@@ -45,13 +45,17 @@ async def list_entries(
                 ),
                 {"status": checked, "tenant_id": tenant_id, "limit": limit},
             )
-            return [service.entry_from_row(row) for row in rows]
+            entries = [service.entry_from_row(row) for row in rows]
+            if not entries:
+                return entries
+            channels = await connection.execute(service.CHANNELS_OF, service.channel_keys(entries))
+            return service.with_channels(entries, channels)
     finally:
         await engine.dispose()
 
 
 async def retry_entries(
-    settings: OutboxCliSettings, entry_ids: Sequence[uuid.UUID]
+    settings: OutboxCliSettings, entry_ids: Sequence[uuid.UUID], *, channel: str | None = None
 ) -> list[OutboxEntry]:
     engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
     sessions = session_factory(engine)
@@ -68,7 +72,9 @@ async def retry_entries(
                 raise OutboxEntryNotFound(entry_id=entry_id)
             async with sessions() as session:
                 retried.append(
-                    await service.retry_entry(session, tenant_id, entry_id, datetime.now(UTC))
+                    await service.retry_entry(
+                        session, tenant_id, entry_id, datetime.now(UTC), channel=channel
+                    )
                 )
     finally:
         await engine.dispose()
@@ -76,11 +82,19 @@ async def retry_entries(
 
 
 def format_entry(entry: OutboxEntry) -> str:
-    error = (entry.last_error or "").replace("\n", " ")[:120]
-    return (
+    """One line per entry; an entry that split adds one indented line per channel it owes."""
+    error = "" if entry.channels else (entry.last_error or "").replace("\n", " ")[:120]
+    lines = [
         f"{entry.id}  {entry.status:<9} {entry.attempts:>3}  {entry.topic:<28} "
         f"{entry.aggregate_type}:{entry.aggregate_id}  tenant={entry.tenant_id}  {error}"
-    )
+    ]
+    for delivery in entry.channels:
+        if delivery.status != "delivered":
+            detail = (delivery.last_error or "").replace("\n", " ")[:120]
+            lines.append(
+                f"    {delivery.status:<9} {delivery.attempts:>3}  {delivery.channel}  {detail}"
+            )
+    return "\n".join(lines)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -92,6 +106,9 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     retry = commands.add_parser("retry", help="make rows due again with a fresh attempt budget")
     retry.add_argument("ids", nargs="+", type=uuid.UUID)
+    retry.add_argument(
+        "--channel", default=None, help="only this channel (default: every channel still owed)"
+    )
     return root
 
 
@@ -102,7 +119,7 @@ def main(settings: OutboxCliSettings, argv: Sequence[str]) -> int:
             list_entries(settings, args.status, tenant_id=args.tenant, limit=args.limit)
         )
     else:
-        entries = asyncio.run(retry_entries(settings, args.ids))
+        entries = asyncio.run(retry_entries(settings, args.ids, channel=args.channel))
     for entry in entries:
         print(format_entry(entry))
     return 0

@@ -1,8 +1,12 @@
-"""The handler registry: topic -> async handlers. Built in the worker (composition root).
+"""The handler registry: topic -> channels, each served by one async handler. Built in the
+worker (composition root).
 
 Domains contribute handlers from their jobs module with `register_handlers(dispatcher)`.
-A topic is exact (`booking.confirmed`) or a prefix pattern (`booking.*`); every matching
-handler runs for an event, so each must be idempotent on its own (a retry re-runs all).
+A topic is exact (`booking.confirmed`) or a prefix pattern (`booking.*`). A channel is one
+independent effect (a WhatsApp message, a calendar entry, a live event), named when it is
+registered (else after its handler): the relay tracks, retries and orders each channel of an
+event on its own, so one channel failing neither re-runs nor holds back the others. Channel
+names are stored with pending deliveries: keep them stable across deploys.
 """
 
 from __future__ import annotations
@@ -51,29 +55,72 @@ class UnknownTopic(PermanentError):
     pass
 
 
+class UnknownChannel(PermanentError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    channel: str
+    handler: Handler
+
+
+def default_channel(handler: Handler) -> str:
+    name = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    return f"{getattr(handler, '__module__', None) or '?'}.{name}"
+
+
 class Dispatcher:
     def __init__(self) -> None:
-        self._exact: dict[str, list[Handler]] = {}
-        self._prefixes: list[tuple[str, Handler]] = []
+        self._exact: dict[str, list[Route]] = {}
+        self._prefixes: list[tuple[str, Route]] = []
+        self._handlers: dict[str, Handler] = {}
+        self._routes: dict[str, tuple[Route, ...]] = {}
 
-    def register(self, topic: str, handler: Handler) -> None:
+    def register(self, topic: str, handler: Handler, *, channel: str | None = None) -> None:
+        """One channel is one handler; it may serve several topics."""
+        name = channel or default_channel(handler)
+        known = self._handlers.setdefault(name, handler)
+        if known != handler:
+            raise ValueError(f"channel {name!r} is already served by {known!r}")
+        route = Route(name, handler)
+        self._routes.clear()
         if topic.endswith(".*"):
-            self._prefixes.append((topic[:-1], handler))
+            self._prefixes.append((topic[:-1], route))
         else:
-            self._exact.setdefault(topic, []).append(handler)
+            self._exact.setdefault(topic, []).append(route)
+
+    def routes_for(self, topic: str) -> tuple[Route, ...]:
+        """The channels of an event, each once, in registration order (exact topics first)."""
+        cached = self._routes.get(topic)
+        if cached is None:
+            matching = list(self._exact.get(topic, []))
+            matching.extend(r for prefix, r in self._prefixes if topic.startswith(prefix))
+            routes: dict[str, Route] = {}
+            for route in matching:
+                routes.setdefault(route.channel, route)
+            cached = self._routes[topic] = tuple(routes.values())
+        return cached
+
+    def route(self, topic: str, channel: str) -> Route | None:
+        return next((r for r in self.routes_for(topic) if r.channel == channel), None)
 
     def handlers_for(self, topic: str) -> list[Handler]:
-        matching = list(self._exact.get(topic, []))
-        matching.extend(handler for prefix, handler in self._prefixes if topic.startswith(prefix))
-        return matching
+        return [route.handler for route in self.routes_for(topic)]
 
     @property
     def topics(self) -> list[str]:
         return sorted([*self._exact, *(prefix + "*" for prefix, _ in self._prefixes)])
 
+    @property
+    def channels(self) -> list[str]:
+        return sorted(self._handlers)
+
     async def dispatch(self, ctx: HandlerContext, event: OutboxEvent) -> None:
-        handlers = self.handlers_for(event.topic)
-        if not handlers:
+        """Every channel of the event, one after another (tests drive handlers this way; the
+        relay runs and records each channel on its own)."""
+        routes = self.routes_for(event.topic)
+        if not routes:
             raise UnknownTopic(f"no handler registered for topic {event.topic!r}")
-        for handler in handlers:
-            await handler(ctx, event)
+        for route in routes:
+            await route.handler(ctx, event)

@@ -25,3 +25,13 @@ class OutboxEntryNotFound(NotFound):
 class OutboxEntryDelivered(InvalidState):
     slug = "outbox_entry_delivered"
     title = "This outbox entry was already delivered"
+
+
+class OutboxChannelNotFound(NotFound):
+    slug = "outbox_channel_not_found"
+    title = "This outbox entry has no such channel delivery"
+
+
+class OutboxChannelDelivered(InvalidState):
+    slug = "outbox_channel_delivered"
+    title = "This channel already delivered this outbox entry"

@@ -52,7 +52,12 @@ def build_relay(context: WorkerContext) -> Relay:
 
 async def run_relay(context: WorkerContext) -> None:
     relay = build_relay(context)
-    log.info("outbox.relay_started", worker_id=relay.worker_id, topics=relay.dispatcher.topics)
+    log.info(
+        "outbox.relay_started",
+        worker_id=relay.worker_id,
+        topics=relay.dispatcher.topics,
+        channels=relay.dispatcher.channels,
+    )
     await relay.run()
 
 

@@ -1,5 +1,6 @@
-"""Outbox metrics. The API scrapes the table (depth, oldest pending age, dead rows, attempts);
-the worker keeps delivery latency and attempt outcomes in-process."""
+"""Outbox metrics. The API scrapes the table (depth, oldest pending age, dead rows, attempts,
+open deliveries per channel); the worker keeps delivery latency and attempt outcomes
+in-process."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class RelayMetrics:
         self.registry = registry or CollectorRegistry()
         self.latency = Histogram(
             "reckon_outbox_delivery_seconds",
-            "Time from staging to a handled event",
+            "Time from staging to an event handled on a channel",
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -33,6 +34,12 @@ class RelayMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.channel_attempts = Counter(
+            "reckon_outbox_channel_attempts",
+            "Delivery attempts by channel and outcome",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
         self.delivered_attempts = Histogram(
             "reckon_outbox_attempts_per_delivery",
             "Attempts a delivered event needed",
@@ -40,13 +47,18 @@ class RelayMetrics:
             registry=self.registry,
         )
 
-    def delivered(self, latency_seconds: float, attempts: int) -> None:
+    def delivered(self, latency_seconds: float, attempts: int, channel: str | None = None) -> None:
         self.latency.observe(max(latency_seconds, 0.0))
-        self.attempts.labels("delivered").inc()
+        self._count("delivered", channel)
         self.delivered_attempts.observe(attempts)
 
-    def failed(self, dead: bool) -> None:
-        self.attempts.labels("dead" if dead else "retry").inc()
+    def failed(self, dead: bool, channel: str | None = None) -> None:
+        self._count("dead" if dead else "retry", channel)
+
+    def _count(self, outcome: str, channel: str | None) -> None:
+        self.attempts.labels(outcome).inc()
+        if channel is not None:
+            self.channel_attempts.labels(channel, outcome).inc()
 
 
 class OutboxGauges:
@@ -68,6 +80,12 @@ class OutboxGauges:
             registry=registry,
         )
         self.dead = Gauge("reckon_outbox_dead_rows", "Outbox rows that gave up", registry=registry)
+        self.open_deliveries = Gauge(
+            "reckon_outbox_open_deliveries",
+            "Channel deliveries of split events not yet delivered (pending or dead)",
+            ["channel", "status"],
+            registry=registry,
+        )
         self.recent_latency = Gauge(
             "reckon_outbox_recent_delivery_latency_seconds",
             "Commit-to-handled latency of rows delivered in the last 5 minutes",
@@ -103,7 +121,15 @@ class OutboxGauges:
         oldest = (now - pending.oldest_created_at).total_seconds() if pending else 0.0
         self.oldest.set(max(oldest, 0.0))
         self.dead.set(rows["dead"].depth if "dead" in rows else 0)
+        await self._refresh_channels(engine)
         await self._refresh_recent(engine, now)
+
+    async def _refresh_channels(self, engine: AsyncEngine) -> None:
+        async with engine.connect() as connection:
+            rows = list(await connection.execute(text("SELECT * FROM outbox_channel_stats()")))
+        self.open_deliveries.clear()
+        for row in rows:
+            self.open_deliveries.labels(row.channel, row.status).set(row.depth)
 
     async def _refresh_recent(self, engine: AsyncEngine, now: datetime) -> None:
         async with engine.connect() as connection:

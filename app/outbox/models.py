@@ -14,7 +14,8 @@ NOTIFY_CHANNEL = "reckon_outbox"
 
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
-    """One claimed row, handed to a handler. `attempts` counts this attempt."""
+    """One claimed row, handed to a handler. `attempts` counts this attempt (of this handler's
+    channel, once the event has split into per-channel deliveries)."""
 
     tenant_id: uuid.UUID
     id: uuid.UUID
@@ -32,8 +33,22 @@ class OutboxEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelDelivery:
+    """One channel's delivery of an event, recorded once the event did not deliver on every
+    channel at its first attempt. Until then an event has none: it is attempted whole."""
+
+    channel: str
+    status: Status
+    attempts: int
+    last_error: str | None
+    available_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """A row as the admin API and CLI list it."""
+    """A row as the admin API and CLI list it. `status` summarises `channels`: dead when any
+    channel gave up, else pending while any is owed."""
 
     tenant_id: uuid.UUID
     id: uuid.UUID
@@ -48,3 +63,4 @@ class OutboxEntry:
     created_at: datetime
     available_at: datetime
     delivered_at: datetime | None
+    channels: tuple[ChannelDelivery, ...] = ()

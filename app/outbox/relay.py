@@ -4,9 +4,16 @@ Wakes on LISTEN/NOTIFY and polls as a fallback, so a lost notification only dela
 leased (locked_until), not locked for the duration of a handler: a worker that dies leaves
 its rows to be claimed again when the lease runs out. Delivery is at least once.
 
-Order: a row is claimable only when every earlier row of its aggregate is delivered. A dead
-row therefore holds back its aggregate's later events until it is retried (API or CLI):
-delivering a booking's "cancelled" before its "confirmed" would be worse than waiting.
+Channels: an event goes to every channel its topic routes to (WhatsApp, calendar, live
+events...). It is attempted whole first; if some channel does not deliver, the event splits
+(see claims.py) and from then on each of its channels is retried, declared dead and replayed
+on its own, and a delivered channel never runs again for it.
+
+Order is per (aggregate, channel): a channel's delivery waits until that channel has
+delivered every earlier event of the aggregate. A dead delivery therefore holds back its
+channel's later events of that aggregate until it is retried (API or CLI): sending a
+booking's "cancelled" message before its "confirmed" one would be worse than waiting. The
+aggregate's other channels carry on.
 """
 
 from __future__ import annotations
@@ -17,9 +24,8 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 import structlog
@@ -27,14 +33,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.outbox.dispatch import Dispatcher, HandlerContext
+from app.outbox import claims
+from app.outbox.claims import Aggregate, Claimed, Outcome, Settlement
+from app.outbox.dispatch import Dispatcher, HandlerContext, Route, UnknownChannel, UnknownTopic
 from app.outbox.errors import PermanentError, RetryableError
 from app.outbox.metrics import RelayMetrics
 from app.outbox.models import NOTIFY_CHANNEL, OutboxEvent
 
 log = structlog.get_logger()
-
-Aggregate = tuple[uuid.UUID, str, uuid.UUID]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +70,6 @@ def libpq_url(sqlalchemy_url: str) -> str:
 
 def new_worker_id() -> str:
     return f"relay-{uuid.uuid4().hex[:12]}"
-
-
-@dataclass
-class _Batch:
-    delivered: list[OutboxEvent] = field(default_factory=list)
-    released: list[OutboxEvent] = field(default_factory=list)
 
 
 class Relay:
@@ -142,98 +142,134 @@ class Relay:
                 return total
 
     async def run_once(self) -> int:
-        events = await self.claim()
-        if events:
-            await self.process(events)
-        return len(events)
+        claimed = await self.claim()
+        if claimed:
+            await self.process(claimed)
+        return len(claimed)
 
-    async def claim(self) -> list[OutboxEvent]:
+    async def claim(self) -> list[Claimed]:
         async with self.engine.connect() as connection:
-            rows = await connection.execute(
-                text("SELECT * FROM outbox_claim(:worker, :limit, :lease)"),
-                {
-                    "worker": self.worker_id,
-                    "limit": self.config.batch_size,
-                    "lease": self.config.lease_seconds,
-                },
+            return await claims.claim(
+                connection, self.worker_id, self.config.batch_size, self.config.lease_seconds
             )
-            events = [
-                OutboxEvent(
-                    tenant_id=r.tenant_id,
-                    id=r.id,
-                    seq=r.seq,
-                    topic=r.topic,
-                    aggregate_type=r.aggregate_type,
-                    aggregate_id=r.aggregate_id,
-                    payload=r.payload,
-                    created_at=r.created_at,
-                    attempts=r.attempts,
-                )
-                for r in rows
-            ]
-        events.sort(key=lambda event: event.seq)
-        return events
 
-    async def process(self, events: Sequence[OutboxEvent]) -> None:
-        """Aggregates run concurrently; the events of one aggregate strictly in seq order."""
-        groups: dict[Aggregate, list[OutboxEvent]] = {}
-        for event in events:
-            groups.setdefault(event.aggregate, []).append(event)
+    async def process(self, claimed: Sequence[Claimed]) -> None:
+        """Aggregates run concurrently; the claims of one aggregate strictly in seq order."""
+        groups: dict[Aggregate, list[Claimed]] = {}
+        for item in claimed:
+            groups.setdefault(item.aggregate, []).append(item)
         deadline = time.monotonic() + self.config.lease_seconds * 0.8
-        batch = _Batch()
+        settlement = Settlement()
         gate = asyncio.Semaphore(self.config.concurrency)
 
-        async def run_group(group: list[OutboxEvent]) -> None:
+        async def run_group(group: list[Claimed]) -> None:
             async with gate:
-                await self._run_group(group, deadline, batch)
+                await self._run_group(group, deadline, settlement)
 
         try:
             await asyncio.gather(*(run_group(group) for group in groups.values()))
         finally:
-            await self._settle(batch)
+            async with self.engine.connect() as connection:
+                await settlement.write(connection)
 
-    async def _run_group(self, group: list[OutboxEvent], deadline: float, batch: _Batch) -> None:
-        for index, event in enumerate(group):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not await self._attempt(event, remaining, batch):
-                # Later events of this aggregate must wait for this one: hand them back.
-                start = index if remaining <= 0 else index + 1
-                batch.released.extend(group[start:])
+    async def _run_group(
+        self, group: list[Claimed], deadline: float, settlement: Settlement
+    ) -> None:
+        # Channels an earlier claim of this aggregate left undelivered: later events must not
+        # run them in this batch.
+        owed: set[str] = set()
+        for index, item in enumerate(group):
+            if deadline - time.monotonic() <= 0:
+                settlement.released.extend(group[index:])
+                return
+            if item.channel is not None:
+                await self._deliver_channel(item, item.channel, owed, deadline, settlement)
+            elif not await self._deliver_event(item, owed, deadline, settlement):
+                # No channel at all: nothing is known to be independent of it.
+                settlement.released.extend(group[index + 1 :])
                 return
 
-    async def _attempt(self, event: OutboxEvent, budget: float, batch: _Batch) -> bool:
+    async def _deliver_event(
+        self, item: Claimed, owed: set[str], deadline: float, settlement: Settlement
+    ) -> bool:
+        event = item.event
+        routes = self.dispatcher.routes_for(event.topic)
+        if not routes:
+            error = UnknownTopic(f"no handler registered for topic {event.topic!r}")
+            await self._fail_event(event, error)
+            return False
+        held = owed | item.held
+        outcomes: list[Outcome] = []
+        for route in routes:
+            budget = deadline - time.monotonic()
+            if route.channel in held or budget <= 0:
+                outcomes.append(self._held(event, route.channel))
+            else:
+                outcomes.append(await self._attempt(event, route, budget))
+        if all(outcome.delivered for outcome in outcomes):
+            settlement.delivered.append(item)
+            return True
+        settlement.recorded.extend((item, outcome) for outcome in outcomes)
+        owed.update(outcome.channel for outcome in outcomes if not outcome.delivered)
+        return True
+
+    async def _deliver_channel(
+        self,
+        item: Claimed,
+        channel: str,
+        owed: set[str],
+        deadline: float,
+        settlement: Settlement,
+    ) -> None:
+        if channel in owed:
+            settlement.released.append(item)
+            return
+        route = self.dispatcher.route(item.topic, channel)
+        if route is None:
+            error = UnknownChannel(f"no handler registered for channel {channel!r}")
+            outcome = self._failed(item.event, channel, error, dead=True)
+        else:
+            outcome = await self._attempt(item.event, route, deadline - time.monotonic())
+        settlement.recorded.append((item, outcome))
+        if not outcome.delivered:
+            owed.add(channel)
+
+    async def _attempt(self, event: OutboxEvent, route: Route, budget: float) -> Outcome:
         with structlog.contextvars.bound_contextvars(
             outbox_id=str(event.id),
             topic=event.topic,
+            channel=route.channel,
             tenant_id=str(event.tenant_id),
             attempt=event.attempts,
         ):
             try:
                 async with asyncio.timeout(budget):
-                    await self.dispatcher.dispatch(self.ctx, event)
+                    await route.handler(self.ctx, event)
             except PermanentError as error:
-                await self._fail(event, error, dead=True)
-                return False
+                return self._failed(event, route.channel, error, dead=True)
             except RetryableError as error:
-                await self._fail(event, error, retry_after=error.retry_after)
-                return False
+                return self._failed(event, route.channel, error, retry_after=error.retry_after)
             except Exception as error:  # a bug or an unclassified failure: retry, loudly
-                await self._fail(event, error)
-                return False
-            batch.delivered.append(event)
-            latency = (datetime.now(UTC) - event.created_at).total_seconds()
-            self.metrics.delivered(latency, event.attempts)
+                return self._failed(event, route.channel, error)
+            now = datetime.now(UTC)
+            latency = (now - event.created_at).total_seconds()
+            self.metrics.delivered(latency, event.attempts, route.channel)
             log.info("outbox.delivered", latency_ms=round(latency * 1000, 1))
-            return True
+            return Outcome(route.channel, "delivered", event.attempts, now)
 
-    async def _fail(
+    def _held(self, event: OutboxEvent, channel: str) -> Outcome:
+        """Not run now: owed by an earlier event, or out of time. Not charged an attempt."""
+        return Outcome(channel, "pending", max(event.attempts - 1, 0), datetime.now(UTC))
+
+    def _failed(
         self,
         event: OutboxEvent,
+        channel: str,
         error: BaseException,
         *,
         dead: bool = False,
         retry_after: float | None = None,
-    ) -> None:
+    ) -> Outcome:
         dead = dead or event.attempts >= self.config.max_attempts
         delay = (
             retry_after
@@ -242,32 +278,30 @@ class Relay:
         )
         retry_at = datetime.now(UTC) + timedelta(seconds=0 if dead else delay)
         message = f"{type(error).__name__}: {error}"
+        self.metrics.failed(dead, channel)
+        if dead:
+            log.warning("outbox.dead", channel=channel, error=message)
+        else:
+            log.info(
+                "outbox.retry_scheduled", channel=channel, error=message, retry_in_s=round(delay, 3)
+            )
+        return Outcome(channel, "dead" if dead else "pending", event.attempts, retry_at, message)
+
+    async def _fail_event(self, event: OutboxEvent, error: BaseException) -> None:
+        """An event no channel serves goes dead whole: retried, it is attempted whole."""
+        message = f"{type(error).__name__}: {error}"
         async with self.engine.connect() as connection:
             await connection.execute(
-                text("SELECT outbox_mark_failed(:tenant_id, :id, :error, :retry_at, :dead)"),
+                text("SELECT outbox_mark_failed(:tenant_id, :id, :error, :retry_at, true)"),
                 {
                     "tenant_id": event.tenant_id,
                     "id": event.id,
                     "error": message,
-                    "retry_at": retry_at,
-                    "dead": dead,
+                    "retry_at": datetime.now(UTC),
                 },
             )
-        self.metrics.failed(dead)
-        if dead:
-            log.warning("outbox.dead", error=message)
-        else:
-            log.info("outbox.retry_scheduled", error=message, retry_in_s=round(delay, 3))
-
-    async def _settle(self, batch: _Batch) -> None:
-        statements: list[tuple[str, list[OutboxEvent]]] = [
-            ("SELECT outbox_mark_delivered(:tenant_ids, :ids)", batch.delivered),
-            ("SELECT outbox_release(:tenant_ids, :ids)", batch.released),
-        ]
-        async with self.engine.connect() as connection:
-            for sql, events in statements:
-                if events:
-                    await connection.execute(text(sql), _id_arrays(events))
+        self.metrics.failed(True)
+        log.warning("outbox.dead", outbox_id=str(event.id), topic=event.topic, error=message)
 
     async def _listen(self) -> None:
         assert self.listen_url is not None
@@ -286,10 +320,3 @@ class Relay:
             except Exception as error:
                 log.warning("outbox.listen_failed", error=f"{type(error).__name__}: {error}")
                 await asyncio.sleep(1.0)
-
-
-def _id_arrays(events: Sequence[OutboxEvent]) -> dict[str, Any]:
-    return {
-        "tenant_ids": [event.tenant_id for event in events],
-        "ids": [event.id for event in events],
-    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +17,13 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id, set_tenant
-from app.outbox.errors import OutboxEntryDelivered, OutboxEntryNotFound
-from app.outbox.models import NOTIFY_CHANNEL, STATUSES, OutboxEntry, Status
+from app.outbox.errors import (
+    OutboxChannelDelivered,
+    OutboxChannelNotFound,
+    OutboxEntryDelivered,
+    OutboxEntryNotFound,
+)
+from app.outbox.models import NOTIFY_CHANNEL, STATUSES, ChannelDelivery, OutboxEntry, Status
 from app.validation import field_error
 
 ENTRY_COLUMNS = (
@@ -31,6 +37,26 @@ _STAGE = text(
     " VALUES (:tenant_id, :id, :aggregate_type, :aggregate_id, :topic, CAST(:payload AS jsonb))"
     " RETURNING id)"
     f" SELECT staged.id, pg_notify('{NOTIFY_CHANNEL}', '') FROM staged"
+)
+
+
+# Works for the app role under RLS (one tenant) and for the owner across tenants (the CLI).
+CHANNELS_OF = text(
+    "SELECT tenant_id, outbox_id, channel, status, attempts, last_error, available_at, "
+    "delivered_at FROM outbox_deliveries WHERE (tenant_id, outbox_id) IN "
+    "(SELECT * FROM unnest(CAST(:tenant_ids AS uuid[]), CAST(:ids AS uuid[]))) "
+    "ORDER BY channel"
+)
+_RESET_CHANNELS = text(
+    "UPDATE outbox_deliveries SET status = 'pending', attempts = 0, available_at = :now, "
+    "last_error = NULL, locked_until = NULL, locked_by = NULL "
+    "WHERE tenant_id = :tenant_id AND outbox_id = :id AND status <> 'delivered' "
+    "AND (CAST(:channel AS text) IS NULL OR channel = :channel) RETURNING channel"
+)
+_RESET_EVENT = text(
+    "UPDATE outbox SET status = 'pending', attempts = 0, available_at = :now, "
+    "last_error = NULL, locked_until = NULL, locked_by = NULL "
+    "WHERE tenant_id = :tenant_id AND id = :id"
 )
 
 
@@ -95,6 +121,36 @@ def entry_from_row(row: Row[Any]) -> OutboxEntry:
     )
 
 
+def with_channels(entries: list[OutboxEntry], rows: Any) -> list[OutboxEntry]:
+    """Attach CHANNELS_OF rows to their entries."""
+    found: dict[tuple[uuid.UUID, uuid.UUID], list[ChannelDelivery]] = {}
+    for row in rows:
+        found.setdefault((row.tenant_id, row.outbox_id), []).append(
+            ChannelDelivery(
+                channel=row.channel,
+                status=row.status,
+                attempts=row.attempts,
+                last_error=row.last_error,
+                available_at=row.available_at,
+                delivered_at=row.delivered_at,
+            )
+        )
+    return [
+        replace(entry, channels=tuple(found.get((entry.tenant_id, entry.id), ())))
+        for entry in entries
+    ]
+
+
+def channel_keys(entries: list[OutboxEntry]) -> dict[str, Any]:
+    return {"tenant_ids": [e.tenant_id for e in entries], "ids": [e.id for e in entries]}
+
+
+async def _load_channels(session: AsyncSession, entries: list[OutboxEntry]) -> list[OutboxEntry]:
+    if not entries:
+        return entries
+    return with_channels(entries, await session.execute(CHANNELS_OF, channel_keys(entries)))
+
+
 def check_status(status: str) -> Status:
     for known in STATUSES:
         if status == known:
@@ -115,19 +171,26 @@ async def list_entries(
             ),
             {"tenant_id": tenant_id, "status": checked, "limit": max(1, min(limit, 500))},
         )
-        return [entry_from_row(row) for row in rows]
+        return await _load_channels(session, [entry_from_row(row) for row in rows])
 
 
 async def retry_entry(
-    session: AsyncSession, tenant_id: uuid.UUID, entry_id: uuid.UUID, now: datetime
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    entry_id: uuid.UUID,
+    now: datetime,
+    *,
+    channel: str | None = None,
 ) -> OutboxEntry:
-    """Make a dead (or backing-off) entry due now with a fresh attempt budget."""
+    """Make a dead (or backing-off) entry due now with a fresh attempt budget: every channel
+    it still owes, or only `channel`. Delivered channels are not run again."""
     async with session.begin():
         await set_tenant(session, tenant_id)
         current = (
             await session.execute(
                 text(
-                    "SELECT status FROM outbox WHERE tenant_id = :tenant_id AND id = :id FOR UPDATE"
+                    "SELECT status, per_channel FROM outbox "
+                    "WHERE tenant_id = :tenant_id AND id = :id FOR UPDATE"
                 ),
                 {"tenant_id": tenant_id, "id": entry_id},
             )
@@ -136,19 +199,46 @@ async def retry_entry(
             raise OutboxEntryNotFound(entry_id=entry_id)
         if current.status == "delivered":
             raise OutboxEntryDelivered(entry_id=entry_id)
+        params = {"tenant_id": tenant_id, "id": entry_id, "now": now}
+        if current.per_channel:
+            reset = await session.execute(_RESET_CHANNELS, {**params, "channel": channel})
+            if channel is not None and reset.first() is None:
+                await _raise_channel_not_open(session, tenant_id, entry_id, channel)
+            await session.execute(
+                text("SELECT outbox_refresh(ARRAY[:tenant_id], ARRAY[:id])"), params
+            )
+        elif channel is not None:
+            raise OutboxChannelNotFound(entry_id=entry_id, channel=channel)
+        else:
+            await session.execute(_RESET_EVENT, params)
         row = (
             await session.execute(
                 text(
-                    "UPDATE outbox SET status = 'pending', attempts = 0, available_at = :now, "
-                    "last_error = NULL, locked_until = NULL, locked_by = NULL "
-                    "WHERE tenant_id = :tenant_id AND id = :id "
-                    f"RETURNING {ENTRY_COLUMNS}"
+                    f"SELECT {ENTRY_COLUMNS} FROM outbox WHERE tenant_id = :tenant_id AND id = :id"
                 ),
-                {"tenant_id": tenant_id, "id": entry_id, "now": now},
+                params,
             )
         ).one()
         await session.execute(text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"))
-        return entry_from_row(row)
+        [entry] = await _load_channels(session, [entry_from_row(row)])
+        return entry
+
+
+async def _raise_channel_not_open(
+    session: AsyncSession, tenant_id: uuid.UUID, entry_id: uuid.UUID, channel: str
+) -> None:
+    delivered = (
+        await session.execute(
+            text(
+                "SELECT 1 FROM outbox_deliveries WHERE tenant_id = :tenant_id "
+                "AND outbox_id = :id AND channel = :channel"
+            ),
+            {"tenant_id": tenant_id, "id": entry_id, "channel": channel},
+        )
+    ).first()
+    if delivered is not None:
+        raise OutboxChannelDelivered(entry_id=entry_id, channel=channel)
+    raise OutboxChannelNotFound(entry_id=entry_id, channel=channel)
 
 
 async def events_after(
