@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, TenantScoped, new_id
+from app.db import Base, TenantScoped, new_id, set_tenant
+from app.paging import DEFAULT_LIMIT, Key, Keyset, Page, page_size
 
 
 class AuditEntry(TenantScoped, Base):
@@ -67,3 +68,37 @@ def record(
             after=after,
         )
     )
+
+
+# Newest first; rows of one transaction share `at`, the id orders them.
+AUDIT_ORDER = Keyset(
+    "audit", Key(AuditEntry.at, datetime, descending=True), Key(AuditEntry.id, uuid.UUID)
+)
+
+
+async def list_entries(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    entity_type: str | None = None,
+    entity_id: uuid.UUID | None = None,
+    actor_id: uuid.UUID | None = None,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[AuditEntry]:
+    """One page of the audit trail, newest first (own read transaction)."""
+    after = AUDIT_ORDER.after(cursor)
+    size = page_size(limit)
+    query = select(AuditEntry).where(AuditEntry.tenant_id == tenant_id)
+    if entity_type is not None:
+        query = query.where(AuditEntry.entity_type == entity_type)
+    if entity_id is not None:
+        query = query.where(AuditEntry.entity_id == entity_id)
+    if actor_id is not None:
+        query = query.where(AuditEntry.actor_id == actor_id)
+    if after is not None:
+        query = query.where(after)
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        rows = await session.scalars(query.order_by(*AUDIT_ORDER.order_by()).limit(size + 1))
+        return AUDIT_ORDER.page(rows.all(), size)

@@ -13,10 +13,9 @@ from app.bookings.models import STATUSES, Booking, BookingProduct
 from app.db import set_tenant
 from app.errors import NotFound
 from app.money import Money
+from app.paging import MAX_LIMIT, Bound, Key, Keyset, Page, business_zone, page_size, period
 from app.payments.service import PaymentView, payments_for
 from app.validation import field_error
-
-MAX_LIST = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,28 +117,40 @@ async def with_payments(
     return [replace(v, payment=found.get(v.id)) for v in views]
 
 
+BOOKING_ORDER = Keyset(
+    "bookings", Key(Booking.starts_at, datetime, attribute="start"), Key(Booking.id, uuid.UUID)
+)
+
+
 async def list_bookings(
     session: AsyncSession,
     tenant_id: uuid.UUID,
     *,
-    since: datetime,
-    until: datetime,
+    start: Bound,
+    end: Bound,
     status: str | None = None,
     resource_id: uuid.UUID | None = None,
-) -> list[BookingView]:
-    """Bookings starting in [since, until), by start time (at most MAX_LIST)."""
-    if until <= since:
-        raise field_error("to", "must be after from")
+    cursor: str | None = None,
+    limit: int = MAX_LIMIT,
+) -> Page[BookingView]:
+    """One page of the bookings starting in the period (dates in the business's timezone,
+    `end` included), by start time."""
     if status is not None and status not in STATUSES:
         raise field_error("status", f"must be one of {', '.join(STATUSES)}")
-    query = select(Booking).where(
-        Booking.tenant_id == tenant_id, Booking.starts_at >= since, Booking.starts_at < until
-    )
-    if status is not None:
-        query = query.where(Booking.status == status)
-    if resource_id is not None:
-        query = query.where(Booking.resource_id == resource_id)
+    after = BOOKING_ORDER.after(cursor)
+    size = page_size(limit)
     async with session.begin():
         await set_tenant(session, tenant_id)
-        rows = await session.scalars(query.order_by(Booking.starts_at, Booking.id).limit(MAX_LIST))
-        return await with_payments(session, tenant_id, [BookingView.of(row) for row in rows])
+        since, until = period(start, end, await business_zone(session, tenant_id))
+        query = select(Booking).where(
+            Booking.tenant_id == tenant_id, Booking.starts_at >= since, Booking.starts_at < until
+        )
+        if status is not None:
+            query = query.where(Booking.status == status)
+        if resource_id is not None:
+            query = query.where(Booking.resource_id == resource_id)
+        if after is not None:
+            query = query.where(after)
+        rows = await session.scalars(query.order_by(*BOOKING_ORDER.order_by()).limit(size + 1))
+        page = BOOKING_ORDER.page([BookingView.of(row) for row in rows], size)
+        return Page(await with_payments(session, tenant_id, page.items), page.next)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app import audit, paging
 from app.bookings import service
 from app.bookings.errors import ProviderUnavailable
 from app.bookings.schemas import BookingIn, BookingOut, CancelIn, CancelOut, RescheduleIn
@@ -21,8 +21,8 @@ from app.errors import NotFound
 from app.http import idempotent, principal
 from app.payments.service import PaymentView
 from app.ratelimit import public_rate_limit
-from app.tenancy.service import find_tenant_by_slug, get_tenant
-from app.validation import check_timezone, field_error
+from app.tenancy.service import find_tenant_by_slug
+from app.validation import field_error
 
 Transition = Callable[..., Awaitable[service.BookingView]]
 
@@ -101,20 +101,6 @@ async def create_public_booking(
     return await _place(request, session, data, tenant.id, audit.PUBLIC)
 
 
-def _instant(value: str, field: str, tz_name: str) -> datetime:
-    """RFC 3339 with offset, or a date meaning local midnight in the business's timezone."""
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime.combine(day, time(0), tzinfo=check_timezone(tz_name)).astimezone(UTC)
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise field_error(field, "must be YYYY-MM-DD or RFC 3339 with offset") from None
-    if parsed.tzinfo is None:
-        raise field_error(field, "must include a UTC offset (RFC 3339)")
-    return parsed.astimezone(UTC)
-
-
 @get("/bookings")
 async def list_bookings(
     request: Request[Any, Any, Any],
@@ -123,20 +109,30 @@ async def list_bookings(
     to: str | None = None,
     status: str | None = None,
     resource_id: uuid.UUID | None = None,
-) -> list[BookingOut]:
+    limit: Annotated[int, Parameter(ge=1)] = paging.ARRAY_DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Response[list[BookingOut]]:
+    """Bookings starting in the period, by start time. `from`/`to`: dates (YYYY-MM-DD, the
+    business's timezone, `to` included) or RFC 3339 instants (`to` excluded). A page holds
+    `limit` bookings (default and most 500); the next page's link is in the `Link`
+    (rel="next") and `X-Next-Cursor` headers, absent on the last page."""
     tenant_id, _ = _actor(request)
     if not from_ or not to:
         raise field_error("from", "from and to are required")
-    tenant = await get_tenant(session, tenant_id)
-    views = await service.list_bookings(
+    page = await service.list_bookings(
         session,
         tenant_id,
-        since=_instant(from_, "from", tenant.timezone),
-        until=_instant(to, "to", tenant.timezone),
+        start=paging.parse_bound(from_, "from"),
+        end=paging.parse_bound(to, "to"),
         status=status,
         resource_id=resource_id,
+        cursor=cursor,
+        limit=limit,
     )
-    return [BookingOut.of(view) for view in views]
+    return Response(
+        [BookingOut.of(view) for view in page.items],
+        headers=paging.next_headers(request.url.path, request.url.query, page.next),
+    )
 
 
 @get("/bookings/{booking_id:uuid}")

@@ -196,7 +196,8 @@ async def sandbox_page(
         else ""
     )
     return PAGE.format(
-        amount=html.escape(payment.amount.format()),
+        # With its currency, as on the invoice: "350.00" alone does not say what is paid.
+        amount=html.escape(f"{payment.amount.format()} {payment.amount.currency}"),
         status=html.escape(payment.status),
         actions=actions,
     )

@@ -14,8 +14,9 @@ from app.errors import NotFound
 from app.invoices.amounts import check_rate
 from app.invoices.models import CREDIT_NOTE, DEFAULT_TAX_LABEL, INVOICE, Invoice, InvoiceSettings
 from app.invoices.views import InvoiceView, SettingsView, load_views
+from app.paging import MAX_LIMIT, Bound, Key, Keyset, Page, business_zone, page_size, period
 from app.tenancy.service import Principal
-from app.validation import check_aware, check_text, field_error
+from app.validation import check_text, field_error
 
 KINDS = (INVOICE, CREDIT_NOTE)
 
@@ -56,32 +57,46 @@ async def get_invoice(
         return (await load_views(session, [row]))[0]
 
 
+INVOICE_ORDER = Keyset(
+    "invoices",
+    Key(Invoice.issued_at, datetime),
+    Key(Invoice.series, str),
+    Key(Invoice.sequence, int),
+    Key(Invoice.id, uuid.UUID),
+)
+
+
 async def list_invoices(
     session: AsyncSession,
     tenant_id: uuid.UUID,
     *,
-    start: datetime,
-    end: datetime,
+    start: Bound,
+    end: Bound,
     kind: str | None = None,
-    limit: int = 500,
-) -> list[InvoiceView]:
-    """Invoices and credit notes issued in [start, end), oldest first."""
-    check_aware(start, "from")
-    check_aware(end, "to")
-    if end <= start:
-        raise field_error("to", "must be after from")
+    cursor: str | None = None,
+    limit: int = MAX_LIMIT,
+) -> Page[InvoiceView]:
+    """One page of the invoices and credit notes issued in the period (dates in the
+    business's timezone, `end` included), oldest first, numbers ascending within an instant."""
     if kind is not None and kind not in KINDS:
         raise field_error("kind", "must be invoice or credit_note")
-    query = select(Invoice).where(
-        Invoice.tenant_id == tenant_id, Invoice.issued_at >= start, Invoice.issued_at < end
-    )
-    if kind is not None:
-        query = query.where(Invoice.kind == kind)
-    query = query.order_by(Invoice.issued_at, Invoice.series, Invoice.sequence).limit(limit)
+    after = INVOICE_ORDER.after(cursor)
+    size = page_size(limit)
     async with session.begin():
         await set_tenant(session, tenant_id)
-        rows = (await session.scalars(query)).all()
-        return await load_views(session, rows)
+        since, until = period(start, end, await business_zone(session, tenant_id))
+        query = select(Invoice).where(
+            Invoice.tenant_id == tenant_id, Invoice.issued_at >= since, Invoice.issued_at < until
+        )
+        if kind is not None:
+            query = query.where(Invoice.kind == kind)
+        if after is not None:
+            query = query.where(after)
+        rows = (
+            await session.scalars(query.order_by(*INVOICE_ORDER.order_by()).limit(size + 1))
+        ).all()
+        page = INVOICE_ORDER.page(rows, size)
+        return Page(await load_views(session, page.items), page.next)
 
 
 async def get_invoice_settings(session: AsyncSession, tenant_id: uuid.UUID) -> SettingsView:

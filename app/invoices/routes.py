@@ -11,6 +11,7 @@ from litestar import Request, Response, Router, get, put
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import paging
 from app.errors import NotFound
 from app.http import manager_only, principal
 from app.invoices import queries
@@ -24,15 +25,30 @@ HTML_SUFFIX = ".html"
 async def list_invoices(
     request: Request[Any, Any, Any],
     session: AsyncSession,
-    start: Annotated[datetime, Parameter(query="from")],
-    end: Annotated[datetime, Parameter(query="to")],
+    start: Annotated[str, Parameter(query="from")],
+    end: Annotated[str, Parameter(query="to")],
     kind: str | None = None,
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 500,
-) -> list[InvoiceOut]:
-    views = await queries.list_invoices(
-        session, principal(request).tenant_id, start=start, end=end, kind=kind, limit=limit
+    limit: Annotated[int, Parameter(ge=1)] = paging.ARRAY_DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Response[list[InvoiceOut]]:
+    """Invoices and credit notes issued in the period, oldest first. `from`/`to`: dates
+    (YYYY-MM-DD, the business's timezone, `to` included, as in the reports) or RFC 3339
+    instants (`to` excluded). A page holds `limit` documents (default and most 500); the
+    next page's link is in the `Link` (rel="next") and `X-Next-Cursor` headers, absent on
+    the last page."""
+    page = await queries.list_invoices(
+        session,
+        principal(request).tenant_id,
+        start=paging.parse_bound(start, "from"),
+        end=paging.parse_bound(end, "to"),
+        kind=kind,
+        cursor=cursor,
+        limit=limit,
     )
-    return [InvoiceOut.of(view) for view in views]
+    return Response(
+        [InvoiceOut.of(view) for view in page.items],
+        headers=paging.next_headers(request.url.path, request.url.query, page.next),
+    )
 
 
 @get("/invoices/{ref:str}")

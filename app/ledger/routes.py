@@ -5,22 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from litestar import Request, Router, get
+from litestar import Request, Response, Router, get
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import paging
 from app.http import manager_only, principal
-from app.ledger import accounts, service
+from app.ledger import accounts, queries
 from app.ledger.schemas import (
     AccountOut,
     EntryOut,
-    PostingOut,
     TrialBalanceOut,
 )
 from app.validation import field_error
-
-From = Annotated[datetime, Parameter(query="from")]
-To = Annotated[datetime, Parameter(query="to")]
 
 
 def _aware(value: datetime, field: str) -> datetime:
@@ -61,35 +58,28 @@ async def trial_balance(
 async def list_entries(
     request: Request[Any, Any, Any],
     session: AsyncSession,
-    start: From,
-    end: To,
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 500,
-) -> list[EntryOut]:
-    entries = await service.list_entries(
+    start: Annotated[str, Parameter(query="from")],
+    end: Annotated[str, Parameter(query="to")],
+    limit: Annotated[int, Parameter(ge=1)] = paging.ARRAY_DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Response[list[EntryOut]]:
+    """Journal entries that occurred in the period, oldest first, with their postings.
+    `from`/`to`: dates (YYYY-MM-DD, the business's timezone, `to` included, as in the
+    reports) or RFC 3339 instants (`to` excluded). A page holds `limit` entries (default and
+    most 500); the next page's link is in the `Link` (rel="next") and `X-Next-Cursor`
+    headers, absent on the last page."""
+    page = await queries.list_entries(
         session,
         principal(request).tenant_id,
-        start=_aware(start, "from"),
-        end=_aware(end, "to"),
+        start=paging.parse_bound(start, "from"),
+        end=paging.parse_bound(end, "to"),
+        cursor=cursor,
         limit=limit,
     )
-    return [
-        EntryOut(
-            id=e.id,
-            idempotency_key=e.idempotency_key,
-            reason=e.reason,
-            occurred_at=e.occurred_at,
-            created_at=e.created_at,
-            booking_id=e.booking_id,
-            payment_id=e.payment_id,
-            reverses_entry_id=e.reverses_entry_id,
-            dimensions=e.dimensions,
-            postings=[
-                PostingOut(p.account_code, p.account_type, p.amount.amount_minor, p.amount.currency)
-                for p in e.postings
-            ],
-        )
-        for e in entries
-    ]
+    return Response(
+        [EntryOut.of(entry) for entry in page.items],
+        headers=paging.next_headers(request.url.path, request.url.query, page.next),
+    )
 
 
 def router() -> Router:

@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from app.ledger.service import Entry
+
 
 class AccountOut(msgspec.Struct):
     code: str
@@ -35,6 +37,24 @@ class EntryOut(msgspec.Struct):
     reverses_entry_id: uuid.UUID | None
     dimensions: dict[str, Any]
     postings: list[PostingOut]
+
+    @classmethod
+    def of(cls, e: Entry) -> EntryOut:
+        return cls(
+            id=e.id,
+            idempotency_key=e.idempotency_key,
+            reason=e.reason,
+            occurred_at=e.occurred_at,
+            created_at=e.created_at,
+            booking_id=e.booking_id,
+            payment_id=e.payment_id,
+            reverses_entry_id=e.reverses_entry_id,
+            dimensions=e.dimensions,
+            postings=[
+                PostingOut(p.account_code, p.account_type, p.amount.amount_minor, p.amount.currency)
+                for p in e.postings
+            ],
+        )
 
 
 class TrialBalanceOut(msgspec.Struct):

@@ -6,16 +6,17 @@ import csv
 import io
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post, put
+from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app import audit, paging
 from app.http import idempotent, manager_only, principal
 from app.money import format_minor
-from app.payouts import service
-from app.payouts.models import IN_TRANSIT, RAIL_MANUAL
+from app.payouts import queries, service
+from app.payouts.models import Payout
 from app.payouts.schemas import (
     FailIn,
     MarkPaidIn,
@@ -37,10 +38,22 @@ def default_period(today: date) -> tuple[date, date]:
 
 @get("/payouts")
 async def list_payouts(
-    request: Request[Any, Any, Any], session: AsyncSession, status: str | None = None
-) -> list[PayoutOut]:
-    payouts = await service.list_payouts(session, principal(request).tenant_id, status=status)
-    return [PayoutOut.of(p) for p in payouts]
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    status: str | None = None,
+    limit: Annotated[int, Parameter(ge=1)] = paging.ARRAY_DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Response[list[PayoutOut]]:
+    """Payouts, newest first. A page holds `limit` payouts (default and most 500); the next
+    page's link is in the `Link` (rel="next") and `X-Next-Cursor` headers, absent on the
+    last page."""
+    page = await queries.list_payouts(
+        session, principal(request).tenant_id, status=status, cursor=cursor, limit=limit
+    )
+    return Response(
+        [PayoutOut.of(p) for p in page.items],
+        headers=paging.next_headers(request.url.path, request.url.query, page.next),
+    )
 
 
 @get("/payouts/payables")
@@ -150,31 +163,31 @@ CSV_COLUMNS = [
 
 @get("/payouts/export.csv")
 async def export_csv(request: Request[Any, Any, Any], session: AsyncSession) -> Response[str]:
-    """Manual-rail payouts waiting to be paid, for the bank transfer sheet."""
-    payouts = await service.list_payouts(session, principal(request).tenant_id, status=IN_TRANSIT)
+    """Every manual-rail payout waiting to be paid, for the bank transfer sheet: all of
+    them, unpaged (a sheet cut short would leave staff unpaid)."""
+    payouts = await queries.manual_payouts_in_transit(session, principal(request).tenant_id)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for p in payouts:
-        if p.rail != RAIL_MANUAL:
-            continue
-        currency = p.currency.strip()
-        writer.writerow(
-            [
-                p.id,
-                p.resource_id,
-                format_minor(p.amount_minor, currency),
-                currency,
-                p.period_start,
-                p.period_end,
-                p.created_at.isoformat(),
-            ]
-        )
+    writer.writerows(_csv_row(p) for p in payouts)
     return Response(
         buffer.getvalue(),
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="payouts.csv"'},
     )
+
+
+def _csv_row(p: Payout) -> list[object]:
+    currency = p.currency.strip()
+    return [
+        p.id,
+        p.resource_id,
+        format_minor(p.amount_minor, currency),
+        currency,
+        p.period_start,
+        p.period_end,
+        p.created_at.isoformat(),
+    ]
 
 
 def router() -> Router:

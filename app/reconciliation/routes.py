@@ -10,10 +10,10 @@ from litestar import Request, Response, Router, get, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import audit
+from app import audit, paging
 from app.http import idempotent, manager_only, principal
 from app.providers import PROVIDERS, Providers, build_providers
-from app.reconciliation import jobs, service
+from app.reconciliation import jobs, queries, service
 from app.reconciliation.errors import ReconciliationProviderNotConfigured
 from app.reconciliation.matching import Tolerances
 from app.reconciliation.schemas import DiscrepancyOut, ResolveIn, RunIn, RunOut, SummaryOut
@@ -33,10 +33,22 @@ def _providers(request: Request[Any, Any, Any]) -> Providers:
 
 @get("/reconciliation/runs")
 async def list_runs(
-    request: Request[Any, Any, Any], session: AsyncSession, provider: str | None = None
-) -> list[RunOut]:
-    runs = await service.list_runs(session, principal(request).tenant_id, provider=provider)
-    return [RunOut.of(run) for run in runs]
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    provider: str | None = None,
+    limit: Annotated[int, Parameter(ge=1)] = paging.ARRAY_DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Response[list[RunOut]]:
+    """Runs, latest day first. A page holds `limit` runs (default and most 500); the next
+    page's link is in the `Link` (rel="next") and `X-Next-Cursor` headers, absent on the
+    last page."""
+    page = await queries.list_runs(
+        session, principal(request).tenant_id, provider=provider, cursor=cursor, limit=limit
+    )
+    return Response(
+        [RunOut.of(run) for run in page.items],
+        headers=paging.next_headers(request.url.path, request.url.query, page.next),
+    )
 
 
 @post("/reconciliation/runs")
@@ -71,17 +83,25 @@ async def list_discrepancies(
     status: str | None = "open",
     run_id: uuid.UUID | None = None,
     kind: str | None = None,
-    limit: int = 200,
-) -> list[DiscrepancyOut]:
-    found = await service.list_discrepancies(
+    limit: Annotated[int, Parameter(ge=1)] = paging.ARRAY_DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Response[list[DiscrepancyOut]]:
+    """Findings, newest first (`status`: open by default, resolved, cleared or all). A page
+    holds `limit` findings (default and most 500); the next page's link is in the `Link`
+    (rel="next") and `X-Next-Cursor` headers, absent on the last page."""
+    page = await queries.list_discrepancies(
         session,
         principal(request).tenant_id,
         status=None if status == "all" else status,
         run_id=run_id,
         kind=kind,
+        cursor=cursor,
         limit=limit,
     )
-    return [DiscrepancyOut.of(d) for d in found]
+    return Response(
+        [DiscrepancyOut.of(d) for d in page.items],
+        headers=paging.next_headers(request.url.path, request.url.query, page.next),
+    )
 
 
 @post("/reconciliation/discrepancies/{discrepancy_id:uuid}/resolve")

@@ -1,0 +1,79 @@
+"""Paged reads of reconciliation runs and discrepancies for the reconciliation endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import set_tenant
+from app.paging import MAX_LIMIT, Key, Keyset, Page, page_size
+from app.reconciliation.models import Discrepancy, ReconciliationRun
+from app.reconciliation.service import KINDS_FILTER, check_provider
+from app.validation import field_error
+
+# The orders the lists always had (latest day first; newest finding first), each ending in
+# the id so that every row has one place.
+RUN_ORDER = Keyset(
+    "reconciliation_runs",
+    Key(ReconciliationRun.run_date, date, descending=True),
+    Key(ReconciliationRun.provider, str),
+    Key(ReconciliationRun.id, uuid.UUID),
+)
+DISCREPANCY_ORDER = Keyset(
+    "reconciliation_discrepancies",
+    Key(Discrepancy.created_at, datetime, descending=True),
+    Key(Discrepancy.id, uuid.UUID),
+)
+
+
+async def list_runs(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    provider: str | None = None,
+    cursor: str | None = None,
+    limit: int = MAX_LIMIT,
+) -> Page[ReconciliationRun]:
+    after = RUN_ORDER.after(cursor)
+    size = page_size(limit)
+    query = select(ReconciliationRun).where(ReconciliationRun.tenant_id == tenant_id)
+    if provider is not None:
+        query = query.where(ReconciliationRun.provider == check_provider(provider))
+    if after is not None:
+        query = query.where(after)
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        rows = await session.scalars(query.order_by(*RUN_ORDER.order_by()).limit(size + 1))
+        return RUN_ORDER.page(rows.all(), size)
+
+
+async def list_discrepancies(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    status: str | None = "open",
+    run_id: uuid.UUID | None = None,
+    kind: str | None = None,
+    cursor: str | None = None,
+    limit: int = MAX_LIMIT,
+) -> Page[Discrepancy]:
+    if status is not None and status not in KINDS_FILTER:
+        raise field_error("status", f"must be one of {', '.join(KINDS_FILTER)}")
+    after = DISCREPANCY_ORDER.after(cursor)
+    size = page_size(limit)
+    query = select(Discrepancy).where(Discrepancy.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(Discrepancy.status == status)
+    if run_id is not None:
+        query = query.where(Discrepancy.run_id == run_id)
+    if kind is not None:
+        query = query.where(Discrepancy.kind == kind)
+    if after is not None:
+        query = query.where(after)
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        rows = await session.scalars(query.order_by(*DISCREPANCY_ORDER.order_by()).limit(size + 1))
+        return DISCREPANCY_ORDER.page(rows.all(), size)
