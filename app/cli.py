@@ -11,10 +11,20 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
-from app.settings import load_settings
+from app.settings import SettingRejected, load_settings
+
+if TYPE_CHECKING:
+    from app.embedded import EmbeddedServices
 
 ROOT = Path(__file__).resolve().parent.parent
+# How long the API and the worker get to finish in-flight work after SIGTERM before SIGKILL.
+DRAIN_SECONDS = 10.0
+# Set by `reckon dev` for the API and worker it starts (see _exit_with_parent).
+PARENT_PID_VARIABLE = "RECKON_DEV_PARENT_PID"
+PR_SET_PDEATHSIG = 1
 
 
 def _ensure_root_on_path() -> None:
@@ -28,13 +38,30 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
     settings = load_settings()
     upgrade(settings.database_url)
+    if settings.app_role_password:
+        # Migration 0014 sets it once; repeating it here makes RECKON_APP_PASSWORD the source of
+        # truth, so changing it and re-running `reckon migrate` rotates the password.
+        _set_app_role_password(settings.database_url, settings.app_role_password)
     print("migrations applied")
     return 0
+
+
+def _set_app_role_password(owner_url: str, password: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from app.settings import set_app_role_password
+
+    conninfo = make_url(owner_url).set(drivername="postgresql")
+    with psycopg.connect(conninfo.render_as_string(hide_password=False)) as connection:
+        set_app_role_password(connection, password)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    _exit_with_parent()
+    load_settings()  # refuse bad settings with their own message, before uvicorn wraps it
     uvicorn.run(
         "app.asgi:app_from_environment",
         factory=True,
@@ -42,6 +69,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level="warning",
         access_log=False,
+        # Open event streams would otherwise hold a SIGTERM'd server up indefinitely.
+        timeout_graceful_shutdown=int(DRAIN_SECONDS / 2),
     )
     return 0
 
@@ -50,8 +79,22 @@ def cmd_worker(_: argparse.Namespace) -> int:
     _ensure_root_on_path()
     from worker import build_worker
 
+    _exit_with_parent()
     build_worker(load_settings()).run()
     return 0
+
+
+def _exit_with_parent() -> None:
+    """Under `reckon dev`, have Linux send this process SIGTERM when `dev` dies, however it dies
+    (SIGKILL included): a crashed `dev` must not leave an API holding its port."""
+    parent = os.environ.get(PARENT_PID_VARIABLE)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):  # `dev` died before prctl took effect
+        sys.exit(f"reckon dev (pid {parent}) has exited; stopping")
 
 
 def cmd_seed_demo(_: argparse.Namespace) -> int:
@@ -62,13 +105,69 @@ def cmd_seed_demo(_: argparse.Namespace) -> int:
     return 0
 
 
+class StopSignals:
+    """SIGTERM (Docker, systemd, supervisors) and SIGINT (Ctrl-C) both ask `reckon dev` to stop.
+
+    Python's default SIGTERM ends the process on the spot: no `finally` runs, and the API, the
+    worker and the embedded servers (daemons) are orphaned. Recording the signal instead lets
+    `dev` stop what it started, in order. Recording rather than raising also means a signal
+    never lands in the middle of starting a server or applying a migration."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    def install(self) -> StopSignals:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._record)
+        return self
+
+    def _record(self, signum: int, _frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signum
+
+    @property
+    def requested(self) -> bool:
+        return self.received is not None
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """Everything in one command: services (embedded unless URLs are set), migrations, demo
-    data, the API and the worker. Ctrl-C stops it all."""
-    from app.embedded import EmbeddedServices, default_data_dir
+    data, the API and the worker. SIGTERM or Ctrl-C stops it all: the API and the worker drain
+    first, then the embedded servers stop."""
+    from app.embedded import DataDirInUse, EmbeddedServices, default_data_dir
+
+    stop = StopSignals().install()
+    embedded = EmbeddedServices(default_data_dir())
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        env = _dev_environment(args, embedded)
+        for step in (cmd_migrate, cmd_seed_demo):
+            if stop.requested:
+                return 0
+            step(args)
+        if stop.requested:
+            return 0
+        _start_children(args, env, children)
+        base = f"http://{args.host}:{args.port}"
+        print(
+            f"\nReckon is running.\n  API docs:  {base}/schema/swagger\n"
+            f"  OpenAPI:   {base}/schema/openapi.json\n  Health:    {base}/health/ready\n"
+            f"  Metrics:   {base}/metrics\nPress Ctrl-C to stop.\n",
+            flush=True,
+        )
+        return _wait(children, stop)
+    except DataDirInUse as exc:
+        print(f"reckon: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        _stop(children)
+        embedded.stop()
+        print("stopped.", flush=True)
+
+
+def _dev_environment(args: argparse.Namespace, embedded: EmbeddedServices) -> dict[str, str]:
     from app.settings import normalise_database_url
 
-    embedded = EmbeddedServices(default_data_dir())
     env = dict(os.environ)
     if not env.get("DATABASE_URL"):
         print(f"starting embedded PostgreSQL (data in {embedded.data_dir / 'postgres'}) ...")
@@ -81,57 +180,51 @@ def cmd_dev(args: argparse.Namespace) -> int:
     env.setdefault("LOG_JSON", "false")
     env.setdefault("PUBLIC_BASE_URL", f"http://{args.host}:{args.port}")
     os.environ.update(env)
-    children: list[subprocess.Popen[bytes]] = []
-    try:
-        cmd_migrate(args)
-        cmd_seed_demo(args)
-        python = sys.executable
-        children.append(
-            subprocess.Popen(
-                [python, "-m", "app.cli", "serve", "--host", args.host, "--port", str(args.port)],
-                env=env,
-            )
-        )
-        children.append(subprocess.Popen([python, "-m", "app.cli", "worker"], env=env))
-        base = f"http://{args.host}:{args.port}"
-        print(
-            f"\nReckon is running.\n  API docs:  {base}/schema/swagger\n"
-            f"  OpenAPI:   {base}/schema/openapi.json\n  Health:    {base}/health/ready\n"
-            f"  Metrics:   {base}/metrics\nPress Ctrl-C to stop.\n",
-            flush=True,
-        )
-        return _wait(children)
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        _stop(children)
-        embedded.stop()
-        print("stopped.")
+    return env
 
 
-def _wait(children: Sequence[subprocess.Popen[bytes]]) -> int:
-    while True:
+def _start_children(
+    args: argparse.Namespace, env: dict[str, str], children: list[subprocess.Popen[bytes]]
+) -> None:
+    """The API and the worker, each in its own process group: a terminal's Ctrl-C reaches only
+    `dev`, which stops them in order instead of everything racing at once."""
+    child_env = {**env, PARENT_PID_VARIABLE: str(os.getpid())}
+    python = sys.executable
+    for command in (
+        [python, "-m", "app.cli", "serve", "--host", args.host, "--port", str(args.port)],
+        [python, "-m", "app.cli", "worker"],
+    ):
+        children.append(subprocess.Popen(command, env=child_env, process_group=0))
+
+
+def _wait(children: Sequence[subprocess.Popen[bytes]], stop: StopSignals) -> int:
+    """Until a stop signal (0) or a child exits on its own (its code, at least 1)."""
+    while not stop.requested:
         for child in children:
             code = child.poll()
             if code is not None:
-                print(
-                    f"process {child.pid} exited with {code}",
-                    file=sys.stderr,
-                )
+                print(f"process {child.pid} exited with {code}", file=sys.stderr)
                 return code or 1
-        time.sleep(0.3)
+        time.sleep(0.2)
+    return 0
 
 
-def _stop(children: Sequence[subprocess.Popen[bytes]]) -> None:
+def _stop(children: Sequence[subprocess.Popen[bytes]], timeout: float = DRAIN_SECONDS) -> None:
+    """SIGTERM to every child at once (uvicorn and arq both drain on it), then SIGKILL whatever
+    is still running when the timeout runs out."""
     for child in children:
         if child.poll() is None:
-            child.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + 10
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
     for child in children:
         try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
+            print(
+                f"process {child.pid} did not stop in {timeout:.0f} s; killing it", file=sys.stderr
+            )
             child.kill()
+            child.wait()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = HANDLERS.get(args.command) or args.handler
     try:
         return int(handler(args))
+    except SettingRejected as exc:
+        print(f"reckon: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.availability import engine, schedule
+from app.catalog.errors import BranchArchived, ResourceArchived, ServiceArchived
 from app.catalog.models import (
     Service,
 )
@@ -43,11 +44,15 @@ class Offer:
     unit_price_minor: int
     pricing: str
     candidates: tuple[Candidate, ...]
+    # Resources that would perform the service here but are archived: named, never offered.
+    archived: frozenset[uuid.UUID] = frozenset()
 
     def candidate(self, resource_id: uuid.UUID) -> Candidate:
         for candidate in self.candidates:
             if candidate.resource_id == resource_id:
                 return candidate
+        if resource_id in self.archived:
+            raise ResourceArchived("resource_id", resource_id)
         raise field_error("resource_id", "this resource does not perform the service here")
 
 
@@ -67,17 +72,20 @@ class Availability:
     stays: list[StayOut] = field(default_factory=list)
 
 
-# The branch's timezone, its price override for the service, and the active resources that
-# perform the service there (sorted by id): one round trip on every booking's hot path.
+# The branch's timezone and whether it is archived, its price override for the service, and
+# the active resources that perform the service there (sorted by id), plus the archived ones
+# (so asking for one by id says so): one round trip on every booking's hot path.
 _BRANCH_AND_RESOURCES = text(
     """
-    SELECT b.timezone, p.amount_minor, p.pricing, r.resource_ids, r.capacities
+    SELECT b.timezone, b.active, p.amount_minor, p.pricing, r.resource_ids, r.capacities,
+           r.archived_ids
       FROM branches b
       LEFT JOIN service_branch_prices p
         ON p.tenant_id = b.tenant_id AND p.branch_id = b.id AND p.service_id = :service_id
       CROSS JOIN LATERAL (
-        SELECT array_agg(res.id ORDER BY res.id) AS resource_ids,
-               array_agg(res.capacity ORDER BY res.id) AS capacities
+        SELECT array_agg(res.id ORDER BY res.id) FILTER (WHERE res.active) AS resource_ids,
+               array_agg(res.capacity ORDER BY res.id) FILTER (WHERE res.active) AS capacities,
+               array_agg(res.id) FILTER (WHERE NOT res.active) AS archived_ids
           FROM resources res
           JOIN service_resources sr
             ON sr.tenant_id = res.tenant_id AND sr.resource_id = res.id
@@ -85,7 +93,7 @@ _BRANCH_AND_RESOURCES = text(
           JOIN resource_branches rb
             ON rb.tenant_id = res.tenant_id AND rb.resource_id = res.id
            AND rb.branch_id = b.id
-         WHERE res.tenant_id = b.tenant_id AND res.active
+         WHERE res.tenant_id = b.tenant_id
       ) r
      WHERE b.tenant_id = :tenant_id AND b.id = :branch_id
     """
@@ -95,9 +103,13 @@ _BRANCH_AND_RESOURCES = text(
 async def load_offer(
     session: AsyncSession, tenant_id: uuid.UUID, service_id: uuid.UUID, branch_id: uuid.UUID
 ) -> Offer:
+    """The service as sold at the branch. NotFound for an unknown id; ServiceArchived or
+    BranchArchived for one that is archived (it is known, and no longer offered)."""
     service = await session.get(Service, (tenant_id, service_id))
-    if service is None or not service.active:
+    if service is None:
         raise NotFound("Service not found", entity="service", id=str(service_id))
+    if not service.active:
+        raise ServiceArchived("service_id", service_id)
     branch = (
         await session.execute(
             _BRANCH_AND_RESOURCES,
@@ -110,6 +122,8 @@ async def load_offer(
     ).first()
     if branch is None:
         raise NotFound("Branch not found", entity="branch", id=str(branch_id))
+    if not branch.active:
+        raise BranchArchived("branch_id", branch_id)
     overridden = branch.amount_minor is not None
     rows = zip(branch.resource_ids or [], branch.capacities or [], strict=True)
     return Offer(
@@ -119,6 +133,7 @@ async def load_offer(
         unit_price_minor=branch.amount_minor if overridden else service.price_minor,
         pricing=branch.pricing if overridden else service.pricing,
         candidates=tuple(Candidate(rid, capacity) for rid, capacity in rows),
+        archived=frozenset(branch.archived_ids or ()),
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -31,6 +31,7 @@ from app.bookings.models import (
     Booking,
 )
 from app.bookings.queries import BookingView, find_booking_row, lines_of
+from app.catalog import stock
 from app.db import lock_all, retry_on_contention, set_tenant
 from app.errors import InvalidState, NotFound
 from app.validation import field_error
@@ -79,7 +80,7 @@ async def apply_transition(
         setattr(row, stamp, now)
     await session.flush()
     if target in RESTOCK:
-        await _restock(session, tenant_id, row)
+        await _restock(session, tenant_id, actor, row, now)
     audit.record(
         session, tenant_id, actor, event, "booking", row.id, before=before, after=row.snapshot()
     )
@@ -96,20 +97,24 @@ async def _after_transition(
     await money.settle(session, booking, event, now)
 
 
-async def _restock(session: AsyncSession, tenant_id: uuid.UUID, row: Booking) -> None:
+async def _restock(
+    session: AsyncSession, tenant_id: uuid.UUID, actor: audit.Actor, row: Booking, now: datetime
+) -> None:
     # One product at a time in id order: the same lock order as placing, so a cancel and a
     # booking touching the same products never deadlock.
     for line in await lines_of(session, row.id):
-        await session.execute(
-            text(
-                "UPDATE product_stock SET quantity = quantity + :q WHERE tenant_id = :t "
-                "AND product_id = :p AND branch_id = :branch"
-            ),
-            {"q": line.quantity, "t": tenant_id, "p": line.product_id, "branch": row.branch_id},
+        await stock.return_for_booking(
+            session,
+            tenant_id,
+            actor,
+            booking_id=row.id,
+            branch_id=row.branch_id,
+            product_id=line.product_id,
+            quantity=line.quantity,
+            now=now,
         )
 
 
-@retry_on_contention(BookingBusy)
 async def transition_booking(
     session: AsyncSession,
     tenant_id: uuid.UUID,

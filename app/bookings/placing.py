@@ -26,6 +26,7 @@ from app.bookings.errors import OutOfStock, ProviderUnavailable, RecurrenceConfl
 from app.bookings.lifecycle import expire_overdue_holds
 from app.bookings.models import CONFIRMED, PAY_AT_VENUE, PENDING_PAYMENT, Booking, BookingProduct
 from app.bookings.queries import BookingView, LineView
+from app.catalog import stock
 from app.db import new_id, set_tenant_and_lock_timeout
 from app.money import Money
 from app.payments.service import PaymentView
@@ -71,7 +72,9 @@ async def place_booking(
             wanted = rules.expand(offer, first, request.recurrence)
             placed = await _place_on_some_resource(session, tenant_id, offer, request, wanted, now)
             if request.products:
-                lines = await _deduct_stock(session, tenant_id, offer, placed[0], request)
+                lines = await _deduct_stock(
+                    session, tenant_id, actor, offer, placed[0], request, now
+                )
                 placed[0] = await _add_product_total(session, placed[0], lines)
             for view in placed:
                 audit.record(
@@ -266,35 +269,32 @@ def _row(
 async def _deduct_stock(
     session: AsyncSession,
     tenant_id: uuid.UUID,
+    actor: audit.Actor,
     offer: Offer,
     booking: BookingView,
     request: rules.BookingRequest,
+    now: datetime,
 ) -> list[LineView]:
-    """Atomic conditional decrements in product-id order: stock never goes below zero and two
-    bookings deducting the same products never deadlock."""
+    """Conditional decrements in product-id order, each recorded as a stock movement naming
+    the booking (app.catalog.stock): stock never goes below zero and two bookings deducting
+    the same products never deadlock."""
     lines = []
     for item in request.products:  # sorted by product_id in check_request
-        row = (
-            await session.execute(
-                text(
-                    "UPDATE product_stock s SET quantity = s.quantity - :q FROM products p "
-                    "WHERE s.tenant_id = :t AND s.product_id = :pid AND s.branch_id = :bid "
-                    "AND s.quantity >= :q AND p.tenant_id = s.tenant_id AND p.id = s.product_id "
-                    "RETURNING p.price_minor, p.currency"
-                ),
-                {
-                    "t": tenant_id,
-                    "pid": item.product_id,
-                    "bid": offer.branch_id,
-                    "q": item.quantity,
-                },
-            )
-        ).first()
-        if row is None:
+        sold = await stock.take_for_booking(
+            session,
+            tenant_id,
+            actor,
+            booking_id=booking.id,
+            branch_id=offer.branch_id,
+            product_id=item.product_id,
+            quantity=item.quantity,
+            now=now,
+        )
+        if sold is None:
             raise OutOfStock(product_id=str(item.product_id), quantity=item.quantity)
-        if row.currency != offer.service.currency:
+        if sold.currency != offer.service.currency.strip():
             raise field_error("products", "a product's currency must match the service's")
-        lines.append(LineView(item.product_id, item.quantity, int(row.price_minor)))
+        lines.append(LineView(item.product_id, item.quantity, sold.unit_price_minor))
     await session.execute(
         insert(BookingProduct),
         [

@@ -4,7 +4,7 @@ names all the bad fields at once instead of making the caller fix them one round
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -95,6 +95,26 @@ class Problems:
         missing = sorted({str(value) for value in wanted if value not in existing})
         if missing:
             self.add(name, f"unknown {what}: {', '.join(missing)}")
+
+    def usable(
+        self,
+        wanted: Iterable[object],
+        active: Mapping[Any, bool],
+        name: str,
+        what: str,
+        *,
+        linked: Iterable[object] = (),
+    ) -> None:
+        """Every id is this tenant's (`active` maps the ones that are to whether they are
+        active), and none is archived, except those already `linked` (kept, not added)."""
+        wanted = list(wanted)
+        self.known(wanted, set(active), name, what)
+        kept = set(linked)
+        archived = sorted(
+            {str(value) for value in wanted if active.get(value) is False and value not in kept}
+        )
+        if archived:
+            self.add(name, f"archived {what}: {', '.join(archived)}")
 
 
 def clock_text(value: time | None) -> str | None:

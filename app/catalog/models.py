@@ -22,6 +22,7 @@ class Branch(TenantScoped, Base):
 
     name: Mapped[str]
     timezone: Mapped[str]
+    active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -109,6 +110,7 @@ class Product(TenantScoped, Base):
     name: Mapped[str]
     price_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -123,6 +125,27 @@ class ProductStock(Base):
     product_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     branch_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     quantity: Mapped[int]
+
+
+class StockMovement(TenantScoped, Base):
+    """One change to a product's stock at a branch; append-only (see migration 0015)."""
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "product_id"], ["products.tenant_id", "products.id"]),
+        ForeignKeyConstraint(["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"]),
+    )
+
+    product_id: Mapped[uuid.UUID]
+    branch_id: Mapped[uuid.UUID]
+    delta: Mapped[int]
+    quantity_after: Mapped[int]
+    kind: Mapped[str]
+    reason: Mapped[str]
+    actor_kind: Mapped[str]
+    actor_id: Mapped[uuid.UUID | None]
+    booking_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class ResourceHours(TenantScoped, Base):

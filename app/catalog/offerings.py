@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.catalog.checks import Problems
-from app.catalog.models import Product, ProductStock, Service, ServiceBranchPrice, ServiceResource
+from app.catalog.models import Product, Service, ServiceBranchPrice, ServiceResource
 from app.catalog.queries import (
-    known_branch_ids,
+    branch_states,
+    load_branches,
+    load_product,
     load_products,
     load_resources,
     load_service,
@@ -19,6 +24,7 @@ from app.catalog.queries import (
     tenant_currency,
 )
 from app.catalog.specs import CheckedService, ServiceSpec, StockInput, check_service
+from app.catalog.stock import open_stock
 from app.catalog.views import CancellationPolicy, ProductView, ServiceView
 from app.db import new_id, set_tenant
 from app.errors import NotFound
@@ -36,11 +42,7 @@ async def create_service(session: AsyncSession, actor: Principal, spec: ServiceS
         currency = await tenant_currency(session, tenant_id)
         if spec.currency != currency:
             problems.add("price.currency", f"must be the business currency {currency}")
-        found = await load_resources(session, tenant_id, spec.resource_ids)
-        problems.known(spec.resource_ids, {r.id for r in found}, "resource_ids", "resource")
-        price_branches = [p.branch_id for p in spec.branch_prices]
-        known = await known_branch_ids(session, tenant_id, price_branches)
-        problems.known(price_branches, known, "branch_prices", "branch")
+        await check_links(session, tenant_id, spec, problems)
         problems.raise_if_any()
         await _insert_service(session, tenant_id, service_id, checked, currency)
         audit.record(
@@ -60,6 +62,60 @@ async def create_service(session: AsyncSession, actor: Principal, spec: ServiceS
         return await load_service(session, tenant_id, service_id)
 
 
+async def check_links(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    spec: ServiceSpec,
+    problems: Problems,
+    *,
+    current: ServiceView | None = None,
+) -> None:
+    """The resources and price branches a service names are this tenant's and active; those
+    `current` already links may stay even if archived since."""
+    found = await load_resources(session, tenant_id, spec.resource_ids)
+    problems.usable(
+        spec.resource_ids,
+        {r.id: r.active for r in found},
+        "resource_ids",
+        "resource",
+        linked=current.resource_ids if current else (),
+    )
+    price_branches = [p.branch_id for p in spec.branch_prices]
+    problems.usable(
+        price_branches,
+        await branch_states(session, tenant_id, price_branches),
+        "branch_prices",
+        "branch",
+        linked=[p.branch_id for p in current.branch_prices] if current else (),
+    )
+
+
+def service_columns(checked: CheckedService) -> dict[str, Any]:
+    """The services row's values a checked spec sets (on create and on edit)."""
+    spec = checked.spec
+    return {
+        "name": checked.name,
+        "policy": spec.policy,
+        "duration_minutes": spec.duration_minutes,
+        "slot_step_minutes": spec.slot_step_minutes,
+        "buffer_before_minutes": spec.buffer_before_minutes,
+        "buffer_after_minutes": spec.buffer_after_minutes,
+        "min_notice_minutes": spec.min_notice_minutes,
+        "max_advance_days": spec.max_advance_days,
+        "min_nights": spec.min_nights,
+        "max_nights": spec.max_nights,
+        "check_in_time": checked.check_in,
+        "check_out_time": checked.check_out,
+        "min_minutes": spec.min_minutes,
+        "max_minutes": spec.max_minutes,
+        "price_minor": spec.price_minor,
+        "pricing": spec.pricing,
+        "commission_bps": spec.commission_bps,
+        "commission_fixed_minor": spec.commission_fixed_minor,
+        "cancellation_policy": _policy_json(checked.cancellation),
+    }
+
+
 async def _insert_service(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -72,27 +128,9 @@ async def _insert_service(
         Service(
             tenant_id=tenant_id,
             id=service_id,
-            name=checked.name,
-            policy=spec.policy,
-            duration_minutes=spec.duration_minutes,
-            slot_step_minutes=spec.slot_step_minutes,
-            buffer_before_minutes=spec.buffer_before_minutes,
-            buffer_after_minutes=spec.buffer_after_minutes,
-            min_notice_minutes=spec.min_notice_minutes,
-            max_advance_days=spec.max_advance_days,
-            min_nights=spec.min_nights,
-            max_nights=spec.max_nights,
-            check_in_time=checked.check_in,
-            check_out_time=checked.check_out,
-            min_minutes=spec.min_minutes,
-            max_minutes=spec.max_minutes,
-            price_minor=spec.price_minor,
             currency=currency,
-            pricing=spec.pricing,
-            commission_bps=spec.commission_bps,
-            commission_fixed_minor=spec.commission_fixed_minor,
-            cancellation_policy=_policy_json(checked.cancellation),
             active=True,
+            **service_columns(checked),
         )
     )
     await session.flush()
@@ -128,10 +166,13 @@ def _policy_json(policy: CancellationPolicy) -> dict[str, object]:
     return body
 
 
-async def list_services(session: AsyncSession, tenant_id: uuid.UUID) -> list[ServiceView]:
+async def list_services(
+    session: AsyncSession, tenant_id: uuid.UUID, *, archived: bool | None = False
+) -> list[ServiceView]:
+    """`archived`: False (the default) lists active services, True archived ones, None all."""
     async with session.begin():
         await set_tenant(session, tenant_id)
-        return await load_services(session, tenant_id)
+        return await load_services(session, tenant_id, archived=archived)
 
 
 async def get_service(
@@ -143,13 +184,24 @@ async def get_service(
 
 
 async def list_public_services(session: AsyncSession, slug: str) -> list[ServiceView]:
-    """The active services of the business with this public slug; NotFound if none."""
+    """The active services of the business with this public slug; NotFound if none. Archived
+    resources and branches are left out of what each service names."""
     tenant = await find_tenant_by_slug(session, slug)
     if tenant is None:
         raise NotFound("Business not found", entity="tenant", slug=slug)
     async with session.begin():
         await set_tenant(session, tenant.id)
-        return await load_services(session, tenant.id, active_only=True)
+        services = await load_services(session, tenant.id, archived=False)
+        resources = {r.id for r in await load_resources(session, tenant.id, archived=False)}
+        branches = {b.id for b in await load_branches(session, tenant.id, archived=False)}
+    return [
+        replace(
+            found,
+            resource_ids=tuple(r for r in found.resource_ids if r in resources),
+            branch_prices=tuple(p for p in found.branch_prices if p.branch_id in branches),
+        )
+        for found in services
+    ]
 
 
 async def create_product(
@@ -160,7 +212,9 @@ async def create_product(
     price_minor: int,
     currency: str,
     stock: Sequence[StockInput],
+    now: datetime | None = None,
 ) -> ProductView:
+    """A product and its opening stock per branch (each level an opening movement)."""
     problems = Problems()
     name = problems.text(name, "name")
     problems.minor(price_minor, "price.amount_minor")
@@ -176,8 +230,8 @@ async def create_product(
         expected = await tenant_currency(session, tenant_id)
         if currency != expected:
             problems.add("price.currency", f"must be the business currency {expected}")
-        known = await known_branch_ids(session, tenant_id, branch_ids)
-        problems.known(branch_ids, known, "stock", "branch")
+        states = await branch_states(session, tenant_id, branch_ids)
+        problems.usable(branch_ids, states, "stock", "branch")
         problems.raise_if_any()
         session.add(
             Product(
@@ -189,22 +243,21 @@ async def create_product(
             )
         )
         await session.flush()
-        session.add_all(
-            [
-                ProductStock(
-                    tenant_id=tenant_id,
-                    product_id=product_id,
-                    branch_id=level.branch_id,
-                    quantity=level.quantity,
-                )
-                for level in stock
-            ]
-        )
-        await session.flush()
+        who = audit.Actor.user(actor.user_id)
+        for level in stock:
+            await open_stock(
+                session,
+                tenant_id,
+                who,
+                product_id=product_id,
+                branch_id=level.branch_id,
+                quantity=level.quantity,
+                now=now,
+            )
         audit.record(
             session,
             tenant_id,
-            audit.Actor.user(actor.user_id),
+            who,
             "product.created",
             "product",
             product_id,
@@ -213,7 +266,18 @@ async def create_product(
         return (await load_products(session, tenant_id, [product_id]))[0]
 
 
-async def list_products(session: AsyncSession, tenant_id: uuid.UUID) -> list[ProductView]:
+async def list_products(
+    session: AsyncSession, tenant_id: uuid.UUID, *, archived: bool | None = False
+) -> list[ProductView]:
+    """`archived`: False (the default) lists active products, True archived ones, None all."""
     async with session.begin():
         await set_tenant(session, tenant_id)
-        return await load_products(session, tenant_id)
+        return await load_products(session, tenant_id, archived=archived)
+
+
+async def get_product(
+    session: AsyncSession, tenant_id: uuid.UUID, product_id: uuid.UUID
+) -> ProductView:
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        return await load_product(session, tenant_id, product_id)

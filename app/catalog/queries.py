@@ -14,9 +14,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.catalog.models import (
     Branch,
@@ -52,6 +54,7 @@ from app.tenancy.models import Tenant
 # Local dates differ from UTC dates by at most 14 hours; a day of slack either side keeps
 # every override that can touch the requested range.
 DATE_SLACK = timedelta(days=1)
+T = TypeVar("T")
 
 
 async def load_branch(
@@ -61,23 +64,43 @@ async def load_branch(
     row = await session.get(Branch, (tenant_id, branch_id))
     if row is None:
         raise NotFound("Branch not found", entity="branch", id=str(branch_id))
-    return BranchView(row.id, row.name, row.timezone)
+    return branch_view(row)
 
 
-async def load_branches(session: AsyncSession, tenant_id: uuid.UUID) -> list[BranchView]:
-    rows = await session.scalars(
-        select(Branch).where(Branch.tenant_id == tenant_id).order_by(Branch.created_at, Branch.id)
-    )
-    return [BranchView(row.id, row.name, row.timezone) for row in rows]
+def branch_view(row: Branch) -> BranchView:
+    return BranchView(row.id, row.name, row.timezone, row.active)
+
+
+def archived_filter(
+    query: Select[T], active: InstrumentedAttribute[bool], archived: bool | None
+) -> Select[T]:
+    """`archived`: None for every row, False for active rows only, True for archived only."""
+    if archived is None:
+        return query
+    return query.where(active.is_(not archived))
+
+
+async def load_branches(
+    session: AsyncSession, tenant_id: uuid.UUID, *, archived: bool | None = None
+) -> list[BranchView]:
+    query = select(Branch).where(Branch.tenant_id == tenant_id)
+    query = archived_filter(query, Branch.active, archived)
+    rows = await session.scalars(query.order_by(Branch.created_at, Branch.id))
+    return [branch_view(row) for row in rows]
 
 
 async def load_resources(
-    session: AsyncSession, tenant_id: uuid.UUID, resource_ids: Sequence[uuid.UUID] | None = None
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    resource_ids: Sequence[uuid.UUID] | None = None,
+    *,
+    archived: bool | None = None,
 ) -> list[ResourceView]:
     """Resources by id (all when None), in creation order; unknown ids are simply absent."""
     query = select(Resource).where(Resource.tenant_id == tenant_id)
     if resource_ids is not None:
         query = query.where(Resource.id.in_(list(resource_ids)))
+    query = archived_filter(query, Resource.active, archived)
     rows = list(await session.scalars(query.order_by(Resource.created_at, Resource.id)))
     links = await session.execute(
         select(ResourceBranch.resource_id, ResourceBranch.branch_id)
@@ -128,13 +151,12 @@ async def load_services(
     tenant_id: uuid.UUID,
     service_ids: Sequence[uuid.UUID] | None = None,
     *,
-    active_only: bool = False,
+    archived: bool | None = None,
 ) -> list[ServiceView]:
     query = select(Service).where(Service.tenant_id == tenant_id)
     if service_ids is not None:
         query = query.where(Service.id.in_(list(service_ids)))
-    if active_only:
-        query = query.where(Service.active.is_(True))
+    query = archived_filter(query, Service.active, archived)
     rows = list(await session.scalars(query.order_by(Service.created_at, Service.id)))
     ids = [row.id for row in rows]
     resources: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
@@ -306,11 +328,16 @@ async def load_full_schedule(
 
 
 async def load_products(
-    session: AsyncSession, tenant_id: uuid.UUID, product_ids: Sequence[uuid.UUID] | None = None
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    product_ids: Sequence[uuid.UUID] | None = None,
+    *,
+    archived: bool | None = None,
 ) -> list[ProductView]:
     query = select(Product).where(Product.tenant_id == tenant_id)
     if product_ids is not None:
         query = query.where(Product.id.in_(list(product_ids)))
+    query = archived_filter(query, Product.active, archived)
     rows = list(await session.scalars(query.order_by(Product.created_at, Product.id)))
     stock: dict[uuid.UUID, list[StockLevel]] = defaultdict(list)
     for level in await session.scalars(
@@ -324,20 +351,35 @@ async def load_products(
         stock[level.product_id].append(StockLevel(level.branch_id, level.quantity))
     return [
         ProductView(
-            row.id, row.name, Money(row.price_minor, row.currency.strip()), tuple(stock[row.id])
+            row.id,
+            row.name,
+            Money(row.price_minor, row.currency.strip()),
+            tuple(stock[row.id]),
+            row.active,
         )
         for row in rows
     ]
 
 
-async def known_branch_ids(
+async def load_product(
+    session: AsyncSession, tenant_id: uuid.UUID, product_id: uuid.UUID
+) -> ProductView:
+    found = await load_products(session, tenant_id, [product_id])
+    if not found:
+        raise NotFound("Product not found", entity="product", id=str(product_id))
+    return found[0]
+
+
+async def branch_states(
     session: AsyncSession, tenant_id: uuid.UUID, branch_ids: Sequence[uuid.UUID]
-) -> set[uuid.UUID]:
-    """Which of these ids are branches of this tenant."""
-    rows = await session.scalars(
-        select(Branch.id).where(Branch.tenant_id == tenant_id, Branch.id.in_(list(branch_ids)))
+) -> dict[uuid.UUID, bool]:
+    """Which of these ids are branches of this tenant, each with whether it is active."""
+    rows = await session.execute(
+        select(Branch.id, Branch.active).where(
+            Branch.tenant_id == tenant_id, Branch.id.in_(list(branch_ids))
+        )
     )
-    return set(rows)
+    return dict(rows.tuples().all())
 
 
 async def tenant_currency(session: AsyncSession, tenant_id: uuid.UUID) -> str:

@@ -1,14 +1,19 @@
-"""Catalog HTTP routes: owners and admins write, staff read; public services by slug."""
+"""Catalog HTTP routes: owners and admins write, staff read; public services by slug.
+
+Lists show active items unless `?archived=true|all`; an archived item stays readable by id."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post, put
+from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.catalog import service
+from app.catalog import edit_routes, service
+from app.catalog.edit_schemas import ArchivedFilter, archived_filter
 from app.catalog.schemas import (
     BranchIn,
     BranchOut,
@@ -34,6 +39,10 @@ from app.catalog.specs import (
 from app.http import idempotent, manager_only, principal
 
 AnyRequest = Request[Any, Any, Any]
+Archived = Annotated[
+    ArchivedFilter,
+    Parameter(description="false: active only (the default); true: archived only; all: both"),
+]
 
 
 @post("/branches", guards=[manager_only])
@@ -50,9 +59,19 @@ async def create_branch(
 
 
 @get("/branches")
-async def list_branches(request: AnyRequest, session: AsyncSession) -> list[BranchOut]:
-    branches = await service.list_branches(session, principal(request).tenant_id)
+async def list_branches(
+    request: AnyRequest, session: AsyncSession, archived: Archived = "false"
+) -> list[BranchOut]:
+    branches = await service.list_branches(
+        session, principal(request).tenant_id, archived=archived_filter(archived)
+    )
     return [BranchOut.of(branch) for branch in branches]
+
+
+@get("/branches/{branch_id:uuid}")
+async def get_branch(request: AnyRequest, branch_id: uuid.UUID, session: AsyncSession) -> BranchOut:
+    branch = await service.get_branch(session, principal(request).tenant_id, branch_id)
+    return BranchOut.of(branch)
 
 
 @post("/resources", guards=[manager_only])
@@ -77,8 +96,12 @@ async def create_resource(
 
 
 @get("/resources")
-async def list_resources(request: AnyRequest, session: AsyncSession) -> list[ResourceOut]:
-    resources = await service.list_resources(session, principal(request).tenant_id)
+async def list_resources(
+    request: AnyRequest, session: AsyncSession, archived: Archived = "false"
+) -> list[ResourceOut]:
+    resources = await service.list_resources(
+        session, principal(request).tenant_id, archived=archived_filter(archived)
+    )
     return [ResourceOut.of(resource) for resource in resources]
 
 
@@ -166,8 +189,12 @@ async def create_service(
 
 
 @get("/services")
-async def list_services(request: AnyRequest, session: AsyncSession) -> list[ServiceOut]:
-    services = await service.list_services(session, principal(request).tenant_id)
+async def list_services(
+    request: AnyRequest, session: AsyncSession, archived: Archived = "false"
+) -> list[ServiceOut]:
+    services = await service.list_services(
+        session, principal(request).tenant_id, archived=archived_filter(archived)
+    )
     return [ServiceOut.of(found) for found in services]
 
 
@@ -193,6 +220,7 @@ async def create_product(
             price_minor=data.price.amount_minor,
             currency=data.price.currency,
             stock=[service.StockInput(s.branch_id, s.quantity) for s in data.stock],
+            now=datetime.now(UTC),
         )
         return 201, ProductOut.of(product)
 
@@ -200,9 +228,21 @@ async def create_product(
 
 
 @get("/products")
-async def list_products(request: AnyRequest, session: AsyncSession) -> list[ProductOut]:
-    products = await service.list_products(session, principal(request).tenant_id)
+async def list_products(
+    request: AnyRequest, session: AsyncSession, archived: Archived = "false"
+) -> list[ProductOut]:
+    products = await service.list_products(
+        session, principal(request).tenant_id, archived=archived_filter(archived)
+    )
     return [ProductOut.of(product) for product in products]
+
+
+@get("/products/{product_id:uuid}")
+async def get_product(
+    request: AnyRequest, product_id: uuid.UUID, session: AsyncSession
+) -> ProductOut:
+    product = await service.get_product(session, principal(request).tenant_id, product_id)
+    return ProductOut.of(product)
 
 
 @get("/{slug:str}/services")
@@ -217,6 +257,7 @@ def router() -> Router:
         route_handlers=[
             create_branch,
             list_branches,
+            get_branch,
             create_resource,
             list_resources,
             get_resource,
@@ -227,6 +268,8 @@ def router() -> Router:
             get_service,
             create_product,
             list_products,
+            get_product,
+            *edit_routes.HANDLERS,
         ],
         tags=["catalog"],
     )

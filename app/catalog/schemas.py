@@ -43,10 +43,11 @@ class BranchOut(msgspec.Struct):
     id: uuid.UUID
     name: str
     timezone: str
+    archived: bool
 
     @classmethod
     def of(cls, view: BranchView) -> BranchOut:
-        return cls(view.id, view.name, view.timezone)
+        return cls(view.id, view.name, view.timezone, not view.active)
 
 
 class ResourceIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -65,6 +66,7 @@ class ResourceOut(msgspec.Struct):
     branch_ids: list[uuid.UUID]
     commission_bps: int | None
     active: bool
+    archived: bool
 
     @classmethod
     def of(cls, view: ResourceView) -> ResourceOut:
@@ -76,6 +78,7 @@ class ResourceOut(msgspec.Struct):
             list(view.branch_ids),
             view.commission_bps,
             view.active,
+            not view.active,
         )
 
 
@@ -137,6 +140,7 @@ class ResourceDetailOut(msgspec.Struct):
     branch_ids: list[uuid.UUID]
     commission_bps: int | None
     active: bool
+    archived: bool
     schedule: ScheduleOut
 
     @classmethod
@@ -161,6 +165,7 @@ class ResourceDetailOut(msgspec.Struct):
             list(r.branch_ids),
             r.commission_bps,
             r.active,
+            not r.active,
             schedule,
         )
 
@@ -271,6 +276,7 @@ class ServiceOut(PublicServiceOut):
     commission_bps: int | None = None
     commission_fixed_minor: int | None = None
     active: bool = True
+    archived: bool = False
 
     @classmethod
     def of(cls, view: ServiceView) -> ServiceOut:
@@ -279,6 +285,7 @@ class ServiceOut(PublicServiceOut):
             commission_bps=view.commission_bps,
             commission_fixed_minor=view.commission_fixed_minor,
             active=view.active,
+            archived=not view.active,
         )
 
 
@@ -298,6 +305,7 @@ class ProductOut(msgspec.Struct):
     name: str
     price: MoneyIO
     stock: list[StockIO]
+    archived: bool
 
     @classmethod
     def of(cls, view: ProductView) -> ProductOut:
@@ -306,4 +314,5 @@ class ProductOut(msgspec.Struct):
             view.name,
             MoneyIO.of(view.price),
             [StockIO(s.branch_id, s.quantity) for s in view.stock],
+            not view.active,
         )

@@ -1,5 +1,6 @@
 """Catalog use cases: branches, resources and their schedules (here); services and products
-(app.catalog.offerings, re-exported). This module is the catalog's public surface.
+(app.catalog.offerings), edits and archiving (app.catalog.editing) and stock movements
+(app.catalog.stock), re-exported. This module is the catalog's public surface.
 
 Write use cases own their transaction. The read helpers for other domains (load_service,
 load_schedules, load_branch, price_for, ...) are re-exported from app.catalog.queries and
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.catalog.checks import MAX_CAPACITY, Problems
+from app.catalog.editing import update_branch, update_product, update_resource, update_service
 from app.catalog.models import (
     RESOURCE_KINDS,
     Branch,
@@ -30,13 +32,15 @@ from app.catalog.models import (
 from app.catalog.offerings import (
     create_product,
     create_service,
+    get_product,
     get_service,
     list_products,
     list_public_services,
     list_services,
 )
+from app.catalog.patches import UNSET, BranchPatch, ProductPatch, ResourcePatch, ServicePatch
 from app.catalog.queries import (
-    known_branch_ids,
+    branch_states,
     load_branch,
     load_branches,
     load_full_schedule,
@@ -55,6 +59,7 @@ from app.catalog.specs import (
     check_time_off,
     check_weekly,
 )
+from app.catalog.stock import list_stock_movements, record_stock_movement
 from app.catalog.views import (
     BranchView,
     Price,
@@ -69,7 +74,12 @@ from app.errors import NotFound
 from app.tenancy.service import Principal
 
 __all__ = [
+    "UNSET",
+    "BranchPatch",
     "Price",
+    "ProductPatch",
+    "ResourcePatch",
+    "ServicePatch",
     "ServiceSpec",
     "ServiceView",
     "StockInput",
@@ -78,6 +88,8 @@ __all__ = [
     "create_product",
     "create_resource",
     "create_service",
+    "get_branch",
+    "get_product",
     "get_resource",
     "get_service",
     "list_branches",
@@ -85,6 +97,7 @@ __all__ = [
     "list_public_services",
     "list_resources",
     "list_services",
+    "list_stock_movements",
     "load_branch",
     "load_resource",
     "load_resources",
@@ -92,7 +105,12 @@ __all__ = [
     "load_service",
     "load_services",
     "price_for",
+    "record_stock_movement",
     "set_schedule",
+    "update_branch",
+    "update_product",
+    "update_resource",
+    "update_service",
 ]
 
 
@@ -123,10 +141,21 @@ async def create_branch(
     return BranchView(branch_id, name, timezone)
 
 
-async def list_branches(session: AsyncSession, tenant_id: uuid.UUID) -> list[BranchView]:
+async def list_branches(
+    session: AsyncSession, tenant_id: uuid.UUID, *, archived: bool | None = False
+) -> list[BranchView]:
+    """`archived`: False (the default) lists active branches, True archived ones, None all."""
     async with session.begin():
         await set_tenant(session, tenant_id)
-        return await load_branches(session, tenant_id)
+        return await load_branches(session, tenant_id, archived=archived)
+
+
+async def get_branch(
+    session: AsyncSession, tenant_id: uuid.UUID, branch_id: uuid.UUID
+) -> BranchView:
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        return await load_branch(session, tenant_id, branch_id)
 
 
 async def create_resource(
@@ -152,8 +181,8 @@ async def create_resource(
     resource_id = new_id()
     async with session.begin():
         await set_tenant(session, actor.tenant_id)
-        known = await known_branch_ids(session, actor.tenant_id, branch_ids)
-        problems.known(branch_ids, known, "branch_ids", "branch")
+        states = await branch_states(session, actor.tenant_id, branch_ids)
+        problems.usable(branch_ids, states, "branch_ids", "branch")
         problems.raise_if_any()
         session.add(
             Resource(
@@ -194,10 +223,13 @@ async def create_resource(
     )
 
 
-async def list_resources(session: AsyncSession, tenant_id: uuid.UUID) -> list[ResourceView]:
+async def list_resources(
+    session: AsyncSession, tenant_id: uuid.UUID, *, archived: bool | None = False
+) -> list[ResourceView]:
+    """`archived`: False (the default) lists active resources, True archived ones, None all."""
     async with session.begin():
         await set_tenant(session, tenant_id)
-        return await load_resources(session, tenant_id)
+        return await load_resources(session, tenant_id, archived=archived)
 
 
 async def get_resource(

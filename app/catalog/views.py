@@ -14,6 +14,7 @@ class BranchView:
     id: uuid.UUID
     name: str
     timezone: str
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,3 +157,19 @@ class ProductView:
     name: str
     price: Money
     stock: tuple[StockLevel, ...]
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StockMovementView:
+    id: uuid.UUID
+    product_id: uuid.UUID
+    branch_id: uuid.UUID
+    delta: int
+    quantity_after: int
+    kind: str
+    reason: str
+    actor_kind: str
+    actor_id: uuid.UUID | None
+    booking_id: uuid.UUID | None
+    created_at: datetime

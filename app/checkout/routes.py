@@ -22,11 +22,11 @@ from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.checkout import events, webhooks
+from app.checkout import events, stripe_endpoints, webhooks
 from app.checkout import service as checkout
 from app.errors import DependencyUnavailable, DomainError, NotFound
 from app.http import idempotent, manager_only, principal
-from app.integrations import kashier, sandbox, stripe_client
+from app.integrations import kashier, sandbox
 from app.integrations.crypto import DecryptionFailed
 from app.integrations.errors import InvalidSignature
 from app.money import Money
@@ -64,18 +64,39 @@ async def _ingest(session: AsyncSession, event: events.ProviderEvent) -> Webhook
 
 @post("/stripe", status_code=200)
 async def stripe_webhook(request: Request[Any, Any, Any], session: AsyncSession) -> WebhookOut:
+    """The platform account's events, verified with the platform's secret (see
+    stripe_endpoints.py: a business with its own account has its own endpoint)."""
     settings: Settings = request.app.state.settings
-    raw = await request.body()
     try:
-        event = stripe_client.verify_webhook(
-            raw,
-            request.headers.get("stripe-signature", ""),
+        event = await stripe_endpoints.platform_event(
+            session,
+            request.app.state.secret_box,
             settings.stripe_webhook_secret,
-            int(time.time()),
+            await request.body(),
+            request.headers.get("stripe-signature", ""),
         )
     except InvalidSignature as error:
         raise SignatureInvalid(str(error)) from None
-    return await _ingest(session, events.stripe_event(event))
+    return await _ingest(session, event)
+
+
+@post("/stripe/{tenant_id:uuid}", status_code=200)
+async def business_stripe_webhook(
+    request: Request[Any, Any, Any], session: AsyncSession, tenant_id: uuid.UUID
+) -> WebhookOut:
+    """A business's own Stripe account's events, verified with its own webhook secret only
+    and bound to that business."""
+    try:
+        event = await stripe_endpoints.business_event(
+            session,
+            request.app.state.secret_box,
+            tenant_id,
+            await request.body(),
+            request.headers.get("stripe-signature", ""),
+        )
+    except InvalidSignature as error:
+        raise SignatureInvalid(str(error)) from None
+    return await _ingest(session, event)
 
 
 @post("/kashier", status_code=200)
@@ -337,7 +358,13 @@ def router() -> Router:
         tags=["payments"],
         route_handlers=[
             Router(
-                path="/webhooks", route_handlers=[stripe_webhook, kashier_webhook, sandbox_webhook]
+                path="/webhooks",
+                route_handlers=[
+                    stripe_webhook,
+                    business_stripe_webhook,
+                    kashier_webhook,
+                    sandbox_webhook,
+                ],
             ),
             Router(path="/sandbox", route_handlers=[sandbox_page, sandbox_act]),
             Router(path="/api/v1", route_handlers=[refund_booking, get_payment]),

@@ -2,7 +2,11 @@
 
 Every write carries an Idempotency-Key derived from our own ids, so an outbox retry after a
 crash replays Stripe's first answer instead of charging, refunding or paying out twice:
-`checkout-{payment_id}`, `refund-{refund_id}`, `payout-{payout_id}`. The SDK's own retries
+`checkout-{payment_id}`, `refund-{refund_id}`, `payout-{payout_id}`. Every object we create
+carries the business and our ids in its metadata (`tenant_id` and `payment_id`/`refund_id`/
+`payout_id`), and a payment on the platform account also names its business in the
+PaymentIntent's `transfer_group` (`tenant:<id>`, copied to the charge), so reconciliation can
+tell one business's balance transactions from another's. The SDK's own retries
 are off (`max_network_retries=0`): the outbox owns retrying, with backoff, and needs to see
 every failure classified (see `classify_stripe_error`).
 
@@ -33,6 +37,10 @@ from app.money import Money
 
 PROVIDER = "stripe"
 DEFAULT_API_BASE = "https://api.stripe.com"
+TENANT_GROUP_PREFIX = "tenant:"
+# The code given to Stripe's refusal of a retry whose parameters differ from the first
+# attempt's under the same Idempotency-Key: the first attempt may have succeeded.
+IDEMPOTENCY_MISMATCH = "idempotency_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,19 @@ class PaymentIntentDetails:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """What an expanded balance-transaction source says about whose money it is."""
+
+    id: str
+    object: str | None
+    metadata: dict[str, str]
+    transfer_group: str | None
+    # Ids the source points at: a refund's or dispute's charge and payment intent, a
+    # reversal's transfer.
+    related: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class BalanceTransactionInfo:
     id: str
     type: str
@@ -69,6 +90,7 @@ class BalanceTransactionInfo:
     status: str
     created: int
     fee_details: list[dict[str, Any]] = field(default_factory=list)
+    expanded_source: SourceInfo | None = None  # with list_balance_transactions(expand_source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +125,7 @@ def classify_stripe_error(exc: stripe.StripeError) -> ProviderError:
     if isinstance(exc, stripe.APIConnectionError):
         return RetryableProviderError(message, provider=PROVIDER)
     headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
-    code = exc.code
+    code = exc.code or (IDEMPOTENCY_MISMATCH if isinstance(exc, stripe.IdempotencyError) else None)
     status = exc.http_status
     should_retry = headers.get("stripe-should-retry")
     if should_retry == "false":
@@ -118,6 +140,13 @@ def classify_stripe_error(exc: stripe.StripeError) -> ProviderError:
         code=code,
         retryable=should_retry == "true" or code == "lock_timeout",
     )
+
+
+def tenant_transfer_group(tenant_id: UUID) -> str:
+    """The business a payment on the platform account belongs to, in a field Stripe copies
+    from the PaymentIntent to its charge and returns when a balance transaction's source is
+    expanded (reconciliation filters on it)."""
+    return f"{TENANT_GROUP_PREFIX}{tenant_id}"
 
 
 def verify_webhook(
@@ -173,7 +202,9 @@ class StripeGateway:
         customer_email: str | None = None,
         expires_at: int | None = None,
     ) -> CheckoutSession:
-        """Hosted Checkout for one booking payment; ids go into session AND intent metadata."""
+        """Hosted Checkout for one booking payment; ids go into session AND intent metadata,
+        the business also into the intent's transfer_group. Every parameter is a function
+        of the arguments: a retry sends byte-identical parameters under the same key."""
         metadata = {
             "tenant_id": str(tenant_id),
             "booking_id": str(booking_id),
@@ -185,7 +216,11 @@ class StripeGateway:
             "success_url": success_url,
             "cancel_url": cancel_url,
             "metadata": metadata,
-            "payment_intent_data": {"metadata": metadata, "description": description},
+            "payment_intent_data": {
+                "metadata": metadata,
+                "description": description,
+                "transfer_group": tenant_transfer_group(tenant_id),
+            },
             "line_items": [
                 {
                     "quantity": 1,
@@ -246,11 +281,15 @@ class StripeGateway:
         amount_minor: int,
         refund_id: UUID,
         reason: str | None = None,
+        tenant_id: UUID | None = None,
     ) -> RefundResult:
+        metadata = {"refund_id": str(refund_id)}
+        if tenant_id is not None:
+            metadata["tenant_id"] = str(tenant_id)
         params: dict[str, Any] = {
             "payment_intent": payment_intent_id,
             "amount": amount_minor,
-            "metadata": {"refund_id": str(refund_id)},
+            "metadata": metadata,
         }
         if reason:
             params["reason"] = reason
@@ -274,13 +313,22 @@ class StripeGateway:
         return _balance_transaction(txn.to_dict())
 
     async def list_balance_transactions(
-        self, *, created_gte: datetime, created_lt: datetime, page_size: int = 100
+        self,
+        *,
+        created_gte: datetime,
+        created_lt: datetime,
+        page_size: int = 100,
+        expand_source: bool = False,
     ) -> list[BalanceTransactionInfo]:
-        """Every balance transaction created in [created_gte, created_lt), all pages."""
+        """Every balance transaction created in [created_gte, created_lt), all pages;
+        `expand_source` asks Stripe for each source object (whose money it is)."""
         window = {"gte": _unix(created_gte), "lt": _unix(created_lt)}
+        params: dict[str, Any] = {"created": window, "limit": page_size}
+        if expand_source:
+            params["expand"] = ["data.source"]
         page = await self._call(
             self._client.v1.balance_transactions.list_async(
-                params={"created": window, "limit": page_size}  # type: ignore[arg-type]
+                params=params  # type: ignore[arg-type]
             )
         )
         result: list[BalanceTransactionInfo] = []
@@ -292,13 +340,22 @@ class StripeGateway:
         return result
 
     async def create_transfer(
-        self, *, payout_id: UUID, amount: Money, destination: str, description: str | None = None
+        self,
+        *,
+        payout_id: UUID,
+        amount: Money,
+        destination: str,
+        description: str | None = None,
+        tenant_id: UUID | None = None,
     ) -> TransferResult:
+        metadata = {"payout_id": str(payout_id)}
+        if tenant_id is not None:
+            metadata["tenant_id"] = str(tenant_id)
         params: dict[str, Any] = {
             "amount": amount.amount_minor,
             "currency": amount.currency.lower(),
             "destination": destination,
-            "metadata": {"payout_id": str(payout_id)},
+            "metadata": metadata,
             "transfer_group": f"payout-{payout_id}",
         }
         if description:
@@ -352,4 +409,22 @@ def _balance_transaction(data: dict[str, Any]) -> BalanceTransactionInfo:
         status=data.get("status") or "",
         created=data["created"],
         fee_details=list(data.get("fee_details") or []),
+        expanded_source=_source_info(data.get("source")),
+    )
+
+
+def _source_info(source: Any) -> SourceInfo | None:
+    if not isinstance(source, dict) or not isinstance(source.get("id"), str):
+        return None
+    metadata = source.get("metadata")
+    related = (_id(source, key) for key in ("charge", "payment_intent", "transfer"))
+    group = source.get("transfer_group")
+    return SourceInfo(
+        id=source["id"],
+        object=source.get("object"),
+        metadata={str(k): str(v) for k, v in (metadata or {}).items()}
+        if isinstance(metadata, dict)
+        else {},
+        transfer_group=group if isinstance(group, str) else None,
+        related=tuple(ref for ref in related if ref),
     )

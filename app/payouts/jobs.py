@@ -1,7 +1,9 @@
 """Worker side of payouts: the weekly run per tenant and the Stripe Connect transfer handler.
 
 The handler is the tx1 -> provider call -> tx2 shape: the payout row and its in-transit
-ledger entry were committed by the run; the transfer carries Idempotency-Key payout-<id>, so
+ledger entry were committed by the run; the transfer goes out of the business's own Stripe
+account when it saved its key, else the platform's (app.providers.account_in decides), names
+the business and the payout in its metadata and carries Idempotency-Key payout-<id>, so
 a retry after a crash replays Stripe's first answer; then one transaction marks it paid.
 A permanent refusal fails the payout, which reverses its ledger entry.
 """
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import audit
 from app.integrations.errors import PermanentProviderError, RetryableProviderError
+from app.integrations.stripe_client import IDEMPOTENCY_MISMATCH
 from app.money import Money
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.errors import PermanentError, RetryableError
@@ -26,7 +29,7 @@ from app.outbox.models import OutboxEvent
 from app.payouts import service
 from app.payouts.models import IN_TRANSIT, RAIL_STRIPE
 from app.payouts.routes import default_period
-from app.providers import providers_from
+from app.providers import account_in
 from app.worker_context import context_of
 
 log = structlog.get_logger()
@@ -73,19 +76,24 @@ async def handle_payout_requested(ctx: HandlerContext, event: OutboxEvent) -> No
         payout = await service.get_payout(session, event.tenant_id, payout_id)
     if payout.status != IN_TRANSIT or payout.rail != RAIL_STRIPE:
         return  # manual rail: the owner pays from the CSV export and marks it paid
-    providers = providers_from(ctx.extras)
-    if providers is None or providers.stripe is None or not payout.destination:
+    account = await account_in(ctx.sessions, ctx.extras, event.tenant_id, "stripe")
+    if account.stripe is None or not payout.destination:
         raise RetryableError("stripe is not configured for payouts", retry_after=300)
     try:
-        transfer = await providers.stripe.create_transfer(
+        transfer = await account.stripe.create_transfer(
             payout_id=payout_id,
             amount=Money(payout.amount_minor, payout.currency.strip()),
             destination=payout.destination,
             description=f"Payout {payout.period_start}..{payout.period_end}",
+            tenant_id=event.tenant_id,
         )
     except RetryableProviderError as exc:
         raise RetryableError(str(exc), retry_after=exc.retry_after) from exc
     except PermanentProviderError as exc:
+        if exc.code == IDEMPOTENCY_MISMATCH:
+            # The first attempt (under other parameters) may have paid: reversing the payout
+            # could pay twice. The row goes dead for on-call to check the transfer at Stripe.
+            raise PermanentError(f"transfer for payout {payout_id} needs checking: {exc}") from exc
         async with ctx.sessions() as session:
             await service.fail_payout(
                 session,

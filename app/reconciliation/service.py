@@ -88,6 +88,39 @@ async def ledger_records(
         )
 
 
+# Which of the provider's references this business knows (payments, refunds, payouts), for
+# telling its records on a shared platform account from other businesses' (see sources.py).
+_KNOWN_REFS = text(
+    "WITH refs AS (SELECT DISTINCT unnest(CAST(:refs AS text[])) AS ref)"
+    " SELECT refs.ref FROM refs JOIN payments p ON refs.ref = p.provider_ref"
+    " WHERE p.tenant_id = :tenant_id AND p.provider = :provider"
+    " UNION SELECT refs.ref FROM refs JOIN payments p ON refs.ref = p.provider_charge_ref"
+    " WHERE p.tenant_id = :tenant_id AND p.provider = :provider"
+    " UNION SELECT refs.ref FROM refs JOIN payments p ON refs.ref = p.id::text"
+    " WHERE p.tenant_id = :tenant_id AND p.provider = :provider"
+    " UNION SELECT refs.ref FROM refs JOIN refunds r ON refs.ref = r.provider_ref"
+    " JOIN payments p ON p.tenant_id = r.tenant_id AND p.id = r.payment_id"
+    " WHERE r.tenant_id = :tenant_id AND p.provider = :provider"
+    " UNION SELECT refs.ref FROM refs JOIN payouts po ON refs.ref = po.provider_ref"
+    " WHERE po.tenant_id = :tenant_id AND po.rail = :provider"
+)
+
+
+async def known_refs(
+    session: AsyncSession, tenant_id: uuid.UUID, provider: str, refs: list[str]
+) -> set[str]:
+    """The references among `refs` that name this business's own payments (their intent,
+    charge or our id), refunds or payouts. Read under the tenant's RLS scope."""
+    if not refs:
+        return set()
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        rows = await session.execute(
+            _KNOWN_REFS, {"tenant_id": tenant_id, "provider": provider, "refs": refs}
+        )
+        return {str(row[0]) for row in rows}
+
+
 _UPSERT_RUN = text(
     "INSERT INTO reconciliation_runs (tenant_id, id, provider, run_date, status, window_start,"
     " window_end, provider_records, ledger_records, matched, discrepancies, tolerances, error,"

@@ -1,4 +1,6 @@
-"""JWT authentication: tokens carry the user, tenant and role; no database hit per request."""
+"""JWT authentication: tokens carry the user, tenant and a token version; each request checks
+them against the user row (one statement, app.tenancy.service.find_principal), so a
+deactivated user's tokens stop at once and a role change applies to the next request."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ from typing import Any
 import structlog
 from litestar.connection import ASGIConnection
 from litestar.security.jwt import JWTAuth, Token
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.tenancy.models import ROLES
-from app.tenancy.service import Principal
+from app.tenancy.service import Principal, find_principal
 
 PUBLIC_PATHS = [
     "^/schema",
@@ -28,19 +31,20 @@ PUBLIC_PATHS = [
 
 
 async def principal_from_token(
-    token: Token, _: ASGIConnection[Any, Any, Any, Any]
+    token: Token, connection: ASGIConnection[Any, Any, Any, Any]
 ) -> Principal | None:
     extras = token.extras
     try:
-        principal = Principal(
-            user_id=uuid.UUID(token.sub),
-            tenant_id=uuid.UUID(str(extras["tenant_id"])),
-            role=str(extras["role"]),
-            email=str(extras.get("email", "")),
-        )
-    except (KeyError, ValueError):
+        user_id = uuid.UUID(token.sub)
+        tenant_id = uuid.UUID(str(extras["tenant_id"]))
+        # Tokens issued before versions existed carry none: version 0, the starting one.
+        version = int(extras.get("tv", 0))
+    except (KeyError, ValueError, TypeError):
         return None
-    if principal.role not in ROLES:
+    sessions: async_sessionmaker[AsyncSession] = connection.app.state.sessions
+    async with sessions() as session:
+        principal = await find_principal(session, tenant_id, user_id, version)
+    if principal is None or principal.role not in ROLES:
         return None
     structlog.contextvars.bind_contextvars(
         tenant_id=str(principal.tenant_id), user_id=str(principal.user_id)
@@ -65,5 +69,6 @@ def issue_token(jwt_auth: JWTAuth[Principal, Token], principal: Principal) -> st
             "tenant_id": str(principal.tenant_id),
             "role": principal.role,
             "email": principal.email,
+            "tv": principal.token_version,
         },
     )

@@ -33,4 +33,7 @@ class User(TenantScoped, Base):
     password_hash: Mapped[str]
     role: Mapped[str]
     resource_id: Mapped[uuid.UUID | None]
+    active: Mapped[bool] = mapped_column(default=True)
+    # Bumped when the user is deactivated: tokens carrying an older version stop working.
+    token_version: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

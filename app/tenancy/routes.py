@@ -6,9 +6,10 @@ before any password is hashed; login counts only failed attempts against the acc
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, Router, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import ratelimit
@@ -16,7 +17,17 @@ from app.errors import InvalidCredentials, ValidationFailed
 from app.http import idempotent, manager_only, principal
 from app.tenancy import service
 from app.tenancy.auth import issue_token
-from app.tenancy.schemas import MeOut, SignUpIn, SignUpOut, TokenIn, TokenOut, UserIn, UserOut
+from app.tenancy.models import User
+from app.tenancy.schemas import (
+    MeOut,
+    SignUpIn,
+    SignUpOut,
+    TokenIn,
+    TokenOut,
+    UserIn,
+    UserOut,
+    UserPatchIn,
+)
 
 
 @post("/signup", status_code=201)
@@ -82,16 +93,34 @@ async def create_user(
     return await idempotent(request, actor.tenant_id, run)
 
 
+def _user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        role=user.role,
+        resource_id=user.resource_id,
+        active=user.active,
+    )
+
+
 @get("/users", guards=[manager_only])
 async def list_users(request: Request[Any, Any, Any], session: AsyncSession) -> list[UserOut]:
     actor = principal(request)
     users = await service.list_users(session, actor.tenant_id)
-    return [UserOut(id=u.id, email=u.email, role=u.role, resource_id=u.resource_id) for u in users]
+    return [_user_out(u) for u in users]
+
+
+@patch("/users/{user_id:uuid}", guards=[manager_only])
+async def update_user(
+    request: Request[Any, Any, Any], user_id: uuid.UUID, data: UserPatchIn, session: AsyncSession
+) -> UserOut:
+    user = await service.update_user(session, principal(request), user_id, data.patch())
+    return _user_out(user)
 
 
 def router() -> Router:
     return Router(
         path="/api/v1",
-        route_handlers=[sign_up, create_token, me, create_user, list_users],
+        route_handlers=[sign_up, create_token, me, create_user, list_users, update_user],
         tags=["tenancy"],
     )

@@ -6,6 +6,9 @@ import uuid
 from typing import Annotated, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
+
+from app.tenancy import service
 
 Short = Annotated[str, msgspec.Meta(max_length=300)]
 
@@ -56,3 +59,23 @@ class UserOut(msgspec.Struct):
     email: str
     role: str
     resource_id: uuid.UUID | None = None
+    active: bool = True
+
+
+class UserPatchIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Fields left out keep their value; `resource_id: null` unlinks the resource."""
+
+    email: Short | UnsetType = UNSET
+    role: Literal["admin", "staff"] | UnsetType = UNSET
+    resource_id: uuid.UUID | UnsetType | None = UNSET
+    active: bool | UnsetType = UNSET
+
+    def patch(self) -> service.UserPatch:
+        return service.UserPatch(
+            email=service.UNSET if isinstance(self.email, UnsetType) else self.email,
+            role=service.UNSET if isinstance(self.role, UnsetType) else self.role,
+            resource_id=service.UNSET
+            if isinstance(self.resource_id, UnsetType)
+            else self.resource_id,
+            active=service.UNSET if isinstance(self.active, UnsetType) else self.active,
+        )

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import uuid
 from dataclasses import dataclass
+from typing import Any, Literal
 
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.db import new_id, set_tenant
-from app.errors import Conflict, InvalidCredentials, NotFound
+from app.db import lock_all, new_id, retry_on_contention, set_tenant, set_tenant_and_lock_timeout
+from app.errors import Conflict, Forbidden, InvalidCredentials, NotFound
 from app.money import check_currency
 from app.tenancy.models import Tenant, User
 from app.tenancy.passwords import burn_verification, hash_password, verify_password
@@ -28,12 +30,14 @@ from app.validation import (
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The authenticated caller, as the JWT states it."""
+    """The authenticated caller: ids from the JWT, role and email as the user row has them
+    now. `token_version` is the version a token issued for them carries."""
 
     user_id: uuid.UUID
     tenant_id: uuid.UUID
     role: str
     email: str
+    token_version: int = 0
 
 
 class SlugTaken(Conflict):
@@ -44,6 +48,33 @@ class SlugTaken(Conflict):
 class EmailTaken(Conflict):
     slug = "email_taken"
     title = "A user with this email already exists in this business"
+
+
+class CannotDeactivateSelf(Conflict):
+    slug = "cannot_deactivate_self"
+    title = "You cannot deactivate your own account"
+
+
+class LastOwner(Conflict):
+    slug = "last_owner"
+    title = "The business must keep at least one active owner"
+
+
+class Unset(enum.Enum):
+    UNSET = "unset"
+
+
+UNSET: Literal[Unset.UNSET] = Unset.UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class UserPatch:
+    """A partial change to a user: UNSET keeps the value; resource_id None unlinks."""
+
+    email: str | Literal[Unset.UNSET] = UNSET
+    role: str | Literal[Unset.UNSET] = UNSET
+    resource_id: uuid.UUID | Literal[Unset.UNSET] | None = UNSET
+    active: bool | Literal[Unset.UNSET] = UNSET
 
 
 async def sign_up(
@@ -106,7 +137,8 @@ async def authenticate(
     """Find the user by email (optionally within one business) and check the password.
 
     Every failure is the same InvalidCredentials after the same amount of hashing work,
-    so the response never tells whether an email exists.
+    so the response never tells whether an email exists. Deactivated users are not
+    candidates at all.
     """
     async with session.begin():
         rows = (
@@ -119,7 +151,11 @@ async def authenticate(
     for row in rows:
         if await asyncio.to_thread(verify_password, row.password_hash, password):
             return Principal(
-                user_id=row.user_id, tenant_id=row.tenant_id, role=row.role, email=row.email
+                user_id=row.user_id,
+                tenant_id=row.tenant_id,
+                role=row.role,
+                email=row.email,
+                token_version=row.token_version,
             )
     if not rows:
         await asyncio.to_thread(burn_verification, password)
@@ -183,6 +219,120 @@ async def list_users(session: AsyncSession, tenant_id: uuid.UUID) -> list[User]:
     async with session.begin():
         await set_tenant(session, tenant_id)
         return list((await session.scalars(select(User).order_by(User.created_at))).all())
+
+
+_USER_STATE = text("SELECT * FROM auth_user_state(:tenant_id, :user_id)")
+
+
+async def find_principal(
+    session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, token_version: int
+) -> Principal | None:
+    """The caller a token names, if the token still stands: the user exists, is active and the
+    token carries their current version (deactivation bumps it). Role and email come from the
+    row, so a role change applies to the next request. One statement, one round trip: it runs
+    on every authenticated request, so without a transaction around it (a single read needs
+    none)."""
+    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    row = (
+        await connection.execute(_USER_STATE, {"tenant_id": tenant_id, "user_id": user_id})
+    ).first()
+    if row is None or not row.active or row.token_version != token_version:
+        return None
+    return Principal(user_id, tenant_id, row.role, row.email, row.token_version)
+
+
+def _user_snapshot(user: User) -> dict[str, Any]:
+    return {
+        "email": user.email,
+        "role": user.role,
+        "resource_id": str(user.resource_id) if user.resource_id else None,
+        "active": user.active,
+    }
+
+
+@retry_on_contention()
+async def update_user(
+    session: AsyncSession, actor: Principal, user_id: uuid.UUID, patch: UserPatch
+) -> User:
+    """Change a user's email, role (admin/staff), linked resource, or deactivate/reactivate
+    them. Deactivation ends their tokens at once (token_version) and their logins. Nobody
+    deactivates themselves; the last active owner is never deactivated; only an owner
+    changes an owner."""
+    email = patch.email
+    if email is not UNSET:
+        email = check_email(check_text(email, "email", max_length=254))
+    if patch.role is not UNSET and patch.role not in ("admin", "staff"):
+        raise field_error("role", "must be admin or staff")
+    tenant_id = actor.tenant_id
+    try:
+        async with session.begin():
+            await set_tenant_and_lock_timeout(session, tenant_id, 3000)
+            # The user and every owner, in id order: two owners deactivating each other
+            # serialise here, and the second sees the first's change.
+            rows = await lock_all(
+                session,
+                select(User)
+                .where(User.tenant_id == tenant_id, or_(User.id == user_id, User.role == "owner"))
+                .order_by(User.id),
+            )
+            user = next((row for row in rows if row.id == user_id), None)
+            if user is None:
+                raise NotFound("User not found", entity="user", id=str(user_id))
+            owners = [row for row in rows if row.role == "owner" and row.active]
+            await _check_user_change(session, actor, user, patch, owners)
+            before = _user_snapshot(user)
+            if email is not UNSET:
+                user.email = email
+            if patch.role is not UNSET:
+                user.role = patch.role
+            if patch.resource_id is not UNSET:
+                user.resource_id = patch.resource_id
+            if patch.active is not UNSET and patch.active != user.active:
+                user.active = patch.active
+                if not patch.active:
+                    user.token_version += 1
+            await session.flush()
+            after = _user_snapshot(user)
+            changed = [key for key in after if after[key] != before[key]]
+            action = "user.updated"
+            if before["active"] != after["active"]:
+                action = "user.reactivated" if after["active"] else "user.deactivated"
+            audit.record(
+                session,
+                tenant_id,
+                audit.Actor.user(actor.user_id),
+                action,
+                "user",
+                user_id,
+                before={key: before[key] for key in changed},
+                after={key: after[key] for key in changed},
+            )
+    except IntegrityError as exc:
+        if "uq_users_tenant_email" in str(exc.orig):
+            raise EmailTaken(email=email) from None
+        raise
+    return user
+
+
+async def _check_user_change(
+    session: AsyncSession, actor: Principal, user: User, patch: UserPatch, owners: list[User]
+) -> None:
+    if user.role == "owner" and actor.role != "owner":
+        raise Forbidden("Only an owner may change an owner")
+    if patch.role is not UNSET and user.role == "owner" and patch.role != "owner":
+        raise field_error("role", "an owner's role cannot change")
+    if patch.resource_id is not UNSET and patch.resource_id is not None:
+        found = await session.scalar(
+            text("SELECT 1 FROM resources WHERE tenant_id = :t AND id = :id"),
+            {"t": user.tenant_id, "id": patch.resource_id},
+        )
+        if found is None:
+            raise field_error("resource_id", f"unknown resource: {patch.resource_id}")
+    if patch.active is False and user.active:
+        if user.id == actor.user_id:
+            raise CannotDeactivateSelf()
+        if user.role == "owner" and not [o for o in owners if o.id != user.id]:
+            raise LastOwner()
 
 
 async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:

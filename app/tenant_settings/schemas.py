@@ -15,10 +15,13 @@ class ProviderSettingsIn(msgspec.Struct, forbid_unknown_fields=True):
     credentials: dict[ProviderName, dict[str, Secret | None]] = {}
 
 
-class ProviderOut(msgspec.Struct):
+class ProviderOut(msgspec.Struct, omit_defaults=True):
     provider: str
     enabled: bool
     fields_set: list[str]
+    # Stripe, for a business with its own account: where its Stripe account must send
+    # events (signed with the webhook_secret it saves here). Absent otherwise.
+    webhook_url: str | None = None
 
 
 class ProviderSettingsOut(msgspec.Struct):

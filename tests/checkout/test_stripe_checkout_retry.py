@@ -132,6 +132,13 @@ async def checkout_state(owner: AsyncEngine, payment_id: str) -> Any:
         ).one()
 
 
+async def tenant_of(owner: AsyncEngine, payment_id: str) -> Any:
+    async with owner.connect() as connection:
+        return await connection.scalar(
+            text("SELECT tenant_id FROM payments WHERE id = :p"), {"p": payment_id}
+        )
+
+
 def form(request: httpx.Request) -> dict[str, str]:
     return dict(parse_qsl(request.content.decode(), keep_blank_values=True))
 
@@ -169,6 +176,12 @@ async def test_retry_after_a_lost_answer_sends_stripe_the_identical_request(
     # Stripe wants 30 minutes at least, by its clock: both attempts had more than 35.
     assert expires_at - w.clock[0].timestamp() > 35 * 60
     assert form(first)["client_reference_id"] == w.payment_id
+    # The business is named where reconciliation finds it on the platform account: the
+    # intent's (and so the charge's) transfer group, and the metadata of both.
+    tenant = str(await tenant_of(owner_engine, w.payment_id))
+    assert form(first)["payment_intent_data[transfer_group]"] == f"tenant:{tenant}"
+    assert form(first)["payment_intent_data[metadata][tenant_id]"] == tenant
+    assert form(first)["metadata[tenant_id]"] == tenant
     state = await checkout_state(owner_engine, w.payment_id)
     assert (state.status, state.checkout_session_id, state.provider_ref, state.outbox) == (
         "processing",

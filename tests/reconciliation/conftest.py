@@ -3,6 +3,7 @@ respx serving the providers' real payload shapes, and those clients injected int
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,8 +25,14 @@ STRIPE_API = "https://api.stripe.test"
 KASHIER_API = "https://test-api.kashier.test"
 
 
+# What a source id names, for serving it expanded (Stripe's published fixture of that object).
+SOURCE_OBJECTS = {"ch_": "charge", "re_": "refund", "dp_": "dispute", "tr_": "transfer"}
+
+
 class FakeStripe:
-    """Serves /v1/balance_transactions with Stripe's cursor pagination."""
+    """Serves /v1/balance_transactions with Stripe's cursor pagination. Sources are bare ids,
+    or, for a record given an `owner`, the expanded object naming that business in its
+    metadata (how our own charges, refunds and transfers look on the platform account)."""
 
     def __init__(self) -> None:
         self.transactions: list[dict[str, Any]] = []
@@ -41,13 +48,18 @@ class FakeStripe:
         fee: int = 0,
         currency: str = "egp",
         category: str | None = None,
+        owner: uuid.UUID | None = None,
     ) -> None:
+        served: dict[str, Any] | str | None = source
+        if owner is not None and source is not None:
+            kind = SOURCE_OBJECTS[source[:3]]
+            served = stripe_fixture(kind, id=source, metadata={"tenant_id": str(owner)})
         self.transactions.append(
             stripe_fixture(
                 "balance_transaction",
                 id=txn_id,
                 type=type,
-                source=source,
+                source=served,
                 amount=amount,
                 fee=fee,
                 net=amount - fee,

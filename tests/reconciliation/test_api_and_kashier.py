@@ -102,7 +102,7 @@ async def test_summary_tells_reconciled_days_from_days_with_open_findings(
     )
     fake_stripe.add("txn_1", type="charge", source="ch_1", amount=1_000)
     await run(client, business)
-    fake_stripe.add("txn_2", type="charge", source="ch_2", amount=3_000)
+    fake_stripe.add("txn_2", type="charge", source="ch_2", amount=3_000, owner=world.tenant_id)
     response = await client.post(
         "/api/v1/reconciliation/runs",
         headers=business.headers,

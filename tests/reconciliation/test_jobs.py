@@ -41,6 +41,7 @@ async def test_nightly_reconciles_every_tenant_and_weekly_pays_every_tenant(
                 text("SELECT tenant_id, matched, discrepancies FROM reconciliation_runs")
             )
         ).all()
-    # The fake provider serves one account: the second tenant sees ch_a as missing.
-    assert sorted((r.matched, r.discrepancies) for r in runs) == [(0, 1), (1, 0)]
+    # One platform account holds both tenants' money: ch_a is the first tenant's alone, so
+    # the second tenant's run neither matches it nor reports it missing.
+    assert sorted((r.matched, r.discrepancies) for r in runs) == [(0, 0), (1, 0)]
     assert {r.tenant_id for r in runs} == {w.tenant_id for w in worlds}

@@ -118,7 +118,9 @@ async def test_each_injected_discrepancy_kind_is_detected_with_its_type(
     fake_stripe: FakeStripe,
 ) -> None:
     await clean_stripe_day(owner_engine, sessions, world, fake_stripe)
-    fake_stripe.add("txn_x", type="charge", source="ch_unknown", amount=5_000, fee=175)
+    fake_stripe.add(
+        "txn_x", type="charge", source="ch_unknown", amount=5_000, fee=175, owner=world.tenant_id
+    )
     await add_payment(
         owner_engine, sessions, world, provider="stripe", amount=7_000, charge_ref="ch_ghost"
     )
@@ -145,7 +147,14 @@ async def test_each_injected_discrepancy_kind_is_detected_with_its_type(
     )
     fake_stripe.add("txn_d1", type="charge", source="ch_dup", amount=4_000)
     fake_stripe.add("txn_d2", type="charge", source="ch_dup", amount=4_000)
-    fake_stripe.add("txn_dp", type="adjustment", source="dp_1", amount=-1_500, category="dispute")
+    fake_stripe.add(
+        "txn_dp",
+        type="adjustment",
+        source="dp_1",
+        amount=-1_500,
+        category="dispute",
+        owner=world.tenant_id,
+    )
 
     body = await run(client, business)
 
@@ -173,7 +182,9 @@ async def test_rerunning_a_day_updates_its_run_and_never_duplicates_findings(
     fake_stripe: FakeStripe,
 ) -> None:
     await clean_stripe_day(owner_engine, sessions, world, fake_stripe)
-    fake_stripe.add("txn_x", type="charge", source="ch_unknown", amount=5_000)
+    fake_stripe.add(
+        "txn_x", type="charge", source="ch_unknown", amount=5_000, owner=world.tenant_id
+    )
     await add_payment(
         owner_engine, sessions, world, provider="stripe", amount=7_000, charge_ref="ch_ghost"
     )
@@ -213,7 +224,9 @@ async def test_resolving_with_an_adjusting_entry_makes_the_next_run_clean(
     fake_stripe: FakeStripe,
 ) -> None:
     await clean_stripe_day(owner_engine, sessions, world, fake_stripe)
-    fake_stripe.add("txn_x", type="charge", source="ch_unknown", amount=5_000, fee=175)
+    fake_stripe.add(
+        "txn_x", type="charge", source="ch_unknown", amount=5_000, fee=175, owner=world.tenant_id
+    )
     await add_payment(
         owner_engine,
         sessions,
