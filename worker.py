@@ -22,12 +22,15 @@ from app.db import create_engine, session_factory
 from app.integrations import gcal, whatsapp
 from app.integrations.crypto import SecretBox
 from app.logs import configure_logging
+from app.mail.confirmation import MAIL_SETUP, MailSetup
+from app.mail.smtp import SmtpConfig
 from app.notifications.jobs import WHATSAPP_CONFIG, WhatsAppConfig
 from app.outbox.dispatch import Dispatcher, Registrar
 from app.outbox.jobs import DISPATCHER
 from app.providers import PROVIDERS, build_providers
 from app.settings import Settings
 from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
+from app.web.links import ManageLinks
 from app.worker_context import BackgroundTask, WorkerContext
 
 # Each domain contributes (functions, cron jobs) through its jobs module.
@@ -40,6 +43,7 @@ JOB_MODULES: list[str] = [
     "app.calendar_sync.jobs",
     "app.notifications.jobs",
     "app.checkout.jobs",
+    "app.mail.jobs",
 ]
 
 
@@ -100,7 +104,28 @@ def integration_extras(settings: Settings) -> dict[str, Any]:
             api_base=settings.whatsapp_api_base or whatsapp.DEFAULT_API_BASE,
             api_version=settings.whatsapp_api_version or whatsapp.DEFAULT_API_VERSION,
         ),
+        MAIL_SETUP: mail_setup(settings),
     }
+
+
+def mail_setup(settings: Settings) -> MailSetup:
+    """SMTP for booking confirmations; without SMTP_HOST mail is off (the handler does
+    nothing)."""
+    smtp = (
+        SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.mail_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+        )
+        if settings.smtp_host
+        else None
+    )
+    return MailSetup(
+        smtp=smtp, links=ManageLinks(settings.secret_key), public_base_url=settings.public_base_url
+    )
 
 
 def build_worker(

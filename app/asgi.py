@@ -16,7 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from app import ops
+from app import audit_routes, ops
 from app.availability import routes as availability_routes
 from app.bookings import routes as booking_routes
 from app.calendar_sync import routes as calendar_routes
@@ -43,6 +43,10 @@ from app.settings import Settings
 from app.tenancy import routes as tenancy_routes
 from app.tenancy.auth import build_jwt_auth
 from app.tenant_settings import routes as tenant_settings_routes
+from app.web import routes as web_routes
+from app.web.config import STATE_KEY as WEB_STATE
+from app.web.config import DemoBusiness, WebConfig
+from app.web.links import ManageLinks
 
 
 def route_modules() -> list[Router]:
@@ -66,6 +70,7 @@ def route_modules() -> list[Router]:
         calendar_routes.router(),
         checkout_routes.router(),
         report_routes.router(),
+        audit_routes.router(),
     ]
 
 
@@ -97,6 +102,7 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
             "metrics_registry": registry,
             "http_metrics": ops.HttpMetrics(registry),
             "metric_collectors": [OutboxGauges(registry).collect],
+            WEB_STATE: web_config(settings),
         }
     )
 
@@ -104,7 +110,8 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
         return jwt_auth.on_app_init(app_config)
 
     app = Litestar(
-        route_handlers=[*route_modules(), *(extra_routers or [])],
+        route_handlers=[*route_modules(), *web_routes.routers(), *(extra_routers or [])],
+        template_config=web_routes.template_config(),
         dependencies={"session": Provide(provide_session)},
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[ops.request_context_middleware],
@@ -127,6 +134,20 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
         debug=False,
     )
     return app
+
+
+def web_config(settings: Settings) -> WebConfig:
+    """The booking site's settings; the demo businesses are linked from `/` in development."""
+    from app.demo import DEMO_TENANTS
+
+    demos = tuple(DemoBusiness(t.name, t.slug) for t in DEMO_TENANTS)
+    return WebConfig(
+        environment=settings.environment,
+        public_base_url=settings.public_base_url,
+        links=ManageLinks(settings.secret_key),
+        checkout_wait_seconds=settings.checkout_wait_seconds,
+        demo_businesses=demos if settings.environment == "development" else (),
+    )
 
 
 def app_from_environment() -> Any:

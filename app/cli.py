@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 # How long the API and the worker get to finish in-flight work after SIGTERM before SIGKILL.
 DRAIN_SECONDS = 10.0
+CATCHER_SMTP_PORT = 1025
+CATCHER_HTTP_PORT = 8025
 # Set by `reckon dev` for the API and worker it starts (see _exit_with_parent).
 PARENT_PID_VARIABLE = "RECKON_DEV_PARENT_PID"
 PR_SET_PDEATHSIG = 1
@@ -152,7 +155,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         print(
             f"\nReckon is running.\n  API docs:  {base}/schema/swagger\n"
             f"  OpenAPI:   {base}/schema/openapi.json\n  Health:    {base}/health/ready\n"
-            f"  Metrics:   {base}/metrics\nPress Ctrl-C to stop.\n",
+            f"  Metrics:   {base}/metrics\n  Booking site: {base}/\n"
+            f"  Caught mail:  http://{args.host}:{CATCHER_HTTP_PORT}/\nPress Ctrl-C to stop.\n",
             flush=True,
         )
         return _wait(children, stop)
@@ -179,6 +183,9 @@ def _dev_environment(args: argparse.Namespace, embedded: EmbeddedServices) -> di
     env.setdefault("RECKON_ENV", "development")
     env.setdefault("LOG_JSON", "false")
     env.setdefault("PUBLIC_BASE_URL", f"http://{args.host}:{args.port}")
+    # Confirmation mails go to the local catcher `dev` starts (listed at MAIL_CATCHER_PORT).
+    env.setdefault("SMTP_HOST", "127.0.0.1")
+    env.setdefault("SMTP_PORT", str(CATCHER_SMTP_PORT))
     os.environ.update(env)
     return env
 
@@ -195,6 +202,21 @@ def _start_children(
         [python, "-m", "app.cli", "worker"],
     ):
         children.append(subprocess.Popen(command, env=child_env, process_group=0))
+    if _port_free(args.host, CATCHER_SMTP_PORT):
+        catcher = [python, "-m", "app.cli", "mail-catcher", "--host", args.host]
+        children.append(subprocess.Popen(catcher, env=child_env, process_group=0))
+    else:
+        print(f"mail catcher not started: port {CATCHER_SMTP_PORT} is in use", file=sys.stderr)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _wait(children: Sequence[subprocess.Popen[bytes]], stop: StopSignals) -> int:
@@ -235,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
     sub.add_parser("worker")
+    catcher = sub.add_parser("mail-catcher", help="local SMTP server and a page of caught mail")
+    catcher.add_argument("--host", default="127.0.0.1")
     sub.add_parser("migrate")
     sub.add_parser("seed-demo")
     _add_extensions(sub)
@@ -248,8 +272,26 @@ def _add_extensions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cli_extensions.register(sub)
 
 
+def cmd_mail_catcher(args: argparse.Namespace) -> int:
+    """What `dev` runs so the demo's confirmation mails can be read (never in production)."""
+    from app.mail import catcher
+
+    _exit_with_parent()
+    return catcher.main(
+        [
+            "--host",
+            args.host,
+            "--smtp-port",
+            str(CATCHER_SMTP_PORT),
+            "--http-port",
+            str(CATCHER_HTTP_PORT),
+        ]
+    )
+
+
 HANDLERS = {
     "dev": cmd_dev,
+    "mail-catcher": cmd_mail_catcher,
     "serve": cmd_serve,
     "worker": cmd_worker,
     "migrate": cmd_migrate,

@@ -76,6 +76,13 @@ class Settings:
     whatsapp_api_base: str = ""
     whatsapp_api_version: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
+    # Booking confirmations by email; an empty host turns mail off.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_starttls: bool = False
+    mail_from: str = "Reckon <bookings@reckon.localhost>"
     redis_namespace: str = "reckon"
     checkout_wait_seconds: float = 3.0
 
@@ -209,6 +216,12 @@ def load_settings(
         "whatsapp_api_version": env.get("WHATSAPP_API_VERSION", ""),
         "public_base_url": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
         "redis_namespace": env.get("REDIS_NAMESPACE", "reckon"),
+        "smtp_host": env.get("SMTP_HOST", ""),
+        "smtp_port": int(env.get("SMTP_PORT") or 25),
+        "smtp_username": env.get("SMTP_USERNAME", ""),
+        "smtp_password": env.get("SMTP_PASSWORD", ""),
+        "smtp_starttls": _env_bool("SMTP_STARTTLS", False),
+        "mail_from": env.get("MAIL_FROM", "Reckon <bookings@reckon.localhost>"),
     }
     if rate := env.get("PUBLIC_RATE_LIMIT_PER_MINUTE"):
         values["public_rate_limit_per_minute"] = int(rate)

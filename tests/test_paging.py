@@ -9,7 +9,6 @@ import base64
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,12 +19,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import audit_routes
-from app.asgi import create_app
 from app.db import tenant_transaction
 from app.ledger.service import Line, post
 from app.money import Money
-from app.settings import Settings
 from tests.factories import Business, sign_up
 from tests.invoices.setup import Shop, invoice, make_paid, make_shop
 
@@ -353,14 +349,10 @@ async def test_discrepancies_are_walked_newest_first_then_by_id(
 # -- audit (an object body with `next`) --------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-async def audit_client(app: Litestar, settings: Settings) -> AsyncIterator[Client]:
-    """The app with the audit router: the composition root's own when it registers it,
-    otherwise added here (registering it twice would be refused)."""
-    registered = any(route.path == "/api/v1/audit" for route in app.routes)
-    served = app if registered else create_app(settings, extra_routers=[audit_routes.router()])
-    async with AsyncTestClient(app=served) as test_client:
-        yield test_client
+@pytest.fixture
+def audit_client(client: Client) -> Client:
+    """The audit log is served by the composition root's own router."""
+    return client
 
 
 async def test_audit_trail_is_walked_newest_first_with_next_in_the_body(

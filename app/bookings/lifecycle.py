@@ -30,7 +30,7 @@ from app.bookings.models import (
     PENDING_PAYMENT,
     Booking,
 )
-from app.bookings.queries import BookingView, find_booking_row, lines_of
+from app.bookings.queries import BookingView, find_booking_row, lines_of, with_payments
 from app.catalog import stock
 from app.db import lock_all, retry_on_contention, set_tenant
 from app.errors import InvalidState, NotFound
@@ -86,7 +86,9 @@ async def apply_transition(
     )
     view = BookingView.of(row, await lines_of(session, row.id))
     await _after_transition(session, view, event, now)
-    return view
+    # The answer shows the payment as this transaction left it (a refund just reserved, a
+    # hold released), exactly as a GET of the booking would.
+    return (await with_payments(session, tenant_id, [view]))[0]
 
 
 async def _after_transition(

@@ -17,7 +17,7 @@ from app.bookings.errors import SlotUnavailable
 from app.bookings.lifecycle import _after_transition, expire_overdue_holds
 from app.bookings.locks import lock_booking
 from app.bookings.models import CONFIRMED, PENDING_PAYMENT, Booking
-from app.bookings.queries import BookingView, lines_of
+from app.bookings.queries import BookingView, lines_of, with_payments
 from app.db import set_tenant
 from app.errors import InvalidState
 from app.validation import check_aware, field_error
@@ -85,6 +85,7 @@ async def reschedule_booking(
             )
             view = BookingView.of(row, lines)
             await _after_transition(session, view, events.BOOKING_RESCHEDULED, now)
+            view = (await with_payments(session, tenant_id, [view]))[0]
     except DBAPIError as error:
         if guard.is_slot_lost(error):
             raise SlotUnavailable(start=start.isoformat()) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from itertools import pairwise
 
@@ -181,6 +181,7 @@ def check_time_off(start: datetime, end: datetime, reason: str | None, problems:
 
 
 def check_service(spec: ServiceSpec, problems: Problems) -> CheckedService:
+    spec = with_defaults(spec)
     checked = CheckedService(spec, problems.text(spec.name, "name"))
     if spec.policy not in POLICIES:
         problems.add("policy", f"must be one of {', '.join(POLICIES)}")
@@ -204,6 +205,18 @@ def check_service(spec: ServiceSpec, problems: Problems) -> CheckedService:
     _check_branch_prices(spec, problems)
     checked.cancellation = _check_cancellation(spec, problems)
     return checked
+
+
+def with_defaults(spec: ServiceSpec) -> ServiceSpec:
+    """A time-slot service without a step offers a slot every `duration` minutes, as every
+    scheduling product does (a 45-minute cut at 09:00, 09:45, 10:30...)."""
+    if (
+        spec.policy == "time_slot"
+        and spec.slot_step_minutes is None
+        and isinstance(spec.duration_minutes, int)
+    ):
+        return replace(spec, slot_step_minutes=spec.duration_minutes)
+    return spec
 
 
 def _check_policy_fields(spec: ServiceSpec, checked: CheckedService, problems: Problems) -> None:

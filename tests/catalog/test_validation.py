@@ -103,7 +103,13 @@ SERVICE_CASES = [
         "duration_minutes",
     ),
     ("zero duration", lambda i: time_slot(i, duration_minutes=0), "duration_minutes"),
-    ("time slot without step", lambda i: time_slot(i, slot_step_minutes=None), "slot_step_minutes"),
+    (
+        "interval without step",
+        lambda i: time_slot(
+            i, policy="interval", pricing="hourly", duration_minutes=None, slot_step_minutes=None
+        ),
+        "slot_step_minutes",
+    ),
     ("time slot priced hourly", lambda i: time_slot(i, pricing="hourly"), "pricing"),
     ("nights field on a time slot", lambda i: time_slot(i, min_nights=2), "min_nights"),
     ("nightly without check-in", lambda i: nightly(i, check_in_time=None), "check_in_time"),
@@ -177,6 +183,17 @@ async def test_invalid_service_is_rejected(
     response = await client.post("/api/v1/services", headers=business.headers, json=make_body(ids))
     assert any(field in (name or "") for name in fields_of(response)), response.text
     assert await row_counts(owner_engine, business.tenant_id) == before
+
+
+async def test_a_time_slot_service_without_a_step_steps_by_its_duration(client: Client) -> None:
+    business, ids = await setup(client)
+    created = await client.post(
+        "/api/v1/services",
+        headers=business.headers,
+        json=time_slot(ids, duration_minutes=45, slot_step_minutes=None),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["slot_step_minutes"] == 45
 
 
 OTHER_CASES = [

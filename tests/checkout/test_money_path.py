@@ -259,3 +259,20 @@ async def test_a_provider_the_business_has_not_switched_on_is_refused(
     assert response.status_code == 422
     assert response.json()["type"] == "provider_unavailable"
     assert await count(owner_engine, "SELECT count(*) FROM bookings") == 0
+
+
+async def test_the_cancel_answer_shows_the_payment_as_the_cancel_left_it(
+    client: Client,
+) -> None:
+    shop = await open_shop(client)
+    created = await book(client, shop)
+    await pay_on_sandbox_page(client, created["payment"]["checkout_url"])
+    cancelled = await client.post(
+        f"/api/v1/bookings/{created['id']}/cancel", headers=shop.business.headers
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    [answer] = cancelled.json()["cancelled"]
+    fetched = await get_booking(client, shop, created["id"])
+    assert answer["payment"]["id"] == created["payment"]["id"]
+    assert answer["payment"]["status"] == "refunded"
+    assert answer["payment"] == fetched["payment"]

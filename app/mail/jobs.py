@@ -1,0 +1,12 @@
+"""Outbox handlers of the mail channel, registered by the worker (JOB_MODULES)."""
+
+from __future__ import annotations
+
+from app.mail.confirmation import CHANNEL, send_confirmation
+from app.outbox.dispatch import Dispatcher
+
+CONFIRMED = "booking.confirmed"
+
+
+def register_handlers(dispatcher: Dispatcher) -> None:
+    dispatcher.register(CONFIRMED, send_confirmation, channel=CHANNEL)
