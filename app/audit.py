@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantScoped, new_id, set_tenant
-from app.paging import DEFAULT_LIMIT, Key, Keyset, Page, page_size
+from app.paging import DEFAULT_LIMIT, Key, Keyset, Page
 
 
 class AuditEntry(TenantScoped, Base):
@@ -87,8 +87,6 @@ async def list_entries(
     limit: int = DEFAULT_LIMIT,
 ) -> Page[AuditEntry]:
     """One page of the audit trail, newest first (own read transaction)."""
-    after = AUDIT_ORDER.after(cursor)
-    size = page_size(limit)
     query = select(AuditEntry).where(AuditEntry.tenant_id == tenant_id)
     if entity_type is not None:
         query = query.where(AuditEntry.entity_type == entity_type)
@@ -96,9 +94,6 @@ async def list_entries(
         query = query.where(AuditEntry.entity_id == entity_id)
     if actor_id is not None:
         query = query.where(AuditEntry.actor_id == actor_id)
-    if after is not None:
-        query = query.where(after)
     async with session.begin():
         await set_tenant(session, tenant_id)
-        rows = await session.scalars(query.order_by(*AUDIT_ORDER.order_by()).limit(size + 1))
-        return AUDIT_ORDER.page(rows.all(), size)
+        return await AUDIT_ORDER.fetch(session, query, cursor, limit)

@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, literal, or_, text, tuple_
+from sqlalchemy import ColumnElement, Select, and_, literal, or_, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import ValidationFailed
@@ -150,6 +150,18 @@ class Keyset:
             beyond = key.column < values[index] if key.descending else key.column > values[index]
             branches.append(and_(*equal, beyond))
         return or_(*branches)
+
+    async def fetch(
+        self, session: AsyncSession, query: Select[T], cursor: str | None, limit: int
+    ) -> Page[T]:
+        """One page of `query` in this order, inside the caller's transaction (tenant set):
+        the rows after the cursor's row and the cursor after them."""
+        size = page_size(limit)
+        after = self.after(cursor)
+        if after is not None:
+            query = query.where(after)
+        rows = (await session.scalars(query.order_by(*self.order_by()).limit(size + 1))).all()
+        return self.page(rows, size)
 
     def page(self, rows: Sequence[T], limit: int) -> Page[T]:
         """The first `limit` of `rows` (fetched with limit + 1) and the cursor after them."""

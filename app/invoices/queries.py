@@ -14,7 +14,7 @@ from app.errors import NotFound
 from app.invoices.amounts import check_rate
 from app.invoices.models import CREDIT_NOTE, DEFAULT_TAX_LABEL, INVOICE, Invoice, InvoiceSettings
 from app.invoices.views import InvoiceView, SettingsView, load_views
-from app.paging import MAX_LIMIT, Bound, Key, Keyset, Page, business_zone, page_size, period
+from app.paging import MAX_LIMIT, Bound, Key, Keyset, Page, business_zone, period
 from app.tenancy.service import Principal
 from app.validation import check_text, field_error
 
@@ -80,8 +80,6 @@ async def list_invoices(
     business's timezone, `end` included), oldest first, numbers ascending within an instant."""
     if kind is not None and kind not in KINDS:
         raise field_error("kind", "must be invoice or credit_note")
-    after = INVOICE_ORDER.after(cursor)
-    size = page_size(limit)
     async with session.begin():
         await set_tenant(session, tenant_id)
         since, until = period(start, end, await business_zone(session, tenant_id))
@@ -90,12 +88,7 @@ async def list_invoices(
         )
         if kind is not None:
             query = query.where(Invoice.kind == kind)
-        if after is not None:
-            query = query.where(after)
-        rows = (
-            await session.scalars(query.order_by(*INVOICE_ORDER.order_by()).limit(size + 1))
-        ).all()
-        page = INVOICE_ORDER.page(rows, size)
+        page = await INVOICE_ORDER.fetch(session, query, cursor, limit)
         return Page(await load_views(session, page.items), page.next)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import set_tenant
-from app.paging import MAX_LIMIT, Key, Keyset, Page, page_size
+from app.paging import MAX_LIMIT, Key, Keyset, Page
 from app.payouts.models import IN_TRANSIT, RAIL_MANUAL, Payout
 
 # Newest first, as the list always was; the id breaks ties between payouts of one run.
@@ -26,17 +26,12 @@ async def list_payouts(
     cursor: str | None = None,
     limit: int = MAX_LIMIT,
 ) -> Page[Payout]:
-    after = PAYOUT_ORDER.after(cursor)
-    size = page_size(limit)
     query = select(Payout).where(Payout.tenant_id == tenant_id)
     if status is not None:
         query = query.where(Payout.status == status)
-    if after is not None:
-        query = query.where(after)
     async with session.begin():
         await set_tenant(session, tenant_id)
-        rows = await session.scalars(query.order_by(*PAYOUT_ORDER.order_by()).limit(size + 1))
-        return PAYOUT_ORDER.page(rows.all(), size)
+        return await PAYOUT_ORDER.fetch(session, query, cursor, limit)
 
 
 async def manual_payouts_in_transit(session: AsyncSession, tenant_id: uuid.UUID) -> list[Payout]:

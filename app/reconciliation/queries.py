@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import set_tenant
-from app.paging import MAX_LIMIT, Key, Keyset, Page, page_size
+from app.paging import MAX_LIMIT, Key, Keyset, Page
 from app.reconciliation.models import Discrepancy, ReconciliationRun
 from app.reconciliation.service import KINDS_FILTER, check_provider
 from app.validation import field_error
@@ -37,17 +37,12 @@ async def list_runs(
     cursor: str | None = None,
     limit: int = MAX_LIMIT,
 ) -> Page[ReconciliationRun]:
-    after = RUN_ORDER.after(cursor)
-    size = page_size(limit)
     query = select(ReconciliationRun).where(ReconciliationRun.tenant_id == tenant_id)
     if provider is not None:
         query = query.where(ReconciliationRun.provider == check_provider(provider))
-    if after is not None:
-        query = query.where(after)
     async with session.begin():
         await set_tenant(session, tenant_id)
-        rows = await session.scalars(query.order_by(*RUN_ORDER.order_by()).limit(size + 1))
-        return RUN_ORDER.page(rows.all(), size)
+        return await RUN_ORDER.fetch(session, query, cursor, limit)
 
 
 async def list_discrepancies(
@@ -62,8 +57,6 @@ async def list_discrepancies(
 ) -> Page[Discrepancy]:
     if status is not None and status not in KINDS_FILTER:
         raise field_error("status", f"must be one of {', '.join(KINDS_FILTER)}")
-    after = DISCREPANCY_ORDER.after(cursor)
-    size = page_size(limit)
     query = select(Discrepancy).where(Discrepancy.tenant_id == tenant_id)
     if status is not None:
         query = query.where(Discrepancy.status == status)
@@ -71,9 +64,6 @@ async def list_discrepancies(
         query = query.where(Discrepancy.run_id == run_id)
     if kind is not None:
         query = query.where(Discrepancy.kind == kind)
-    if after is not None:
-        query = query.where(after)
     async with session.begin():
         await set_tenant(session, tenant_id)
-        rows = await session.scalars(query.order_by(*DISCREPANCY_ORDER.order_by()).limit(size + 1))
-        return DISCREPANCY_ORDER.page(rows.all(), size)
+        return await DISCREPANCY_ORDER.fetch(session, query, cursor, limit)
