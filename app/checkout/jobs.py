@@ -26,6 +26,7 @@ from app.checkout.checkout_window import CheckoutWindow, checkout_window
 from app.checkout.provider_calls import call as _call
 from app.checkout.webhooks import TOPIC_FETCH_FEE
 from app.integrations.errors import PermanentProviderError, RetryableProviderError
+from app.mail.confirmation import MAIL_SETUP, MailSetup
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.errors import RetryableError
 from app.outbox.models import OutboxEvent
@@ -33,6 +34,7 @@ from app.payments.service import TOPIC_CHECKOUT, TOPIC_REFUND
 from app.providers import KASHIER_API_BASE as KASHIER_API_BASE
 from app.providers import STRIPE_API_BASE as STRIPE_API_BASE
 from app.providers import Account, account_in
+from app.tenancy.service import get_tenant
 
 PUBLIC_BASE_URL = "payments.public_base_url"
 # Optional: a `() -> aware datetime` in the handler context's extras (tests move time).
@@ -63,10 +65,10 @@ async def open_checkout(ctx: HandlerContext, event: OutboxEvent) -> None:
         )
         return
     base = str(ctx.extras.get(PUBLIC_BASE_URL, "http://127.0.0.1:8000")).rstrip("/")
-    booking_url = f"{base}/pay/return?booking_id={info.payment.booking_id}"
+    booking_url = await _return_url(ctx, event.tenant_id, info.payment.booking_id, base)
     account = await account_in(ctx.sessions, ctx.extras, event.tenant_id, info.payment.provider)
     try:
-        session_id, url, provider_ref = await _open(account, info, window, booking_url)
+        session_id, url, provider_ref = await _open(account, info, window, booking_url, base)
     except RetryableProviderError as error:
         raise RetryableError(str(error), retry_after=error.retry_after) from error
     except PermanentProviderError as error:
@@ -83,6 +85,21 @@ async def open_checkout(ctx: HandlerContext, event: OutboxEvent) -> None:
             now=_now(ctx),
         )
     ctx.log(event).info("payment.checkout_opened", payment_id=str(payment_id))
+
+
+async def _return_url(
+    ctx: HandlerContext, tenant_id: uuid.UUID, booking_id: uuid.UUID, base: str
+) -> str:
+    """Where the provider sends the customer back: the booking's own manage page (the live
+    return page), from stored rows only (the business's slug, the booking's ids), so a retry
+    sends the same URL. Without the worker's MailSetup (which holds the link signer) the
+    generic return page is all there is."""
+    setup = ctx.extras.get(MAIL_SETUP)
+    if not isinstance(setup, MailSetup):
+        return f"{base}/pay/return?booking_id={booking_id}"
+    async with ctx.sessions() as session:
+        tenant = await get_tenant(session, tenant_id)
+    return f"{base}{setup.links.path(tenant.slug, tenant_id, booking_id)}?placed=1"
 
 
 async def _checkout_refused(
@@ -116,6 +133,7 @@ async def _open(
     info: checkout.CheckoutContext,
     window: CheckoutWindow,
     return_url: str,
+    base: str,
 ) -> tuple[str, str | None, str | None]:
     """Opens the page; the provider's errors are raised as they are, classified."""
     payment = info.payment
@@ -137,7 +155,7 @@ async def _open(
             payment_id=payment.id,
             amount=payment.amount,
             merchant_redirect=return_url,
-            server_webhook=return_url.split("/pay/")[0] + "/webhooks/kashier",
+            server_webhook=f"{base}/webhooks/kashier",
             expire_at=window.expires_at,
             customer_reference=str(payment.booking_id),
             customer_email=info.customer_email,

@@ -31,7 +31,9 @@ from app.integrations.crypto import DecryptionFailed
 from app.integrations.errors import InvalidSignature
 from app.money import Money
 from app.settings import Settings
+from app.tenancy.service import get_tenant
 from app.tenant_settings.service import load_provider_config
+from app.web.config import web_config
 
 log = structlog.get_logger()
 
@@ -190,9 +192,11 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}}
 .amount{{font-size:2rem;font-weight:600}}button{{font-size:1.1rem;padding:.8rem 1.4rem;
 margin:.4rem .4rem 0 0;border-radius:.5rem;border:0;cursor:pointer}}.pay{{background:#0a7d38;
-color:#fff}}.decline{{background:#eee}}.note{{color:#666;font-size:.9rem}}</style></head>
+color:#fff}}.decline{{background:#eee}}.note{{color:#666;font-size:.9rem}}.back{{display:inline-block;
+margin-top:1.2rem;font-size:1.1rem}}</style></head>
 <body><p class="note">Sandbox — no real money moves.</p><h1>Pay for your booking</h1>
 <p class="amount">{amount}</p><p>Payment status: <strong>{status}</strong></p>{actions}
+<p><a class="back" href="{back}">Back to your booking</a></p>
 </body></html>"""
 
 ACTIONS = """<form method="post" action="{base}/pay"><button class="pay">Pay</button></form>
@@ -216,11 +220,16 @@ async def sandbox_page(
         if payment.status in ("requires_payment", "processing", "failed")
         else ""
     )
+    # The way back is the booking's own manage page on this origin, made here from the
+    # payment's booking: never a URL the request brings (no open redirect).
+    tenant = await get_tenant(session, tenant_id)
+    back = web_config(request.app.state).links.path(tenant.slug, tenant_id, payment.booking_id)
     return PAGE.format(
         # With its currency, as on the invoice: "350.00" alone does not say what is paid.
         amount=html.escape(f"{payment.amount.format()} {payment.amount.currency}"),
         status=html.escape(payment.status),
         actions=actions,
+        back=html.escape(back),
     )
 
 

@@ -72,6 +72,7 @@ async def manage(
     placed: bool = False,
     cancelled: bool = False,
     moved: bool = False,
+    result: str | None = None,
 ) -> Response[Any]:
     tenant, booking_id = await _tenant_of(request, session, slug, token)
     managed = await get_managed_booking(session, tenant, booking_id, now())
@@ -83,6 +84,8 @@ async def manage(
         placed=placed,
         cancelled=cancelled,
         moved=moved,
+        # Stripe and Kashier send the customer back here; `result=cancel` when they gave up.
+        payment_abandoned=result == "cancel",
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.availability.service import (
@@ -29,7 +30,7 @@ from app.db import set_tenant
 from app.errors import NotFound
 from app.money import Money
 from app.payments import policy
-from app.payments.models import CAPTURED
+from app.payments.models import CAPTURED, Refund
 from app.tenancy.models import Tenant
 from app.tenancy.service import find_tenant_by_slug
 from app.validation import check_aware, field_error
@@ -193,6 +194,8 @@ class ManagedBooking:
     resource_name: str
     refund: RefundPreview
     now: datetime
+    # Refunds asked of the provider and not answered yet (the payment counts them already).
+    refund_pending_minor: int = 0
 
     @property
     def ended(self) -> bool:
@@ -274,6 +277,13 @@ async def _load_managed(
     shop = await load_shop(session, tenant, now)
     service = _service_of(shop, view)
     names = {r.id: r.name for r in service.resources}
+    pending = await session.scalar(
+        select(func.coalesce(func.sum(Refund.amount_minor), 0)).where(
+            Refund.tenant_id == tenant.id,
+            Refund.booking_id == booking_id,
+            Refund.status == "pending",
+        )
+    )
     return ManagedBooking(
         shop=shop,
         booking=view,
@@ -282,6 +292,7 @@ async def _load_managed(
         resource_name=names.get(view.resource_id, ""),
         refund=refund_preview(view, service, now),
         now=now,
+        refund_pending_minor=int(pending or 0),
     )
 
 

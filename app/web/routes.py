@@ -14,6 +14,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from app.web import pages_booking, pages_manage, pages_public
+from app.web.dashboard import routes as dashboard_routes
 from app.web.rendering import HTML_EXCEPTION_HANDLERS
 
 HERE = Path(__file__).parent
@@ -89,4 +90,4 @@ def routers() -> list[Router]:
         include_in_schema=False,
         opt=PUBLIC,
     )
-    return [pages, polling, static]
+    return [pages, polling, static, *dashboard_routes.routers(SECURITY_HEADERS, PUBLIC)]

@@ -6,6 +6,7 @@ checkout.session fixture."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,11 +24,13 @@ from app.checkout import jobs as checkout_jobs
 from app.checkout.checkout_window import CheckoutWindow
 from app.integrations.crypto import SecretBox
 from app.integrations.stripe_client import StripeGateway
+from app.mail.confirmation import MAIL_SETUP, MailSetup
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.relay import Relay, RelayConfig
 from app.providers import PROVIDERS, Providers
 from app.settings import Settings
 from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
+from app.web.links import ManageLinks
 from tests.checkout.support import Client, book, open_shop
 from tests.integrations.conftest import stripe_fixture
 
@@ -38,6 +41,8 @@ RELAY = RelayConfig(lease_seconds=10, max_attempts=5, backoff_base=0.01, backoff
 @dataclass
 class World:
     payment_id: str
+    booking_id: str
+    slug: str
     created_at: datetime
     hold_expires_at: datetime
     relay: Relay
@@ -87,11 +92,25 @@ async def world(
                     SECRET_BOX: SecretBox(settings.secret_key),
                     checkout_jobs.PUBLIC_BASE_URL: "https://reckon.test",
                     checkout_jobs.CLOCK: lambda: clock[0],
+                    MAIL_SETUP: MailSetup(
+                        smtp=None,
+                        links=ManageLinks(settings.secret_key),
+                        public_base_url="https://reckon.test",
+                    ),
                 },
             )
             relay = Relay(app_engine, dispatcher, ctx, config=RELAY, seed=1)
             try:
-                yield World(payment_id, row.created_at, row.hold_expires_at, relay, route, clock)
+                yield World(
+                    payment_id,
+                    created["id"],
+                    shop.business.slug,
+                    row.created_at,
+                    row.hold_expires_at,
+                    relay,
+                    route,
+                    clock,
+                )
             finally:
                 await relay.close()
                 await redis.aclose()
@@ -144,7 +163,7 @@ def form(request: httpx.Request) -> dict[str, str]:
 
 
 async def test_retry_after_a_lost_answer_sends_stripe_the_identical_request(
-    owner_engine: AsyncEngine, world: World
+    owner_engine: AsyncEngine, world: World, settings: Settings
 ) -> None:
     w = world
     session = stripe_fixture(
@@ -182,6 +201,11 @@ async def test_retry_after_a_lost_answer_sends_stripe_the_identical_request(
     assert form(first)["payment_intent_data[transfer_group]"] == f"tenant:{tenant}"
     assert form(first)["payment_intent_data[metadata][tenant_id]"] == tenant
     assert form(first)["metadata[tenant_id]"] == tenant
+    # Back from Stripe, the customer lands on the booking's own live return page.
+    links = ManageLinks(settings.secret_key)
+    manage = "https://reckon.test" + links.path(w.slug, uuid.UUID(tenant), uuid.UUID(w.booking_id))
+    assert form(first)["success_url"] == manage + "?placed=1&result=success"
+    assert form(first)["cancel_url"] == manage + "?placed=1&result=cancel"
     state = await checkout_state(owner_engine, w.payment_id)
     assert (state.status, state.checkout_session_id, state.provider_ref, state.outbox) == (
         "processing",

@@ -1,0 +1,1 @@
+"""The owner's dashboard: session sign-in, the live calendar, bookings and the money pages."""

@@ -1,0 +1,167 @@
+"""The calendar's layout, computed on the server so the page works without JavaScript: one
+column per (day, resource), bookings placed on 15-minute grid rows, side by side in lanes
+where they overlap (capacity-N resources), and links on the free hours to book them."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from app.bookings.service import BookingView
+
+ROW_MINUTES = 15
+ROWS_PER_HOUR = 60 // ROW_MINUTES
+MAX_LANES = 4
+DEFAULT_OPEN_HOUR = 8
+DEFAULT_CLOSE_HOUR = 20
+# What the calendar shows: the slot is taken while these are; cancelled and expired are not.
+SHOWN = frozenset({"pending_payment", "confirmed", "checked_in", "completed", "no_show"})
+
+
+@dataclass(frozen=True, slots=True)
+class Lane:
+    id: uuid.UUID
+    name: str
+
+
+@dataclass(slots=True)
+class Block:
+    booking: BookingView
+    row: int  # 1-based grid line
+    span: int
+    clipped_start: bool
+    clipped_end: bool
+    lane: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FreeHour:
+    row: int
+    start: datetime
+
+
+@dataclass(slots=True)
+class Column:
+    day: date
+    resource: Lane
+    origin: datetime  # the instant of the column's first row
+    blocks: list[Block] = field(default_factory=list)
+    free: list[FreeHour] = field(default_factory=list)
+    lanes: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    days: tuple[date, ...]
+    resources: tuple[Lane, ...]
+    open_hour: int
+    close_hour: int
+    columns: tuple[Column, ...]
+    tz: ZoneInfo
+
+    @property
+    def rows(self) -> int:
+        return (self.close_hour - self.open_hour) * ROWS_PER_HOUR
+
+    def hours(self) -> list[tuple[int, time]]:
+        return [
+            (1 + (hour - self.open_hour) * ROWS_PER_HOUR, time(hour))
+            for hour in range(self.open_hour, self.close_hour)
+        ]
+
+    def columns_of(self, day: date) -> list[Column]:
+        return [c for c in self.columns if c.day == day]
+
+
+def _local(day: date, minutes: int, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), tz) + timedelta(minutes=minutes)
+
+
+def _minutes(moment: datetime, day: date, tz: ZoneInfo) -> int:
+    """Minutes from the local midnight starting `day` (may be <0 or >1440)."""
+    local = moment.astimezone(tz)
+    return (local.date() - day).days * 1440 + local.hour * 60 + local.minute
+
+
+def _window(days: Sequence[date], bookings: Iterable[BookingView], tz: ZoneInfo) -> tuple[int, int]:
+    first, last = DEFAULT_OPEN_HOUR * 60, DEFAULT_CLOSE_HOUR * 60
+    for booking in bookings:
+        for day in days:
+            start = max(0, _minutes(booking.start, day, tz))
+            end = min(1440, _minutes(booking.end, day, tz))
+            if start < end:
+                first, last = min(first, start), max(last, end)
+    return first // 60, min(24, math.ceil(last / 60))
+
+
+def _assign_lanes(blocks: list[Block]) -> int:
+    """Greedy interval partitioning; past MAX_LANES, the rest share the last lane."""
+    ends: list[int] = []
+    for block in sorted(blocks, key=lambda b: (b.row, -b.span)):
+        for index, end in enumerate(ends):
+            if end <= block.row:
+                ends[index] = block.row + block.span
+                block.lane = index + 1
+                break
+        else:
+            if len(ends) < MAX_LANES:
+                ends.append(block.row + block.span)
+                block.lane = len(ends)
+            else:
+                block.lane = MAX_LANES
+                ends[-1] = max(ends[-1], block.row + block.span)
+    return max(1, len(ends))
+
+
+def build_grid(
+    days: Sequence[date],
+    resources: Sequence[Lane],
+    bookings: Sequence[BookingView],
+    tz: ZoneInfo,
+    now: datetime,
+) -> Grid:
+    shown = [b for b in bookings if b.status in SHOWN]
+    open_hour, close_hour = _window(days, shown, tz)
+    low, high = open_hour * 60, close_hour * 60
+    columns: list[Column] = []
+    for day in days:
+        for resource in resources:
+            column = Column(day, resource, _local(day, low, tz))
+            for booking in shown:
+                if booking.resource_id != resource.id:
+                    continue
+                start = _minutes(booking.start, day, tz)
+                end = _minutes(booking.end, day, tz)
+                top, bottom = max(start, low), min(end, high)
+                if top >= bottom:
+                    continue
+                row = 1 + (top - low) // ROW_MINUTES
+                span = max(1, math.ceil((bottom - low) / ROW_MINUTES) + 1 - row)
+                column.blocks.append(Block(booking, row, span, start < low, end > high))
+            column.blocks.sort(key=lambda b: (b.row, b.booking.start, b.booking.id))
+            column.lanes = _assign_lanes(column.blocks)
+            for hour in range(open_hour, close_hour):
+                start_at = _local(day, hour * 60, tz)
+                if start_at > now:
+                    column.free.append(FreeHour(1 + (hour - open_hour) * ROWS_PER_HOUR, start_at))
+            columns.append(column)
+    return Grid(tuple(days), tuple(resources), open_hour, close_hour, tuple(columns), tz)
+
+
+def week_of(day: date) -> list[date]:
+    monday = day - timedelta(days=day.weekday())
+    return [monday + timedelta(days=i) for i in range(7)]
+
+
+def month_weeks(year: int, month: int) -> list[list[date | None]]:
+    """Monday-first weeks of the month; None outside it."""
+    first = date(year, month, 1)
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    cells: list[date | None] = [None] * first.weekday()
+    cells += [first + timedelta(days=i) for i in range((following - first).days)]
+    cells += [None] * (-len(cells) % 7)
+    return [cells[i : i + 7] for i in range(0, len(cells), 7)]

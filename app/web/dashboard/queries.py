@@ -1,0 +1,89 @@
+"""What the dashboard's pages read, each through the use cases the JSON routes call."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.bookings.service import BookingView, list_bookings
+from app.catalog.service import list_branches, list_resources, list_services
+from app.catalog.views import BranchView, ResourceView, ServiceView
+from app.paging import MAX_LIMIT
+from app.tenancy.service import get_tenant
+
+# A stay that started this long before the first day shown still appears on it.
+LOOKBACK = timedelta(days=31)
+
+
+@dataclass(frozen=True, slots=True)
+class Business:
+    id: uuid.UUID
+    name: str
+    currency: str
+    tz: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    branches: list[BranchView]
+    resources: list[ResourceView]
+    services: list[ServiceView]
+
+    def resource_names(self) -> dict[uuid.UUID, str]:
+        return {r.id: r.name for r in self.resources}
+
+    def service_names(self) -> dict[uuid.UUID, str]:
+        return {s.id: s.name for s in self.services}
+
+    def branch_names(self) -> dict[uuid.UUID, str]:
+        return {b.id: b.name for b in self.branches}
+
+
+async def get_business(session: AsyncSession, tenant_id: uuid.UUID) -> Business:
+    tenant = await get_tenant(session, tenant_id)
+    return Business(tenant.id, tenant.name, tenant.currency, ZoneInfo(tenant.timezone))
+
+
+async def get_catalog(session: AsyncSession, tenant_id: uuid.UUID) -> Catalog:
+    return Catalog(
+        await list_branches(session, tenant_id),
+        await list_resources(session, tenant_id),
+        await list_services(session, tenant_id),
+    )
+
+
+async def bookings_between(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    first: date,
+    last: date,
+    *,
+    lookback: timedelta = LOOKBACK,
+    status: str | None = None,
+) -> list[BookingView]:
+    """Every booking starting from `first - lookback` to `last` (local dates, included),
+    all pages of list_bookings."""
+    found: list[BookingView] = []
+    cursor: str | None = None
+    while True:
+        page = await list_bookings(
+            session,
+            tenant_id,
+            start=first - lookback,
+            end=last,
+            status=status,
+            cursor=cursor,
+            limit=MAX_LIMIT,
+        )
+        found.extend(page.items)
+        if page.next is None:
+            return found
+        cursor = page.next
+
+
+def overlapping(bookings: list[BookingView], since: datetime, until: datetime) -> list[BookingView]:
+    return [b for b in bookings if b.start < until and b.end > since]
