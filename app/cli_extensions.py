@@ -8,10 +8,12 @@ import sys
 import uuid
 from datetime import date
 
+from app.payments.provider_names import ROUTED_PROVIDERS
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reconcile = sub.add_parser("reconcile", help="reconcile one day with a payment provider")
-    reconcile.add_argument("--provider", required=True, choices=["stripe", "kashier"])
+    reconcile.add_argument("--provider", required=True, choices=ROUTED_PROVIDERS)
     reconcile.add_argument(
         "--date", required=True, type=date.fromisoformat, help="local day to reconcile, YYYY-MM-DD"
     )

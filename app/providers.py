@@ -27,6 +27,7 @@ from app.integrations.kashier import KashierClient
 from app.integrations.stripe_client import DEFAULT_API_BASE as STRIPE_DEFAULT_API_BASE
 from app.integrations.stripe_client import StripeGateway
 from app.outbox.errors import PermanentError
+from app.payments.provider_names import KASHIER, ROUTED_PROVIDERS, STRIPE
 from app.settings import Settings
 from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
 from app.tenant_settings.sealing import Sealer
@@ -39,11 +40,11 @@ STRIPE_API_BASE = "payments.stripe_api_base"
 KASHIER_API_BASE = "payments.kashier_api_base"
 KASHIER_DEFAULT_API_BASE = "https://test-api.kashier.io"
 # Providers whose money can sit in the platform's account or in the business's own.
-ACCOUNT_PROVIDERS = ("stripe", "kashier")
+ACCOUNT_PROVIDERS = ROUTED_PROVIDERS
 # Credential fields that make an account the business's own (see CREDENTIAL_FIELDS).
 OWN_ACCOUNT_FIELDS: dict[str, frozenset[str]] = {
-    "stripe": frozenset({"api_key"}),
-    "kashier": frozenset({"merchant_id", "api_key", "secret_key"}),
+    STRIPE: frozenset({"api_key"}),
+    KASHIER: frozenset({"merchant_id", "api_key", "secret_key"}),
 }
 
 

@@ -1,4 +1,5 @@
-"""Event names for booking state changes, staged into the outbox by the lead's payment wiring."""
+"""Outbox topics of booking state changes: the one place a `booking.*` topic is spelled
+(staged by bookings and checkout; read by calendar sync, mail, notifications, live events)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ BOOKING_CHECKED_IN = "booking.checked_in"
 BOOKING_COMPLETED = "booking.completed"
 BOOKING_NO_SHOW = "booking.no_show"
 BOOKING_EXPIRED = "booking.expired"
+BOOKING_PAYMENT_FAILED = "booking.payment_failed"
 
 ALL = (
     BOOKING_PLACED,

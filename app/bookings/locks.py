@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.bookings.models import PAY_AT_VENUE, Booking
+from app.bookings.models import Booking
 from app.db import lock_all
 from app.errors import NotFound
 from app.payments.models import Payment, Refund
+from app.payments.provider_names import PAY_AT_VENUE
 
 
 @dataclass(frozen=True, slots=True)

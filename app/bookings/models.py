@@ -25,8 +25,6 @@ STATUSES = (PENDING_PAYMENT, CONFIRMED, CHECKED_IN, COMPLETED, CANCELLED, NO_SHO
 ACTIVE = frozenset({PENDING_PAYMENT, CONFIRMED, CHECKED_IN})
 FINAL = frozenset({COMPLETED, CANCELLED, NO_SHOW, EXPIRED})
 
-PROVIDERS = ("stripe", "kashier", "cash", "sandbox")
-PAY_AT_VENUE = frozenset({"cash"})
 LOCALES = ("en", "ar")
 
 

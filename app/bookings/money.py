@@ -14,13 +14,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bookings import events, locks
-from app.bookings.models import PAY_AT_VENUE
 from app.bookings.queries import BookingView
 from app.invoices.service import issue_invoice
 from app.outbox.service import stage
 from app.payments import policy
 from app.payments import service as payments
 from app.payments.models import CAPTURED, Payment
+from app.payments.provider_names import PAY_AT_VENUE
 from app.payments.service import Charge, CommissionRule, PaymentView
 
 

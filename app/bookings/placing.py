@@ -24,11 +24,12 @@ from app.availability.service import Candidate, Offer, load_calendars, load_offe
 from app.bookings import events, guard, money, rules
 from app.bookings.errors import OutOfStock, ProviderUnavailable, RecurrenceConflict, SlotUnavailable
 from app.bookings.lifecycle import expire_overdue_holds
-from app.bookings.models import CONFIRMED, PAY_AT_VENUE, PENDING_PAYMENT, Booking, BookingProduct
+from app.bookings.models import CONFIRMED, PENDING_PAYMENT, Booking, BookingProduct
 from app.bookings.queries import BookingView, LineView
 from app.catalog import stock
 from app.db import new_id, set_tenant_and_lock_timeout
 from app.money import Money
+from app.payments.provider_names import PAY_AT_VENUE
 from app.payments.service import PaymentView
 from app.tenant_settings.service import provider_enabled
 from app.validation import field_error

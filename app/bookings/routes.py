@@ -19,6 +19,7 @@ from app.bookings.schemas import BookingIn, BookingOut, CancelIn, CancelOut, Res
 from app.checkout.service import get_payment
 from app.errors import NotFound
 from app.http import idempotent, principal
+from app.payments.provider_names import ROUTED_PROVIDERS
 from app.payments.service import PaymentView
 from app.ratelimit import public_rate_limit
 from app.tenancy.service import find_tenant_by_slug
@@ -33,7 +34,7 @@ async def await_checkout_url(
     """The outbox relay opens the provider's checkout right after commit (no provider call
     in the API); wait briefly for its URL so the customer is redirected at once. If the
     provider is slow the booking is returned without it and the client polls the booking."""
-    if payment.provider not in ("stripe", "kashier") or payment.status != "requires_payment":
+    if payment.provider not in ROUTED_PROVIDERS or payment.status != "requires_payment":
         return payment
     deadline = asyncio.get_running_loop().time() + wait_seconds
     while asyncio.get_running_loop().time() < deadline:

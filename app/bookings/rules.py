@@ -12,7 +12,8 @@ from typing import Literal
 
 from app.availability import engine
 from app.availability.service import Offer, interval_rule, nightly_rule, slot_rule
-from app.bookings.models import LOCALES, PROVIDERS
+from app.bookings.models import LOCALES
+from app.payments.provider_names import PAYMENT_PROVIDERS as PROVIDERS
 from app.validation import check_aware, check_email, check_text, field_error
 
 MAX_OCCURRENCES = 100

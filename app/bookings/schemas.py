@@ -10,6 +10,7 @@ import msgspec
 
 from app.bookings.queries import BookingView
 from app.bookings.rules import BookingRequest, Customer, LineItem, Recurrence
+from app.payments.provider_names import PaymentProvider
 from app.payments.service import PaymentView
 
 Short = Annotated[str, msgspec.Meta(max_length=300)]
@@ -28,7 +29,7 @@ class LineItemIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class PaymentIn(msgspec.Struct, forbid_unknown_fields=True):
-    provider: Literal["stripe", "kashier", "cash", "sandbox"]
+    provider: PaymentProvider
 
 
 class RecurrenceIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app.bookings import events
 from app.bookings.models import CHECKED_IN, CONFIRMED
 from app.calendar_sync.models import CANCELLED, LIVE, token_associated_data
 from app.calendar_sync.service import (
@@ -38,8 +39,8 @@ from app.tenant_settings.runtime import http_client, provider_config, secret_box
 GOOGLE_CONFIG = "integrations.google"
 REFRESHERS = "calendar_sync.refreshers"
 MAX_CACHED_REFRESHERS = 1000
-LIVE_TOPICS = ("booking.confirmed", "booking.rescheduled")
-CANCEL_TOPICS = ("booking.cancelled", "booking.expired", "booking.no_show")
+LIVE_TOPICS = (events.BOOKING_CONFIRMED, events.BOOKING_RESCHEDULED)
+CANCEL_TOPICS = (events.BOOKING_CANCELLED, events.BOOKING_EXPIRED, events.BOOKING_NO_SHOW)
 RATE_LIMIT_BASE_SECONDS = 5.0
 RATE_LIMIT_CAP_SECONDS = 900.0
 
@@ -157,7 +158,7 @@ async def _write_live(
     client = clients.for_connection(connection)
     event_id = gcal_event_id(booking.id)
     body = event_body(booking)
-    if topic == "booking.rescheduled" and synced is not None and not moved:
+    if topic == events.BOOKING_RESCHEDULED and synced is not None and not moved:
         changes = {"start": body["start"], "end": body["end"], "summary": body["summary"]}
         await client.patch_event(connection.calendar_id, event_id, changes)
     else:

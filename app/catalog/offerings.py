@@ -156,14 +156,7 @@ async def _insert_service(
 
 
 def _policy_json(policy: CancellationPolicy) -> dict[str, object]:
-    body: dict[str, object] = {
-        "tiers": [
-            {"hours_before": t.hours_before, "refund_bps": t.refund_bps} for t in policy.tiers
-        ]
-    }
-    if policy.no_show_fee_bps is not None:
-        body["no_show_fee_bps"] = policy.no_show_fee_bps
-    return body
+    return policy.terms()
 
 
 async def list_services(

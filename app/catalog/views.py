@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from app.money import Money
+from app.payments.policy import cancellation_refund_bps
+
+_REFERENCE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +91,23 @@ class CancellationPolicy:
     tiers: tuple[RefundTier, ...] = ()  # sorted by hours_before, largest first
     no_show_fee_bps: int | None = None
 
+    def terms(self) -> dict[str, Any]:
+        """The policy as stored on the service and read by the money path."""
+        body: dict[str, Any] = {
+            "tiers": [
+                {"hours_before": t.hours_before, "refund_bps": t.refund_bps} for t in self.tiers
+            ]
+        }
+        if self.no_show_fee_bps is not None:
+            body["no_show_fee_bps"] = self.no_show_fee_bps
+        return body
+
     def refund_bps(self, hours_before_start: float) -> int:
-        """The refund share for a cancellation this many hours before the start (0 if none)."""
-        for tier in self.tiers:
-            if hours_before_start >= tier.hours_before:
-                return tier.refund_bps
-        return 0
+        """The refund share for a cancellation this many hours before the start (negative:
+        after it), by the one rule the money path applies,
+        app.payments.policy.cancellation_refund_bps (no tiers: a full refund before the start)."""
+        starts_at = _REFERENCE + timedelta(hours=hours_before_start)
+        return cancellation_refund_bps(self.terms(), starts_at, _REFERENCE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,14 +18,14 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.bookings import lifecycle, locks, money
+from app.bookings import events, lifecycle, locks, money
 from app.bookings.models import PENDING_PAYMENT
 from app.bookings.queries import BookingView, lines_of
 from app.db import retry_on_contention, set_tenant_and_lock_timeout
 from app.outbox.service import stage
 from app.payments.models import FAILED, OPEN
 
-TOPIC_PAYMENT_FAILED = "booking.payment_failed"
+TOPIC_PAYMENT_FAILED = events.BOOKING_PAYMENT_FAILED
 AUDIT_ACTION = "payment.checkout_failed"
 PROVIDER = audit.Actor("provider")
 LOCK_TIMEOUT_MS = 3000

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.bookings import lifecycle, locks, money
+from app.bookings import events, lifecycle, locks, money
 from app.bookings.locks import Held
 from app.bookings.models import ACTIVE, COMPLETED, PENDING_PAYMENT
 from app.bookings.queries import BookingView, lines_of
@@ -248,7 +248,7 @@ async def refund_booking(
             refund.id,
             after={"amount_minor": amount, "booking_id": str(row.id)},
         )
-        await money.publish(session, view, "booking.refunded")
+        await money.publish(session, view, events.BOOKING_REFUNDED)
         if refund.status == "succeeded":  # cash handed back at the venue
             await issue_credit_note(session, tenant_id, refund.id, now)
         return refund

@@ -24,7 +24,8 @@ from app.checkout import events
 from app.checkout import service as checkout
 from app.db import new_id, retry_on_contention, set_tenant
 from app.errors import DomainError, RedeliverLater
-from app.ledger.service import Line, post
+from app.ledger import chart
+from app.ledger.service import post
 from app.money import Money
 from app.outbox.service import stage
 from app.payments.models import CANCELLED, CAPTURED, FAILED, Payment
@@ -260,10 +261,7 @@ async def _dispute(
         tenant_id,
         idempotency_key=f"dispute:{event.provider}:{event.event_id}",
         reason="dispute",
-        lines=[
-            Line(f"expense:disputes:{payment.provider}", "expense", amount),
-            Line(f"clearing:{payment.provider}", "asset", -amount),
-        ],
+        lines=chart.disputed(payment.provider, amount),
         occurred_at=now,
         booking_id=payment.booking_id,
         payment_id=payment.id,

@@ -3,7 +3,8 @@
 Sign convention: `amount_minor` > 0 is a debit, < 0 is a credit; every entry sums to zero per
 currency. Asset and expense accounts are debit-normal (balance >= 0 in the usual case);
 liability, revenue and equity accounts are credit-normal (balance <= 0). Payables
-(`payable:%`) may never rise above zero: the database refuses it.
+(`payable:%` in migration 0004's trigger; the codes are app/ledger/chart.py's) may never rise
+above zero: the database refuses it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Base, TenantScoped
 
 ACCOUNT_TYPES = ("asset", "liability", "revenue", "expense", "equity")
-PAYABLE_PREFIX = "payable:"
 
 
 class LedgerAccount(TenantScoped, Base):

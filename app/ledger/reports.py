@@ -2,7 +2,8 @@
 
 Which postings feed each figure (amounts in the ledger's sign: debit > 0, credit < 0). Code
 prefixes below match the code itself or the code followed by ":..." (e.g. `revenue` and
-`revenue:service:<uuid>`). Domains must post with these codes for the report to see them:
+`revenue:service:<uuid>`). The codes are the chart's (app/ledger/chart.py), whose lines every
+domain posts, so the report sees them:
 
 - gross       = credits minus debits to `revenue` accounts in NON-refund entries. With no
                 corrections this is exactly "credits to revenue:*"; a reversal of a revenue
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import set_tenant
 from app.errors import ValidationFailed
+from app.ledger import chart
 from app.money import format_minor
 
 PERIODS = ("day", "week", "month")
@@ -76,10 +78,10 @@ _LINES = f"""
     SELECT e.occurred_at, e.dimensions, p.currency, p.amount_minor,
            (e.reason = '{REFUND_REASON}' OR r.reason IS NOT DISTINCT FROM '{REFUND_REASON}')
                AS is_refund,
-           {_matches("revenue")} AS is_revenue,
-           {_matches("deferred_revenue")} AS is_deferred,
-           {_matches("expense:fees")} AS is_fee,
-           {_matches("expense:commission")} AS is_commission
+           {_matches(chart.REVENUE_ROOT)} AS is_revenue,
+           {_matches(chart.DEFERRED)} AS is_deferred,
+           {_matches(chart.FEES_ROOT)} AS is_fee,
+           {_matches(chart.COMMISSION_EXPENSE)} AS is_commission
       FROM journal_entries e
       JOIN postings p ON p.tenant_id = e.tenant_id AND p.entry_id = e.id
       JOIN ledger_accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id
@@ -87,8 +89,8 @@ _LINES = f"""
      WHERE e.tenant_id = :tenant_id
        AND e.occurred_at >= (CAST(:start AS date)::timestamp AT TIME ZONE :tz)
        AND e.occurred_at < (CAST(:end_excl AS date)::timestamp AT TIME ZONE :tz)
-       AND ({_matches("revenue")} OR {_matches("deferred_revenue")}
-            OR {_matches("expense:fees")} OR {_matches("expense:commission")})
+       AND ({_matches(chart.REVENUE_ROOT)} OR {_matches(chart.DEFERRED)}
+            OR {_matches(chart.FEES_ROOT)} OR {_matches(chart.COMMISSION_EXPENSE)})
 """
 
 _FIGURES = """

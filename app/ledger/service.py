@@ -1,6 +1,8 @@
 """Posting to the ledger: `post()` and `reverse()` run inside the CALLER's transaction.
 
-Every domain records money movements through `post()`. Accounts are created on first use.
+Every domain records money movements through `post()`, with lines built by the chart of
+accounts (app/ledger/chart.py); `Line` itself lives in app/ledger/lines.py. Accounts are
+created on first use.
 Amounts follow the ledger's sign convention: debit > 0, credit < 0 (see app/ledger/models.py).
 The same idempotency key posted twice returns the first entry and writes nothing, also when
 two transactions race (the unique key makes the loser wait for the winner's commit).
@@ -12,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, bindparam, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -20,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id, set_tenant
+from app.ledger.chart import reversal
 from app.ledger.errors import (
     AccountTypeMismatch,
     EntryAlreadyReversed,
@@ -29,6 +32,7 @@ from app.ledger.errors import (
     PayableOverdrawn,
     UnbalancedEntry,
 )
+from app.ledger.lines import Line
 from app.ledger.models import ACCOUNT_TYPES, JournalEntry, LedgerAccount, PostingRow
 from app.money import Money
 
@@ -52,15 +56,6 @@ _SELECT_ACCOUNTS = select(
     _ACCOUNTS.c.tenant_id == bindparam("tenant_id"),
     tuple_(_ACCOUNTS.c.code, _ACCOUNTS.c.currency).in_(bindparam("keys", expanding=True)),
 )
-
-
-class Line(NamedTuple):
-    """One side of an entry: account code and type, a signed amount, an optional name."""
-
-    code: str
-    type: str
-    amount: Money
-    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +128,7 @@ async def reverse(
     """
     _require_transaction(session)
     original = await get_entry(session, tenant_id, entry_id)
-    lines = [Line(p.account_code, p.account_type, -p.amount) for p in original.postings]
+    lines = reversal(original.postings)
     return await _post(
         session,
         tenant_id,

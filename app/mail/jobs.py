@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from app.bookings.events import BOOKING_CONFIRMED
 from app.mail.confirmation import CHANNEL, send_confirmation
 from app.outbox.dispatch import Dispatcher
 
-CONFIRMED = "booking.confirmed"
+CONFIRMED = BOOKING_CONFIRMED
 
 
 def register_handlers(dispatcher: Dispatcher) -> None:

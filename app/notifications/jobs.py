@@ -18,6 +18,7 @@ import structlog
 from arq.cron import cron
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.bookings import events
 from app.integrations.errors import PermanentProviderError, RetryableProviderError
 from app.integrations.whatsapp import (
     DEFAULT_API_BASE,
@@ -52,9 +53,9 @@ log = structlog.get_logger()
 WHATSAPP_CONFIG = "integrations.whatsapp"
 REMIND = "notifications.remind"
 KIND_BY_TOPIC = {
-    "booking.confirmed": BOOKING_CONFIRMED,
-    "booking.cancelled": BOOKING_CANCELLED,
-    "booking.refunded": BOOKING_REFUNDED,
+    events.BOOKING_CONFIRMED: BOOKING_CONFIRMED,
+    events.BOOKING_CANCELLED: BOOKING_CANCELLED,
+    events.BOOKING_REFUNDED: BOOKING_REFUNDED,
     REMINDER_TOPIC: BOOKING_REMINDER,
 }
 

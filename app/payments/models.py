@@ -21,7 +21,6 @@ REFUNDED = "refunded"
 
 OPEN = frozenset({REQUIRES_PAYMENT, PROCESSING})
 CAPTURED = frozenset({SUCCEEDED, PARTIALLY_REFUNDED, REFUNDED})
-ONLINE_PROVIDERS = frozenset({"stripe", "kashier", "sandbox"})
 
 
 class Payment(TenantScoped, Base):

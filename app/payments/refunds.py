@@ -11,20 +11,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id
 from app.errors import InvalidState, NotFound
+from app.ledger import chart
 from app.ledger.service import find_entry_by_key, post, reverse
 from app.money import Money
 from app.outbox.service import stage
-from app.payments import accounts
 from app.payments.models import (
     CAPTURED,
     FAILED,
-    ONLINE_PROVIDERS,
     PARTIALLY_REFUNDED,
     REFUNDED,
     SUCCEEDED,
     Payment,
     Refund,
 )
+from app.payments.provider_names import ONLINE_PROVIDERS
 from app.payments.types import TOPIC_REFUND, Charge, RefundExceedsCapture
 
 
@@ -120,7 +120,7 @@ async def create_refund(
         payment.tenant_id,
         idempotency_key=f"refund:{refund.id}",
         reason="refund",
-        lines=accounts.refunded(
+        lines=chart.refunded(
             payment.provider, Money(amount_minor, payment.currency), from_revenue=source
         ),
         occurred_at=now,

@@ -7,9 +7,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.ledger import chart
 from app.ledger.service import post
 from app.money import Money
-from app.payments import accounts, policy
+from app.payments import policy
 from app.payments.refunds import refunded_for_booking
 from app.payments.types import Charge, CommissionRule
 
@@ -25,7 +26,7 @@ async def retain(
         charge.tenant_id,
         idempotency_key=f"booking:{charge.booking_id}:{key}",
         reason=key,
-        lines=accounts.recognised(charge.service_id, Money(amount_minor, charge.total.currency)),
+        lines=chart.retained(charge.service_id, Money(amount_minor, charge.total.currency)),
         occurred_at=now,
         booking_id=charge.booking_id,
         dimensions=charge.dimensions,
@@ -45,7 +46,7 @@ async def recognise(
             charge.tenant_id,
             idempotency_key=f"booking:{charge.booking_id}:recognised",
             reason="revenue",
-            lines=accounts.recognised(charge.service_id, Money(amount, charge.total.currency)),
+            lines=chart.recognised(charge.service_id, Money(amount, charge.total.currency)),
             occurred_at=now,
             booking_id=charge.booking_id,
             dimensions=charge.dimensions,
@@ -62,7 +63,7 @@ async def recognise(
             charge.tenant_id,
             idempotency_key=f"booking:{charge.booking_id}:commission",
             reason="commission",
-            lines=accounts.commission(charge.resource_id, Money(share, charge.total.currency)),
+            lines=chart.commission(charge.resource_id, Money(share, charge.total.currency)),
             occurred_at=now,
             booking_id=charge.booking_id,
             dimensions=charge.dimensions,

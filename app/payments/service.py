@@ -15,10 +15,10 @@ from sqlalchemy import column, insert, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id
+from app.ledger import chart
 from app.ledger.service import post
 from app.money import Money
 from app.outbox.service import stage
-from app.payments import accounts
 from app.payments.models import (
     CANCELLED,
     CAPTURED,
@@ -163,7 +163,7 @@ async def capture(
         payment.tenant_id,
         idempotency_key=f"payment:{payment.id}:captured",
         reason="payment",
-        lines=accounts.captured(payment.provider, amount),
+        lines=chart.captured(payment.provider, amount),
         occurred_at=now,
         booking_id=payment.booking_id,
         payment_id=payment.id,
@@ -182,7 +182,7 @@ async def record_fee(
         payment.tenant_id,
         idempotency_key=f"payment:{payment.id}:fee",
         reason="provider_fee",
-        lines=accounts.fee(payment.provider, Money(fee_minor, payment.currency)),
+        lines=chart.fee(payment.provider, Money(fee_minor, payment.currency)),
         occurred_at=now,
         booking_id=payment.booking_id,
         payment_id=payment.id,
@@ -211,7 +211,7 @@ async def release_unpaid(
         charge.tenant_id,
         idempotency_key=f"booking:{charge.booking_id}:released",
         reason="booking_released",
-        lines=accounts.released(charge.total),
+        lines=chart.released(charge.total),
         occurred_at=now,
         booking_id=charge.booking_id,
         payment_id=payment.id if payment else None,
@@ -234,7 +234,7 @@ async def _book_receivable(
         charge.tenant_id,
         idempotency_key=f"booking:{charge.booking_id}:{step}",
         reason="booking",
-        lines=accounts.booked(charge.total),
+        lines=chart.booked(charge.total),
         occurred_at=now,
         booking_id=charge.booking_id,
         payment_id=payment_id,

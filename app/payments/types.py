@@ -11,10 +11,11 @@ from typing import Any
 from app.errors import Conflict
 from app.money import Money
 from app.payments.models import Payment
+from app.payments.provider_names import ROUTED_PROVIDERS
 
 TOPIC_CHECKOUT = "payment.checkout"
 TOPIC_REFUND = "payment.refund"
-PROVIDER_ROUTED = frozenset({"stripe", "kashier"})
+PROVIDER_ROUTED = frozenset(ROUTED_PROVIDERS)
 
 
 class RefundExceedsCapture(Conflict):

@@ -15,8 +15,9 @@ from sqlalchemy import BigInteger, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantScoped
+from app.payments.provider_names import STRIPE
 
-RAIL_STRIPE = "stripe"
+RAIL_STRIPE = STRIPE  # Connect transfers: the rail is the provider
 RAIL_MANUAL = "manual"
 RAILS = (RAIL_STRIPE, RAIL_MANUAL)
 

@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.db import lock_all, new_id, retry_on_contention, set_lock_timeout, set_tenant
 from app.errors import InvalidState, NotFound
+from app.ledger import chart
 from app.ledger.errors import LedgerKeyReused, PayableOverdrawn
-from app.ledger.service import Line, post, reverse
+from app.ledger.service import post, reverse
 from app.money import Money
 from app.outbox.service import stage
 from app.payouts.models import (
@@ -39,7 +40,6 @@ TOPIC_REQUESTED = "payout.requested"
 REASON_PAYOUT = "payout"
 REASON_FAILED = "payout.failed"
 REASON_PAID = "payout.paid"
-PAYABLE_PREFIX = "payable:staff:"
 DEFAULT_MINIMUM_MINOR = 1
 
 
@@ -53,12 +53,10 @@ class PayoutNotInTransit(InvalidState):
     title = "The payout is already paid or failed"
 
 
-def in_transit(rail: str) -> str:
-    return f"payouts_in_transit:{rail}"
-
-
-def settlement_account(rail: str) -> str:
-    return "clearing:stripe" if rail == RAIL_STRIPE else "clearing:bank"
+def settles_through(rail: str) -> str:
+    """Where a paid payout's money leaves from: Stripe's clearing for Connect transfers,
+    the bank's for the manual rail (the account codes are the chart's)."""
+    return RAIL_STRIPE if rail == RAIL_STRIPE else chart.BANK
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +89,7 @@ _OWED = text(
     " FROM ledger_accounts a JOIN balances b ON b.tenant_id = a.tenant_id AND b.account_id = a.id"
     " LEFT JOIN postings p ON p.tenant_id = a.tenant_id AND p.account_id = a.id"
     " LEFT JOIN journal_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id"
-    " WHERE a.tenant_id = :tenant_id AND a.code LIKE 'payable:staff:%'"
+    f" WHERE a.tenant_id = :tenant_id AND a.code LIKE '{chart.STAFF_PAYABLE_PREFIX}%'"
     " GROUP BY a.id, a.code, a.currency, b.balance_minor ORDER BY a.code, a.currency"
 )
 
@@ -105,9 +103,7 @@ async def _owed(
     result = []
     for row in rows:
         owed = int(row.now_owed) if cutoff is None else min(int(row.owed), int(row.now_owed))
-        result.append(
-            Payable(uuid.UUID(row.code[len(PAYABLE_PREFIX) :]), row.currency.strip(), owed)
-        )
+        result.append(Payable(chart.payable_resource(row.code), row.currency.strip(), owed))
     return result
 
 
@@ -169,10 +165,7 @@ async def _create_one(
     payout_id = new_id()
     amount = Money(payable.owed_minor, payable.currency)
     key = f"payout:{payable.resource_id}:{payable.currency}:{period[0]}:{period[1]}"
-    lines = [
-        Line(f"{PAYABLE_PREFIX}{payable.resource_id}", "liability", amount),
-        Line(in_transit(rail), "liability", -amount),
-    ]
+    lines = chart.payout_in_transit(payable.resource_id, rail, amount)
     try:
         async with session.begin_nested():
             entry = await post(
@@ -288,10 +281,7 @@ async def mark_payout_paid(
             tenant_id,
             idempotency_key=f"payout:{payout_id}:paid",
             reason=REASON_PAID,
-            lines=[
-                Line(in_transit(payout.rail), "liability", amount),
-                Line(settlement_account(payout.rail), "asset", -amount),
-            ],
+            lines=chart.payout_settled(payout.rail, settles_through(payout.rail), amount),
             occurred_at=now,
             dimensions={
                 "resource_id": payout.resource_id,

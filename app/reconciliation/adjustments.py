@@ -2,8 +2,9 @@
 
 The money side goes through `clearing:<provider>` (what the provider's balance says), the
 other side to `suspense:reconciliation` (equity) until someone reclassifies it; a fee
-difference goes to `expense:fees:<provider>`. The entry states the amount and fee it adds
-for the reference in its dimensions, which the next run sums with the original records.
+difference goes to `expense:fees:<provider>` (the lines: `chart.reconciliation_adjustment`).
+The entry states the amount and fee it adds for the reference in its dimensions, which the
+next run sums with the original records.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InvalidState
-from app.ledger.service import Entry, Line, post
+from app.ledger import chart
+from app.ledger.service import Entry, post
 from app.money import Money
 from app.reconciliation.ledger_side import ADJUSTMENT_REASON
 from app.reconciliation.matching import (
@@ -24,8 +26,6 @@ from app.reconciliation.matching import (
     MISSING_IN_LEDGER,
 )
 from app.reconciliation.models import Discrepancy
-
-SUSPENSE = "suspense:reconciliation"
 
 
 class DiscrepancyNotAdjustable(InvalidState):
@@ -58,13 +58,9 @@ async def post_adjustment(
     if (amount == 0 and fee == 0) or not currency:
         raise DiscrepancyNotAdjustable(kind=found.kind, detail_reason="nothing to adjust")
     currency = currency.strip()
-    clearing = f"clearing:{found.provider}"
-    lines = [
-        Line(clearing, "asset", Money(amount, currency)),
-        Line(SUSPENSE, "equity", Money(-amount, currency)),
-        Line(f"expense:fees:{found.provider}", "expense", Money(fee, currency)),
-        Line(clearing, "asset", Money(-fee, currency)),
-    ]
+    lines = chart.reconciliation_adjustment(
+        found.provider, Money(amount, currency), Money(fee, currency)
+    )
     return await post(
         session,
         tenant_id,

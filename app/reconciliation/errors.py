@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from app.errors import Conflict
+from app.payments.provider_names import KASHIER, STRIPE
 
 # What a deployment sets so that reconciliation can read each provider's records.
 PROVIDER_SETTINGS: dict[str, tuple[str, ...]] = {
-    "stripe": ("STRIPE_API_KEY",),
-    "kashier": ("KASHIER_MERCHANT_ID", "KASHIER_API_KEY", "KASHIER_SECRET_KEY"),
+    STRIPE: ("STRIPE_API_KEY",),
+    KASHIER: ("KASHIER_MERCHANT_ID", "KASHIER_API_KEY", "KASHIER_SECRET_KEY"),
 }
 
 

@@ -213,7 +213,7 @@ async def notify_discrepancies(ctx: HandlerContext, event: OutboxEvent) -> None:
     """The hook owners are told through (WhatsApp/email templates plug in here); until a
     channel is configured it is a structured log line the alerting picks up."""
     ctx.log(event).warning(
-        "reconciliation.discrepancies_found",
+        service.TOPIC_FOUND,
         run_id=event.payload["run_id"],
         provider=event.payload["provider"],
         date=event.payload["date"],

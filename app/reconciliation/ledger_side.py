@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.ledger import chart
 from app.reconciliation.matching import ADJUSTMENT, LedgerRecord
 
 ADJUSTMENT_REASON = "reconciliation.adjustment"
@@ -105,7 +106,7 @@ async def load_ledger_records(
     params = {
         "tenant_id": tenant_id,
         "provider": provider,
-        "clearing": f"clearing:{provider}",
+        "clearing": chart.clearing(provider),
         "start": start,
         "end": end,
         "refs": list(refs),

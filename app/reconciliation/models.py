@@ -18,7 +18,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantScoped
 
-PROVIDERS = ("stripe", "kashier")
 OPEN = "open"
 RESOLVED = "resolved"
 CLEARED = "cleared"

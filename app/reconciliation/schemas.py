@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 
+from app.payments.provider_names import RoutedProvider
 from app.reconciliation.models import Discrepancy, ReconciliationRun
 from app.reconciliation.summary import ReconciliationSummary
 
@@ -20,7 +21,7 @@ class TolerancesIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class RunIn(msgspec.Struct, forbid_unknown_fields=True):
-    provider: Literal["stripe", "kashier"]
+    provider: RoutedProvider
     date: date
     tolerances: TolerancesIn | None = None
 

@@ -22,10 +22,11 @@ from app import audit
 from app.db import lock_all, new_id, retry_on_contention, set_lock_timeout, set_tenant
 from app.errors import InvalidState, NotFound
 from app.outbox.service import stage
+from app.payments.provider_names import ROUTED_PROVIDERS as PROVIDERS
 from app.reconciliation import adjustments
 from app.reconciliation.ledger_side import load_ledger_records
 from app.reconciliation.matching import Finding, LedgerRecord, MatchResult, Tolerances
-from app.reconciliation.models import OPEN, PROVIDERS, RESOLVED, Discrepancy, ReconciliationRun
+from app.reconciliation.models import OPEN, RESOLVED, Discrepancy, ReconciliationRun
 from app.validation import check_text, field_error
 
 TOPIC_FOUND = "reconciliation.discrepancies_found"

@@ -3,26 +3,40 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal, get_args
 
 from sqlalchemy import Text, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantScoped
+from app.payments.provider_names import (
+    CASH,
+    KASHIER,
+    ROUTED_PROVIDERS,
+    SANDBOX,
+    STRIPE,
+    PaymentProvider,
+)
 
-PROVIDERS = ("stripe", "kashier", "sandbox", "cash", "whatsapp", "google_calendar")
+MessagingProvider = Literal["whatsapp", "google_calendar"]
+ProviderName = Literal[PaymentProvider, MessagingProvider]
+"""Everything a business configures: the payment providers and the messaging integrations."""
+
+WHATSAPP, GOOGLE_CALENDAR = get_args(MessagingProvider)
+PROVIDERS: tuple[ProviderName, ...] = (*ROUTED_PROVIDERS, SANDBOX, CASH, WHATSAPP, GOOGLE_CALENDAR)
 # Credential fields a provider accepts; anything else is a typo the API refuses.
 CREDENTIAL_FIELDS: dict[str, frozenset[str]] = {
-    "stripe": frozenset({"api_key", "webhook_secret"}),
-    "kashier": frozenset({"merchant_id", "api_key", "secret_key"}),
-    "sandbox": frozenset(),
-    "cash": frozenset(),
-    "whatsapp": frozenset({"access_token", "phone_number_id"}),
-    "google_calendar": frozenset({"client_id", "client_secret"}),
+    STRIPE: frozenset({"api_key", "webhook_secret"}),
+    KASHIER: frozenset({"merchant_id", "api_key", "secret_key"}),
+    SANDBOX: frozenset(),
+    CASH: frozenset(),
+    WHATSAPP: frozenset({"access_token", "phone_number_id"}),
+    GOOGLE_CALENDAR: frozenset({"client_id", "client_secret"}),
 }
 # A tenant that never saved settings can take cash and sandbox payments and nothing else:
 # the paid and messaging integrations are opt-in.
-DEFAULT_ENABLED = frozenset({"cash", "sandbox"})
+DEFAULT_ENABLED = frozenset({CASH, SANDBOX})
 
 
 class TenantProviderSetting(TenantScoped, Base):

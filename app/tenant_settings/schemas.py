@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
-ProviderName = Literal["stripe", "kashier", "sandbox", "cash", "whatsapp", "google_calendar"]
+from app.tenant_settings.models import ProviderName
+
 Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 
 

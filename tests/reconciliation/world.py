@@ -13,9 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import tenant_transaction
+from app.ledger import chart as accounts
 from app.ledger.service import Line, post
 from app.money import Money
-from app.payments import accounts
 
 DAY_START = datetime(2026, 3, 10, tzinfo=UTC)
 

@@ -154,7 +154,10 @@ async def session_principal(connection: AnyConnection) -> Principal | None:
 
 async def signed_in(connection: AnyConnection, _: BaseRouteHandler) -> None:
     """Guard: the session's user goes where the API's JWT auth puts it (scope["user"]), so
-    app.http.principal and manager_only work unchanged."""
+    app.http.principal and manager_only work unchanged. OPTIONS passes: it only answers
+    with the Allow header (as app.http.manager_only does)."""
+    if connection.scope.get("method") == "OPTIONS":
+        return
     user = await session_principal(connection)
     if user is None:
         raise NotSignedIn()
