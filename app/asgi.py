@@ -27,7 +27,6 @@ from app.events import routes as events_routes
 from app.http import (
     EXCEPTION_HANDLERS,
     ReckonRequest,
-    install_idempotency_marker,
     provide_session,
 )
 from app.integrations.crypto import SecretBox
@@ -76,7 +75,6 @@ def route_modules() -> list[Router]:
 
 def create_app(settings: Settings, *, extra_routers: list[Router] | None = None) -> Litestar:
     configure_logging(json=settings.log_json)
-    install_idempotency_marker()
     jwt_auth = build_jwt_auth(settings.secret_key, settings.jwt_ttl_seconds)
     registry = CollectorRegistry()
     engine = create_engine(settings.runtime_database_url)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,9 +18,9 @@ from litestar.datastructures import State
 from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.serialization import encode_json
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 
 from app import errors, idempotency
 from app.tenancy.models import MANAGER_ROLES
@@ -132,7 +134,9 @@ EXCEPTION_HANDLERS: Any = {
 
 async def provide_session(state: State) -> AsyncIterator[AsyncSession]:
     sessions: async_sessionmaker[AsyncSession] = state.sessions
-    async with sessions() as session:
+    async with sessions(
+        sync_session_class=EdgeSession, join_transaction_mode="create_savepoint"
+    ) as session:
         yield session
 
 
@@ -162,71 +166,150 @@ async def manager_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
 
 
 Operation = Callable[[], Awaitable[tuple[int, Any]]]
-
-# The Idempotency-Key whose operation is running in this task, if any.
-_RUNNING_KEY: ContextVar[str | None] = ContextVar("reckon_idempotency_key", default=None)
-
-
-def _mark_key_executed(session: Session) -> None:
-    """before_commit of any transaction an idempotent operation commits: record, in that same
-    transaction, that the request's work is done (so a lost response is never re-executed)."""
-    key = _RUNNING_KEY.get()
-    if key is not None:
-        session.execute(idempotency.MARK_EXECUTED, {"key": key})
+Then = Callable[[Any], Awaitable[Any]]
+# Test-only: an app-state entry called at the crash windows ("locked", "worked" - response
+# written, not committed - and "committed") with the key's connection. Absent in production.
+IDEMPOTENCY_PROBE = "idempotency_probe"
+Probe = Callable[[str, AsyncConnection], Awaitable[None]]
 
 
-def install_idempotency_marker() -> None:
-    if not event.contains(Session, "before_commit", _mark_key_executed):
-        event.listen(Session, "before_commit", _mark_key_executed)
+@dataclass(slots=True)
+class _KeyTransaction:
+    """The transaction an idempotent request runs in, and the sessions that joined it."""
+
+    connection: AsyncConnection
+    sessions: list[Session] = field(default_factory=list)
+
+
+# Set by idempotent() while its operation runs, in this task only.
+_KEY_TRANSACTION: ContextVar[_KeyTransaction | None] = ContextVar(
+    "reckon_idempotency_transaction", default=None
+)
+
+
+class EdgeSession(Session):
+    """The request's session. Inside idempotent() it joins the key's transaction: a use
+    case's `session.begin()` becomes a SAVEPOINT of it (join_transaction_mode
+    "create_savepoint"), so the work and the stored response commit together. Elsewhere it
+    is a plain Session."""
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        joined = _KEY_TRANSACTION.get()
+        if joined is None or kwargs.get("bind") is not None:
+            return super().get_bind(*args, **kwargs)
+        if self not in joined.sessions:
+            joined.sessions.append(self)
+        return joined.connection.sync_connection
+
+
+def in_idempotent_transaction() -> bool:
+    """True while an idempotent operation runs: nothing it writes is visible to others (the
+    outbox relay included) until idempotent() commits, after the operation returned."""
+    return _KEY_TRANSACTION.get() is not None
 
 
 async def idempotent(
-    request: Request[Any, Any, Any], tenant_id: uuid.UUID, operation: Operation
+    request: Request[Any, Any, Any],
+    tenant_id: uuid.UUID,
+    operation: Operation,
+    *,
+    then: Then | None = None,
 ) -> Response[bytes]:
-    """Run a POST honouring its Idempotency-Key header: replay, refuse reuse, or execute once."""
+    """Run a POST honouring its Idempotency-Key header: replay, refuse reuse, or execute once.
+
+    With a key, the operation runs inside one transaction that holds the key's row lock; the
+    request's session joins it, and the response is stored in it before it commits, so a
+    retry after any crash either replays that response or (nothing committed) runs afresh.
+    `then` completes a successful body with what only the commit can bring (it runs after
+    the commit; its result replaces the stored body)."""
     key = request.headers.get("idempotency-key")
     if key is None:
-        return await _execute(operation)
+        response, content = await _execute(operation)
+        return await _then(response, content, then)
     key = idempotency.check_key(key)
     fingerprint = idempotency.request_fingerprint(
         request.method, request.url.path, await request.body()
     )
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    engine: AsyncEngine = request.app.state.engine
+    probe: Probe | None = request.app.state.get(IDEMPOTENCY_PROBE)
     now = datetime.now(UTC)
-    async with sessions() as session:
-        stored = await idempotency.claim_key(session, tenant_id, key, fingerprint, now)
-    if stored is not None:
-        return Response(
-            stored.body,
-            status_code=stored.status,
-            media_type=stored.content_type,
-            headers={"Idempotent-Replayed": "true"},
-        )
-    token = _RUNNING_KEY.set(key)
+    async with engine.connect() as connection:
+        await idempotency.record_key(connection, tenant_id, key, fingerprint, now)
+        transaction = await connection.begin()
+        try:
+            stored = await idempotency.lock_key(connection, tenant_id, key, fingerprint, now)
+            if stored is not None:
+                await transaction.rollback()
+                return Response(
+                    stored.body,
+                    status_code=stored.status,
+                    media_type=stored.content_type,
+                    headers={"Idempotent-Replayed": "true"},
+                )
+            if probe is not None:
+                await probe("locked", connection)
+            response, content = await _joined(connection, operation)
+            status_code = response.status_code or 200
+            if status_code >= 500:
+                # Nothing of it commits; the key stays unlocked for the retry.
+                await transaction.rollback()
+                return response
+            stored = idempotency.StoredResponse(
+                status_code, response.content, response.media_type or "application/json"
+            )
+            await idempotency.store_response(connection, tenant_id, key, stored)
+            if probe is not None:
+                await probe("worked", connection)
+            await transaction.commit()
+        except BaseException:
+            if transaction.is_active:
+                with suppress(Exception):
+                    await transaction.rollback()
+            raise
+        if probe is not None:
+            await probe("committed", connection)
+        if then is None or content is None:
+            return response
+        completed = await _then(response, content, then)
+        if completed.content != response.content:
+            await idempotency.replace_body(connection, tenant_id, key, completed.content)
+        return completed
+
+
+async def _joined(
+    connection: AsyncConnection, operation: Operation
+) -> tuple[Response[bytes], Any | None]:
+    """Run the operation with the request's session joined to `connection`'s transaction;
+    afterwards no session is left holding a savepoint of it (one the route opened by reading
+    outside a use case is rolled back, as closing the request's session always did)."""
+    joined = _KeyTransaction(connection)
+    token = _KEY_TRANSACTION.set(joined)
     try:
-        response = await _execute(operation)
-    except BaseException:
-        async with sessions() as session:
-            await idempotency.release_key(session, tenant_id, key)
-        raise
+        return await _execute(operation)
     finally:
-        _RUNNING_KEY.reset(token)
-    status_code = response.status_code or 200
-    if status_code >= 500:
-        async with sessions() as session:
-            await idempotency.release_key(session, tenant_id, key)
-        return response
-    stored = idempotency.StoredResponse(
-        status_code, response.content, response.media_type or "application/json"
-    )
-    async with sessions() as session:
-        await idempotency.complete_key(session, tenant_id, key, stored)
-    return response
+        _KEY_TRANSACTION.reset(token)
+        for session in joined.sessions:
+            await greenlet_spawn(session.close)
 
 
-async def _execute(operation: Operation) -> Response[bytes]:
+async def _execute(operation: Operation) -> tuple[Response[bytes], Any | None]:
+    """The response, and the content it was built from (None for a problem)."""
     try:
         status, content = await operation()
     except errors.DomainError as error:
-        return domain_problem(error)
-    return Response(encode_json(content), status_code=status, media_type="application/json")
+        return domain_problem(error), None
+    response = Response(encode_json(content), status_code=status, media_type="application/json")
+    return response, content
+
+
+async def _then(
+    response: Response[bytes], content: Any | None, then: Then | None
+) -> Response[bytes]:
+    if then is None or content is None:
+        return response
+    completed = await then(content)
+    return Response(
+        encode_json(completed),
+        status_code=response.status_code,
+        media_type=response.media_type,
+    )

@@ -18,7 +18,7 @@ from app.bookings.errors import ProviderUnavailable
 from app.bookings.schemas import BookingIn, BookingOut, CancelIn, CancelOut, RescheduleIn
 from app.checkout.service import get_payment
 from app.errors import NotFound
-from app.http import idempotent, principal
+from app.http import idempotent, in_idempotent_transaction, principal
 from app.payments.provider_names import ROUTED_PROVIDERS
 from app.payments.service import PaymentView
 from app.ratelimit import public_rate_limit
@@ -36,6 +36,8 @@ async def await_checkout_url(
     provider is slow the booking is returned without it and the client polls the booking."""
     if payment.provider not in ROUTED_PROVIDERS or payment.status != "requires_payment":
         return payment
+    if in_idempotent_transaction():
+        return payment  # the booking is not committed yet: the relay cannot see it
     deadline = asyncio.get_running_loop().time() + wait_seconds
     while asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)
@@ -70,18 +72,26 @@ async def _place(
             )
         sandbox_url = settings.public_base_url
 
+    placed: service.Placed | None = None
+
     async def run() -> tuple[int, Any]:
+        nonlocal placed
         placed = await service.place_booking(
             session, tenant_id, actor, data.to_request(), _now(), sandbox_base_url=sandbox_url
         )
         payment = placed.payments[0] if placed.payments else None
-        if payment is not None and payment.checkout_url is None:
-            payment = await await_checkout_url(
-                session, tenant_id, payment, settings.checkout_wait_seconds
-            )
         return 201, BookingOut.of(placed.booking, placed.occurrences, payment)
 
-    return await idempotent(request, tenant_id, run)
+    async def with_checkout_url(out: BookingOut) -> BookingOut:
+        # After the commit: only then can the relay open the provider's checkout.
+        if placed is None or not placed.payments or placed.payments[0].checkout_url:
+            return out
+        payment = await await_checkout_url(
+            session, tenant_id, placed.payments[0], settings.checkout_wait_seconds
+        )
+        return BookingOut.of(placed.booking, placed.occurrences, payment)
+
+    return await idempotent(request, tenant_id, run, then=with_checkout_url)
 
 
 @post("/bookings", status_code=201)
