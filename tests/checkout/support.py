@@ -181,3 +181,23 @@ async def run_outbox(
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+async def relay_due(owner: AsyncEngine, relay: Any, topic: str) -> None:
+    """One pass of `relay` over `topic`'s rows as if every retry delay had passed; rows of
+    other topics (booking events, notifications, invoices) count as sent."""
+    async with owner.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE outbox SET status = 'delivered', delivered_at = now() "
+                "WHERE status = 'pending' AND topic <> :topic"
+            ),
+            {"topic": topic},
+        )
+        await connection.execute(
+            text("UPDATE outbox SET available_at = now() WHERE status = 'pending'")
+        )
+        await connection.execute(
+            text("UPDATE outbox_deliveries SET available_at = now() WHERE status = 'pending'")
+        )
+    await relay.run_once()

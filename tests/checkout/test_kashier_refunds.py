@@ -36,6 +36,7 @@ from tests.checkout.support import (
     book,
     count,
     open_shop,
+    relay_due,
     unbalanced_entries,
 )
 from tests.conftest import KASHIER_API_KEY
@@ -197,24 +198,7 @@ async def ask_refund(client: Client, w: World, amount_minor: int) -> str:
 
 
 async def relay_round(owner: AsyncEngine, w: World) -> None:
-    """One pass of the relay over what is due, as if every retry delay had passed. Other
-    topics (calendar, messages, invoices...) are not under test here: they count as sent."""
-    async with owner.begin() as connection:
-        await connection.execute(
-            text(
-                "UPDATE outbox SET status = 'delivered', delivered_at = now() "
-                "WHERE status = 'pending' AND topic <> 'payment.refund'"
-            )
-        )
-        await connection.execute(
-            text("UPDATE outbox SET available_at = now() WHERE status = 'pending'")
-        )
-        # An event whose delivery failed may be tracked per channel (outbox_deliveries).
-        if await connection.scalar(text("SELECT to_regclass('outbox_deliveries') IS NOT NULL")):
-            await connection.execute(
-                text("UPDATE outbox_deliveries SET available_at = now() WHERE status = 'pending'")
-            )
-    await w.relay.run_once()
+    await relay_due(owner, w.relay, "payment.refund")
 
 
 async def refund_row(owner: AsyncEngine, refund_id: str) -> Any:

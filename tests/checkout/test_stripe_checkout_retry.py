@@ -31,7 +31,7 @@ from app.providers import PROVIDERS, Providers
 from app.settings import Settings
 from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
 from app.web.links import ManageLinks
-from tests.checkout.support import Client, book, open_shop
+from tests.checkout.support import Client, book, open_shop, relay_due
 from tests.integrations.conftest import stripe_fixture
 
 API = "https://stripe.test"
@@ -117,23 +117,7 @@ async def world(
 
 
 async def relay_round(owner: AsyncEngine, w: World) -> None:
-    """The relay over what is due, as if every retry delay had passed; topics other than
-    the checkout (booking events, notifications) count as sent."""
-    async with owner.begin() as connection:
-        await connection.execute(
-            text(
-                "UPDATE outbox SET status = 'delivered', delivered_at = now() "
-                "WHERE status = 'pending' AND topic <> 'payment.checkout'"
-            )
-        )
-        await connection.execute(
-            text("UPDATE outbox SET available_at = now() WHERE status = 'pending'")
-        )
-        if await connection.scalar(text("SELECT to_regclass('outbox_deliveries') IS NOT NULL")):
-            await connection.execute(
-                text("UPDATE outbox_deliveries SET available_at = now() WHERE status = 'pending'")
-            )
-    await w.relay.run_once()
+    await relay_due(owner, w.relay, "payment.checkout")
 
 
 async def checkout_state(owner: AsyncEngine, payment_id: str) -> Any:
