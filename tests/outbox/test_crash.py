@@ -98,7 +98,9 @@ async def test_sigkilled_worker_mid_drain_loses_nothing_and_effects_apply_once(
 
         second = start_worker(settings, url, log)
         try:
-            for _ in range(1200):
+            # Up to 4 minutes: the killed worker's leases run out after 30 s, and a loaded
+            # 2-core machine (two pytest workers at once) drains far slower than an idle one.
+            for _ in range(2400):
                 if await delivered_count(owner_engine) == ROWS:
                     break
                 await asyncio.sleep(0.1)
