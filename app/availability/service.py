@@ -278,6 +278,65 @@ async def load_calendars(
     return Calendars(calendars, overdue)
 
 
+# A fingerprint of exactly the rows CALENDAR_ROWS would read (same filters), folded in SQL so
+# a caller can tell whether a calendar computed earlier still holds without fetching the rows.
+# A booking counts by what the engine sees of it (resource, blocked range, party size, hold
+# overdue or not), hashed as is: formatting 2,000 ranges as text would cost more.
+CALENDAR_VERSION = text(
+    """
+    SELECT concat_ws(':',
+      (SELECT count(*) || '.' || coalesce(sum(hashtextextended(concat_ws(',', resource_id,
+              weekday, start_time, end_time), 0)), 0)
+         FROM resource_hours WHERE resource_id = ANY(:ids) AND branch_id = :branch),
+      (SELECT count(*) || '.' || coalesce(sum(hashtextextended(concat_ws(',', resource_id,
+              on_date, closed, start_time, end_time), 0)), 0)
+         FROM schedule_overrides
+        WHERE resource_id = ANY(:ids) AND on_date BETWEEN :first AND :last),
+      (SELECT count(*) || '.' || coalesce(sum(hashtextextended(concat_ws(',', resource_id,
+              starts_at, ends_at), 0)), 0)
+         FROM time_off WHERE resource_id = ANY(:ids) AND ends_at > :since AND starts_at < :until),
+      (SELECT count(*) || '.' || coalesce(sum(hash_range_extended(blocked,
+              uuid_hash_extended(resource_id, party_size * 2 + CASE
+                WHEN status = 'pending_payment' AND hold_expires_at <= :now THEN 1 ELSE 0
+              END))), 0)
+         FROM bookings WHERE resource_id = ANY(:ids)
+          AND status IN ('pending_payment', 'confirmed', 'checked_in')
+          AND blocked && tstzrange(:since, :until))
+    )
+    """
+)
+
+
+async def calendar_version(
+    session: AsyncSession,
+    offer: Offer,
+    candidates: Sequence[Candidate],
+    first: date,
+    last: date,
+    *,
+    now: datetime,
+) -> str:
+    """A fingerprint of what `load_calendars` would read for the same arguments: it changes
+    when a booking, hold, working hour, override or time off in that range changes (or a
+    hold runs out), so a result computed from those calendars may be reused while it holds."""
+    ids = [c.resource_id for c in candidates]
+    if not ids:
+        return ""
+    found = await session.scalar(
+        CALENDAR_VERSION,
+        {
+            "ids": ids,
+            "branch": offer.branch_id,
+            "now": now,
+            "first": first - timedelta(days=1),
+            "last": last + timedelta(days=1),
+            "since": local_midnight(first - timedelta(days=1), offer.tz),
+            "until": local_midnight(last + timedelta(days=2), offer.tz),
+        },
+    )
+    return str(found)
+
+
 def check_range(first: date, last: date) -> None:
     if last < first:
         raise field_error("to", "must not be before from")

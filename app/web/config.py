@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.web.links import ManageLinks
+from app.web.memo import FreeDayMemo
 
 STATE_KEY = "web"
 
@@ -26,6 +27,8 @@ class WebConfig:
     # before showing the waiting page instead (the JSON route waits the same way).
     checkout_wait_seconds: float = 3.0
     demo_businesses: tuple[DemoBusiness, ...] = ()
+    # The month calendar's free days, reused while the calendar rows they came from hold.
+    free_days: FreeDayMemo = field(default_factory=FreeDayMemo, repr=False, compare=False)
 
     @property
     def development(self) -> bool:

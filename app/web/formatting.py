@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -21,6 +22,18 @@ from babel.numbers import format_currency, format_decimal
 from app.money import Money, currency_exponent
 
 
+# A month calendar labels every day and every free day's full date: the same few hundred
+# strings per language, each a Babel pattern walk, so they are formatted once per process.
+@lru_cache(maxsize=4096)
+def _full_date(day: dt.date, locale: Locale) -> str:
+    return format_date(day, "full", locale=locale)
+
+
+@lru_cache(maxsize=1024)
+def _integer(value: int, locale: Locale) -> str:
+    return format_decimal(value, locale=locale)
+
+
 @dataclass(frozen=True)
 class Formatter:
     locale: Locale
@@ -33,13 +46,15 @@ class Formatter:
         return self.money(Money(amount_minor, currency))
 
     def number(self, value: int) -> str:
+        if type(value) is int:
+            return _integer(value, self.locale)
         return format_decimal(value, locale=self.locale)
 
     def date(self, day: dt.date | dt.datetime, tz: ZoneInfo | None = None) -> str:
         """Weekday, day and month, with the year: "Saturday, January 5, 2030"."""
         if isinstance(day, dt.datetime):
             day = day.astimezone(tz).date() if tz else day.date()
-        return format_date(day, "full", locale=self.locale)
+        return _full_date(day, self.locale)
 
     def short_date(self, day: dt.date) -> str:
         return format_skeleton("MMMEd", dt.datetime.combine(day, dt.time()), locale=self.locale)

@@ -69,6 +69,8 @@ async def book(
         tenant,
         MonthQuery(service, branch, chosen, cal.resource_choice(who), party),
         now(),
+        day=day,
+        memo=web_config(request.app.state).free_days,
     )
     return render(
         request,

@@ -216,7 +216,7 @@ async def reschedule_form(
         weeks=cal.weeks(
             found.year, found.month, translator(page_lang(request)).locale.first_week_day
         ),
-        free=cal.free_days(found.availability, found.tz),
+        free=found.free,
         today=found.today,
         day=day,
         times=times,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import calendar
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,10 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.availability.service import (
     Availability,
+    Candidate,
+    Offer,
+    calendar_version,
     compute,
     load_calendars,
     load_offer,
     nightly_rule,
+    slot_rule,
 )
 from app.bookings import rules
 from app.bookings.models import ACTIVE
@@ -34,7 +39,9 @@ from app.payments.models import CAPTURED, Refund
 from app.tenancy.models import Tenant
 from app.tenancy.service import find_tenant_by_slug
 from app.validation import check_aware, field_error
+from app.web.calendar import free_days
 from app.web.errors import LinkExpired
+from app.web.memo import FreeDayMemo, MonthEntry
 from app.web.shop import BranchInfo, ServiceInfo, Shop, load_shop
 
 
@@ -62,7 +69,9 @@ class MonthQuery:
 
 @dataclass(frozen=True, slots=True)
 class MonthAvailability:
-    """What is free in one month, from today on (nothing for a month already past)."""
+    """What is free in one month, from today on (nothing for a month already past): `free`
+    counts the free starts of each local day; `availability` holds the month's slots, or
+    only the chosen day's when the month's free days came from the memo."""
 
     shop: Shop
     availability: Availability
@@ -71,6 +80,7 @@ class MonthAvailability:
     month: int
     today: date
     last_bookable: date
+    free: Mapping[date, int] = field(default_factory=dict)
 
 
 def month_days(year: int, month: int) -> tuple[date, date]:
@@ -78,17 +88,31 @@ def month_days(year: int, month: int) -> tuple[date, date]:
 
 
 async def get_month_availability(
-    session: AsyncSession, tenant: Tenant, query: MonthQuery, now: datetime
+    session: AsyncSession,
+    tenant: Tenant,
+    query: MonthQuery,
+    now: datetime,
+    *,
+    day: date | None = None,
+    memo: FreeDayMemo | None = None,
 ) -> MonthAvailability:
-    """The shop and what is free for one service at one branch over a month."""
+    """The shop (without what only other pages show: see load_shop) and what is free for one
+    service at one branch over a month. With a memo, a time-slot service's free days (and
+    the times of `day`) are reused while the calendar rows they came from are unchanged."""
     async with session.begin():
         await set_tenant(session, tenant.id)
-        shop = await load_shop(session, tenant, now)
-        return await _load_month(session, shop, query, now)
+        shop = await load_shop(session, tenant, now, complete=False)
+        return await _load_month(session, shop, query, now, day=day, memo=memo)
 
 
 async def _load_month(
-    session: AsyncSession, shop: Shop, query: MonthQuery, now: datetime
+    session: AsyncSession,
+    shop: Shop,
+    query: MonthQuery,
+    now: datetime,
+    *,
+    day: date | None = None,
+    memo: FreeDayMemo | None = None,
 ) -> MonthAvailability:
     if not 1 <= query.party_size <= rules.MAX_PARTY:
         raise field_error("party_size", f"must be between 1 and {rules.MAX_PARTY}")
@@ -106,13 +130,74 @@ async def _load_month(
     if offer.service.policy == "nightly":
         horizon = last + timedelta(days=nightly_rule(offer.service).max_nights)
     found = Availability(str(offer.tz), offer.service.policy, [])
-    if first <= last:
+    free: Mapping[date, int] = {}
+    if first <= last and memo is not None and offer.service.policy == "time_slot":
+        found, free = await _memo_month(
+            session, offer, candidates, (first, last), query, now, day, memo
+        )
+    elif first <= last:
         loaded = await load_calendars(session, offer, candidates, first, horizon, now=now)
         found = compute(offer, loaded.calendars, first, last, now, query.party_size)
+        free = free_days(found, offer.tz)
     advance = timedelta(days=offer.service.max_advance_days)
     return MonthAvailability(
-        shop, found, offer.tz, year, month, today, (now + advance).astimezone(offer.tz).date()
+        shop,
+        found,
+        offer.tz,
+        year,
+        month,
+        today,
+        (now + advance).astimezone(offer.tz).date(),
+        free,
     )
+
+
+async def _memo_month(
+    session: AsyncSession,
+    offer: Offer,
+    candidates: list[Candidate],
+    days: tuple[date, date],
+    query: MonthQuery,
+    now: datetime,
+    day: date | None,
+    memo: FreeDayMemo,
+) -> tuple[Availability, Mapping[date, int]]:
+    """The month's free days, and the slots of `day`, from the memo while the calendar rows
+    they came from are unchanged; else computed (the month at most once a minute)."""
+    first, last = days
+    version = await calendar_version(session, offer, candidates, first, last, now=now)
+    rule = slot_rule(offer.service)
+    key = (
+        offer.service.tenant_id,
+        offer.service.id,
+        offer.branch_id,
+        str(offer.tz),
+        tuple(candidates),
+        rule,
+        query.party_size,
+        first,
+        last,
+        now.replace(second=0, microsecond=0),
+        version,
+    )
+    entry = memo.get(key)
+    if entry is None:
+        loaded = await load_calendars(session, offer, candidates, first, last, now=now)
+        found = compute(offer, loaded.calendars, first, last, now, query.party_size)
+        free = free_days(found, offer.tz)
+        memo.put(key, MonthEntry(free))
+        return found, free
+    if day is None or not first <= day <= last:
+        return Availability(str(offer.tz), offer.service.policy, []), entry.free
+    remembered = entry.days.get(day)
+    if remembered is None:
+        loaded = await load_calendars(session, offer, candidates, day, day, now=now)
+        remembered = compute(offer, loaded.calendars, day, day, now, query.party_size)
+        entry.days[day] = remembered
+    # Remembered within this minute: drop what minimum notice has ruled out since.
+    earliest = now + rule.min_notice
+    slots = [slot for slot in remembered.slots if slot.start >= earliest]
+    return Availability(remembered.timezone, remembered.policy, slots), entry.free
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,23 +10,24 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.catalog.models import ResourceHours
 from app.catalog.queries import (
     load_branches,
     load_products,
     load_resources,
-    load_schedules,
     load_services,
 )
 from app.catalog.views import Price, ServiceView, price_for
 from app.errors import NotFound
 from app.money import Money
 from app.tenancy.models import Tenant
-from app.tenant_settings.service import provider_enabled
+from app.tenant_settings.models import DEFAULT_ENABLED, TenantProviderSetting
 
 PAYMENT_PROVIDERS = ("stripe", "kashier", "sandbox", "cash")
 
@@ -131,6 +132,31 @@ class Shop:
         return tuple(p for p in self.products if p.in_stock_at(branch_id) > 0)
 
 
+# The weekly hours of the given resources at every branch: all opening hours need (one round
+# trip, where the catalog's full schedule loader also reads overrides and time off).
+_WEEKLY = select(
+    ResourceHours.branch_id, ResourceHours.weekday, ResourceHours.start_time, ResourceHours.end_time
+).where(
+    ResourceHours.tenant_id == bindparam("tenant_id"),
+    ResourceHours.resource_id.in_(bindparam("resource_ids", expanding=True)),
+)
+
+# Every provider's switch in one round trip; a provider with no row keeps its default, as in
+# app.tenant_settings.service.provider_enabled.
+_SWITCHES = select(TenantProviderSetting.provider, TenantProviderSetting.enabled).where(
+    TenantProviderSetting.tenant_id == bindparam("tenant_id")
+)
+
+
+async def enabled_providers(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[str, ...]:
+    switches = dict((await session.execute(_SWITCHES, {"tenant_id": tenant_id})).tuples().all())
+    return tuple(
+        p
+        for p in PAYMENT_PROVIDERS
+        if (p in DEFAULT_ENABLED if switches.get(p) is None else bool(switches[p]))
+    )
+
+
 def opening_hours(weekly: list[tuple[int, time, time]]) -> tuple[Hours, ...]:
     """Per weekday, from the earliest start to the latest end of anyone working there."""
     days: dict[int, tuple[time, time]] = {}
@@ -140,18 +166,26 @@ def opening_hours(weekly: list[tuple[int, time, time]]) -> tuple[Hours, ...]:
     return tuple(Hours(day, *days[day]) for day in sorted(days))
 
 
-async def load_shop(session: AsyncSession, tenant: Tenant, now: datetime) -> Shop:
-    """Inside the caller's transaction, tenant already set. Archived rows are left out."""
+async def load_shop(
+    session: AsyncSession, tenant: Tenant, now: datetime, *, complete: bool = True
+) -> Shop:
+    """Inside the caller's transaction, tenant already set. Archived rows are left out.
+
+    With `complete=False` (the booking step's month and day, which show none of them) the
+    opening hours, the products and the payment providers are left empty: three round trips
+    fewer on the page customers reload most.
+    """
     branches = await load_branches(session, tenant.id, archived=False)
     resources = await load_resources(session, tenant.id, archived=False)
     services = await load_services(session, tenant.id, archived=False)
-    products = await load_products(session, tenant.id, archived=False)
-    today = now.astimezone(UTC).date()
-    schedules = await load_schedules(session, tenant.id, [r.id for r in resources], today, today)
+    products = await load_products(session, tenant.id, archived=False) if complete else []
     weekly: dict[uuid.UUID, list[tuple[int, time, time]]] = defaultdict(list)
-    for schedule in schedules.values():
-        for window in schedule.weekly:
-            weekly[window.branch_id].append((window.weekday, window.start, window.end))
+    if resources and complete:
+        hours = await session.execute(
+            _WEEKLY, {"tenant_id": tenant.id, "resource_ids": [r.id for r in resources]}
+        )
+        for branch_id, weekday, start, end in hours.tuples():
+            weekly[branch_id].append((weekday, start, end))
     live_branches = {b.id for b in branches}
     infos = {
         r.id: ResourceInfo(
@@ -159,9 +193,7 @@ async def load_shop(session: AsyncSession, tenant: Tenant, now: datetime) -> Sho
         )
         for r in resources
     }
-    providers = tuple(
-        [p for p in PAYMENT_PROVIDERS if await provider_enabled(session, tenant.id, p)]
-    )
+    providers = await enabled_providers(session, tenant.id) if complete else ()
     return Shop(
         tenant_id=tenant.id,
         slug=tenant.slug,

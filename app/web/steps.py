@@ -65,7 +65,7 @@ def month_context(
         "month": found.month,
         "month_key": cal.month_key(found.year, found.month),
         "weeks": cal.weeks(found.year, found.month, translator(lang).locale.first_week_day),
-        "free": cal.free_days(found.availability, found.tz),
+        "free": found.free,
         "today": found.today,
         "prev_url": book_url(slug, **base, month=cal.month_key(prev_year, prev_month))
         if has_prev
