@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import get
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.web.config import web_config
@@ -22,8 +22,9 @@ async def home(request: AnyRequest) -> Template:
 
 
 @get("/sign-in", include_in_schema=False)
-async def sign_in(request: AnyRequest) -> Template:
-    return render(request, "sign_in.html")
+async def sign_in() -> Redirect:
+    """The start page's sign-in link leads to the owners' and staff's dashboard."""
+    return Redirect("/dashboard/sign-in", status_code=303)
 
 
 @get("/b/{slug:str}", include_in_schema=False)

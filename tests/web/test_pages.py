@@ -43,6 +43,9 @@ async def test_start_page_lists_nothing_private(client: Client) -> None:
     assert "Secret Salon" not in page.text
     assert site.slug not in page.text
     assert 'href="/sign-in"' in page.text
+    signing_in = await client.get("/sign-in", follow_redirects=False)
+    assert signing_in.status_code == 303
+    assert signing_in.headers["location"] == "/dashboard/sign-in"
 
 
 async def test_month_view_marks_free_days_and_lists_times_of_a_day(client: Client) -> None:
