@@ -123,10 +123,17 @@ async def _resource(
 
 
 async def _branch(
-    sessions: async_sessionmaker[AsyncSession], owner: tenancy.Principal, name: str, timezone: str
+    sessions: async_sessionmaker[AsyncSession],
+    owner: tenancy.Principal,
+    name: str,
+    timezone: str,
+    address: str,
 ) -> uuid.UUID:
     async with sessions() as session:
-        return (await catalog.create_branch(session, owner, name=name, timezone=timezone)).id
+        created = await catalog.create_branch(
+            session, owner, name=name, timezone=timezone, address=address
+        )
+        return created.id
 
 
 async def _service(
@@ -137,7 +144,9 @@ async def _service(
 
 
 async def _seed_salon(sessions: async_sessionmaker[AsyncSession], owner: tenancy.Principal) -> None:
-    branch = await _branch(sessions, owner, "Zamalek", "Africa/Cairo")
+    branch = await _branch(
+        sessions, owner, "Zamalek", "Africa/Cairo", "12 Shagaret El Dorr St, Zamalek, Cairo"
+    )
     mona = await _resource(
         sessions,
         owner,
@@ -224,7 +233,9 @@ async def _seed_salon(sessions: async_sessionmaker[AsyncSession], owner: tenancy
 async def _seed_cabins(
     sessions: async_sessionmaker[AsyncSession], owner: tenancy.Principal
 ) -> None:
-    branch = await _branch(sessions, owner, "Pine Ridge", "America/Denver")
+    branch = await _branch(
+        sessions, owner, "Pine Ridge", "America/Denver", "4410 County Road 43, Estes Park, CO"
+    )
     cabins = [
         await _resource(sessions, owner, branch, name, "unit", 1, ("00:00", "23:59"), range(0, 7))
         for name in ("Cabin Aspen", "Cabin Spruce")

@@ -121,3 +121,10 @@ def clock_text(value: time | None) -> str | None:
     if value is None:
         return None
     return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+
+
+def check_address(problems: Problems, address: str | None) -> str | None:
+    """An optional street address: blank means none; otherwise at most 500 characters."""
+    if address is None or not address.strip():
+        return None
+    return problems.text(address, "address", max_length=500)

@@ -36,10 +36,13 @@ def archived_filter(value: ArchivedFilter) -> bool | None:
 class BranchPatchIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Short | UnsetType = UNSET
     timezone: Short | UnsetType = UNSET
+    address: str | UnsetType | None = UNSET
     archived: bool | UnsetType = UNSET
 
     def patch(self) -> patches.BranchPatch:
-        return patches.BranchPatch(given(self.name), given(self.timezone), given(self.archived))
+        return patches.BranchPatch(
+            given(self.name), given(self.timezone), given(self.address), given(self.archived)
+        )
 
 
 class ResourcePatchIn(msgspec.Struct, forbid_unknown_fields=True):

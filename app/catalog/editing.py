@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.catalog.checks import MAX_CAPACITY, Problems, clock_text
+from app.catalog.checks import MAX_CAPACITY, Problems, check_address, clock_text
 from app.catalog.errors import CapacityBelowBookings
 from app.catalog.models import (
     RESOURCE_KINDS,
@@ -131,6 +131,7 @@ async def update_branch(
     name = patch.name if patch.name is UNSET else problems.text(patch.name, "name")
     if patch.timezone is not UNSET:
         problems.timezone(patch.timezone, "timezone")
+    address = patch.address if patch.address is UNSET else check_address(problems, patch.address)
     problems.raise_if_any()
     async with session.begin():
         await set_tenant_and_lock_timeout(session, actor.tenant_id, LOCK_TIMEOUT_MS)
@@ -140,6 +141,8 @@ async def update_branch(
             row.name = name
         if patch.timezone is not UNSET:
             row.timezone = patch.timezone
+        if address is not UNSET:
+            row.address = address
         if patch.archived is not UNSET:
             row.active = not patch.archived
         await session.flush()

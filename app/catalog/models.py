@@ -22,6 +22,7 @@ class Branch(TenantScoped, Base):
 
     name: Mapped[str]
     timezone: Mapped[str]
+    address: Mapped[str | None] = mapped_column(default=None)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

@@ -25,6 +25,7 @@ Maybe: TypeAlias = T | Literal[Unset.UNSET]
 class BranchPatch:
     name: Maybe[str] = UNSET
     timezone: Maybe[str] = UNSET
+    address: Maybe[str | None] = UNSET
     archived: Maybe[bool] = UNSET
 
 

@@ -68,7 +68,7 @@ async def load_branch(
 
 
 def branch_view(row: Branch) -> BranchView:
-    return BranchView(row.id, row.name, row.timezone, row.active)
+    return BranchView(row.id, row.name, row.timezone, row.active, row.address)
 
 
 def archived_filter(

@@ -52,7 +52,9 @@ async def create_branch(
     actor = principal(request)
 
     async def run() -> tuple[int, Any]:
-        branch = await service.create_branch(session, actor, name=data.name, timezone=data.timezone)
+        branch = await service.create_branch(
+            session, actor, name=data.name, timezone=data.timezone, address=data.address
+        )
         return 201, BranchOut.of(branch)
 
     return await idempotent(request, actor.tenant_id, run)

@@ -37,17 +37,21 @@ class MoneyIO(msgspec.Struct, forbid_unknown_fields=True):
 class BranchIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Short
     timezone: Short
+    address: str | None = None
 
 
-class BranchOut(msgspec.Struct):
+class BranchOut(msgspec.Struct, omit_defaults=True):
+    """`address` is left out when a branch has none."""
+
     id: uuid.UUID
     name: str
     timezone: str
     archived: bool
+    address: str | None = None
 
     @classmethod
     def of(cls, view: BranchView) -> BranchOut:
-        return cls(view.id, view.name, view.timezone, not view.active)
+        return cls(view.id, view.name, view.timezone, not view.active, view.address)
 
 
 class ResourceIn(msgspec.Struct, forbid_unknown_fields=True):

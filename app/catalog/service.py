@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.catalog.checks import MAX_CAPACITY, Problems
+from app.catalog.checks import MAX_CAPACITY, Problems, check_address
 from app.catalog.editing import update_branch, update_product, update_resource, update_service
 from app.catalog.models import (
     RESOURCE_KINDS,
@@ -119,16 +119,30 @@ def _actor(principal: Principal) -> audit.Actor:
 
 
 async def create_branch(
-    session: AsyncSession, actor: Principal, *, name: str, timezone: str
+    session: AsyncSession,
+    actor: Principal,
+    *,
+    name: str,
+    timezone: str,
+    address: str | None = None,
 ) -> BranchView:
     problems = Problems()
     name = problems.text(name, "name")
     problems.timezone(timezone, "timezone")
+    address = check_address(problems, address)
     problems.raise_if_any()
     branch_id = new_id()
     async with session.begin():
         await set_tenant(session, actor.tenant_id)
-        session.add(Branch(tenant_id=actor.tenant_id, id=branch_id, name=name, timezone=timezone))
+        session.add(
+            Branch(
+                tenant_id=actor.tenant_id,
+                id=branch_id,
+                name=name,
+                timezone=timezone,
+                address=address,
+            )
+        )
         audit.record(
             session,
             actor.tenant_id,
@@ -138,7 +152,7 @@ async def create_branch(
             branch_id,
             after={"name": name, "timezone": timezone},
         )
-    return BranchView(branch_id, name, timezone)
+    return BranchView(branch_id, name, timezone, address=address)
 
 
 async def list_branches(

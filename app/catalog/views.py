@@ -19,6 +19,7 @@ class BranchView:
     name: str
     timezone: str
     active: bool = True
+    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

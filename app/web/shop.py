@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, time
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
@@ -45,6 +46,14 @@ class BranchInfo:
     name: str
     timezone: str
     hours: tuple[Hours, ...]
+    address: str | None = None
+
+    @property
+    def map_url(self) -> str | None:
+        """A plain link to the address on OpenStreetMap (nothing is loaded from it)."""
+        if not self.address:
+            return None
+        return "https://www.openstreetmap.org/search?" + urlencode({"query": self.address})
 
     @property
     def tz(self) -> ZoneInfo:
@@ -201,7 +210,8 @@ async def load_shop(
         currency=tenant.currency.strip(),
         timezone=tenant.timezone,
         branches=tuple(
-            BranchInfo(b.id, b.name, b.timezone, opening_hours(weekly[b.id])) for b in branches
+            BranchInfo(b.id, b.name, b.timezone, opening_hours(weekly[b.id]), b.address)
+            for b in branches
         ),
         services=tuple(
             ServiceInfo(s, tuple(infos[r] for r in s.resource_ids if r in infos)) for s in services

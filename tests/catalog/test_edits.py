@@ -333,3 +333,24 @@ async def test_another_tenants_ids_are_not_found_and_unchanged(client: Client) -
         assert response.status_code == 404, (path, response.text)
         assert response.json()["type"] == "not_found"
         assert (await client.get(path, headers=alpha.headers)).json()["name"] != "Renamed"
+
+
+async def test_a_branch_address_is_set_changed_and_cleared(client: Client) -> None:
+    business = await sign_up(client)
+    created = await client.post(
+        "/api/v1/branches",
+        headers=business.headers,
+        json={"name": "Maadi", "timezone": "Africa/Cairo", "address": " 9 Road 9, Maadi "},
+    )
+    assert created.status_code == 201, created.text
+    branch = created.json()
+    assert branch["address"] == "9 Road 9, Maadi"
+    path = f"/api/v1/branches/{branch['id']}"
+    moved = await client.patch(path, headers=business.headers, json={"address": "15 Road 9"})
+    assert moved.json()["address"] == "15 Road 9"
+    too_long = await client.patch(path, headers=business.headers, json={"address": "x" * 501})
+    assert too_long.status_code == 422
+    assert [e["field"] for e in too_long.json()["errors"]] == ["address"]
+    cleared = await client.patch(path, headers=business.headers, json={"address": None})
+    assert "address" not in cleared.json()
+    assert "address" not in (await client.get(path, headers=business.headers)).json()

@@ -8,6 +8,7 @@ from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from app.settings import Settings
+from tests.factories import make_catalog, sign_up
 from tests.web.support import Client, make_site, tomorrow_local
 
 
@@ -119,3 +120,23 @@ async def test_a_class_asks_for_the_party_and_shows_the_places_left(client: Clie
     too_many = await client.get(f"/b/{site.slug}/book", params={**params, "party": "7"})
     assert "places left" not in too_many.text
     assert "Nothing is free on this day" in too_many.text
+
+
+async def test_the_business_page_shows_a_branch_address_with_a_plain_map_link(
+    client: Client,
+) -> None:
+    business = await sign_up(client)
+    ids = await make_catalog(client, business)
+    patched = await client.patch(
+        f"/api/v1/branches/{ids['branch_id']}",
+        headers=business.headers,
+        json={"address": "12 Shagaret El Dorr St, Zamalek & <Cairo>"},
+    )
+    assert patched.status_code == 200, patched.text
+    page = await client.get(f"/b/{business.slug}")
+    assert page.status_code == 200
+    assert "12 Shagaret El Dorr St, Zamalek &amp; &lt;Cairo&gt;" in page.text
+    assert (
+        'href="https://www.openstreetmap.org/search?query=12+Shagaret+El+Dorr+St%2C+Zamalek+'
+        '%26+%3CCairo%3E"' in page.text
+    )
