@@ -16,34 +16,34 @@ from arq.cron import CronJob
 from arq.worker import Function, Worker, func
 from redis.asyncio import Redis
 
-from app.calendar_sync.jobs import GOOGLE_CONFIG, GoogleConfig
-from app.checkout.jobs import KASHIER_API_BASE, PUBLIC_BASE_URL, STRIPE_API_BASE
 from app.db import create_engine, session_factory
+from app.gateways.accounts import PROVIDERS, build_providers
+from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
 from app.integrations import gcal, whatsapp
 from app.integrations.crypto import SecretBox
 from app.logs import configure_logging
 from app.mail.confirmation import MAIL_SETUP, MailSetup
 from app.mail.smtp import SmtpConfig
-from app.notifications.jobs import WHATSAPP_CONFIG, WhatsAppConfig
 from app.outbox.dispatch import Dispatcher, Registrar
-from app.outbox.jobs import DISPATCHER
-from app.providers import PROVIDERS, build_providers
+from app.presentation.links import ManageLinks
 from app.settings import Settings
-from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
-from app.web.links import ManageLinks
-from app.worker_context import BackgroundTask, WorkerContext
+from app.worker.context import BackgroundTask, WorkerContext
+from app.worker.jobs.calendar_sync import GOOGLE_CONFIG, GoogleConfig
+from app.worker.jobs.notifications import WHATSAPP_CONFIG, WhatsAppConfig
+from app.worker.jobs.outbox import DISPATCHER
+from app.worker.jobs.payments import KASHIER_API_BASE, PUBLIC_BASE_URL, STRIPE_API_BASE
 
 # Each domain contributes (functions, cron jobs) through its jobs module.
 JOB_MODULES: list[str] = [
-    "app.outbox.jobs",
-    "app.events.jobs",
-    "app.bookings.jobs",
-    "app.payouts.jobs",
-    "app.reconciliation.jobs",
-    "app.calendar_sync.jobs",
-    "app.notifications.jobs",
-    "app.checkout.jobs",
-    "app.mail.jobs",
+    "app.worker.jobs.outbox",
+    "app.worker.jobs.events",
+    "app.worker.jobs.bookings",
+    "app.worker.jobs.payouts",
+    "app.worker.jobs.reconciliation",
+    "app.worker.jobs.calendar_sync",
+    "app.worker.jobs.notifications",
+    "app.worker.jobs.payments",
+    "app.worker.jobs.mail",
 ]
 
 

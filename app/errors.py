@@ -1,4 +1,4 @@
-"""The domain error tree. Errors carry context, never HTTP status codes (see app/http.py)."""
+"""The domain error tree. Errors carry context, never HTTP status codes (see app/edge/http.py)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.migrate import upgrade  # noqa: E402
+from app.cli.migrate import upgrade  # noqa: E402
 from app.settings import normalise_database_url  # noqa: E402
 from tests.infra import libpq, with_database  # noqa: E402
 

@@ -36,11 +36,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import audit
+from app.audit import trail as audit
 from app.bookings.errors import SlotUnavailable
 from app.bookings.placing import place_booking
+from app.cli.migrate import upgrade
 from app.db import session_factory
-from app.migrate import upgrade
 from app.settings import app_role_url, normalise_database_url
 from tests.bookings.setup import Shop, make_shop
 from tests.infra import libpq, with_database

@@ -4,7 +4,7 @@ duplicated or left undone, and the books balance.
 
     .venv/bin/python bench/chaos.py [--bookings 200] [--clients 8] [--kills 10] [--seed 1]
 
-Starts `python -m app.cli serve --port <free>` and `python -m app.cli worker` against a fresh
+Starts `python -m app.cli.main serve --port <free>` and `... worker` against a fresh
 migrated scratch database (DATABASE_URL / BENCH_DATABASE_URL / TEST_DATABASE_URL as the owner,
 default the local PostgreSQL; dropped afterwards) and the local Redis (REDIS_URL /
 TEST_REDIS_URL, under a namespace of its own). Every POST carries an Idempotency-Key and is
@@ -65,8 +65,8 @@ class Processes:
         self.env, self.port, self.logs = env, port, logs
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.commands = {
-            "api": [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-            "worker": [sys.executable, "-m", "app.cli", "worker"],
+            "api": [sys.executable, "-m", "app.cli.main", "serve", "--port", str(port)],
+            "worker": [sys.executable, "-m", "app.cli.main", "worker"],
         }
 
     def start(self, role: str) -> None:

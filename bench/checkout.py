@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import percentile, pgbench, scratch_database
 
-from app import audit
+from app.audit import trail as audit
 from app.bookings.placing import Placed, place_booking
 from app.db import create_engine, session_factory
 from app.settings import app_role_url

@@ -24,9 +24,9 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from app.cli.migrate import upgrade
 from app.db import create_engine, session_factory, tenant_transaction
 from app.ledger import service
-from app.migrate import upgrade
 from app.money import Money
 
 

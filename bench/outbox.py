@@ -24,9 +24,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.cli.migrate import upgrade
 from app.db import create_engine, session_factory, tenant_transaction
 from app.logs import configure_logging
-from app.migrate import upgrade
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.models import OutboxEvent
 from app.outbox.relay import Relay, RelayConfig, libpq_url

@@ -37,7 +37,7 @@ import uvicorn
 from _common import percentile, scratch_database
 from litestar.testing import AsyncTestClient
 
-from app.asgi import create_app
+from app.edge.asgi import create_app
 from app.settings import load_settings
 from tests.factories import make_catalog, sign_up
 from tests.infra import libpq

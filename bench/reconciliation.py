@@ -33,10 +33,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.cli.migrate import upgrade
 from app.db import create_engine, session_factory
+from app.gateways import reconciliation_sources as sources
 from app.integrations.stripe_client import BalanceTransactionInfo
-from app.migrate import upgrade
-from app.reconciliation import service, sources
+from app.reconciliation import service
 from app.reconciliation.matching import Tolerances, match
 
 DAY = date(2026, 3, 10)

@@ -6,7 +6,7 @@ pgbench running the inbox's INSERT ... ON CONFLICT with the same duplicate share
 
 Sandbox bookings are placed first (each a real payment awaiting capture). Their
 `payment.succeeded` events, plus re-deliveries of earlier events for a tenth of the stream,
-go through `app.checkout.webhooks.ingest` from `workers` concurrent tasks: the inbox row,
+go through `app.bookings.payment_events.ingest` from `workers` concurrent tasks: the inbox row,
 the capture, the ledger entry, the booking's confirmation, the invoice and the outbox rows
 commit together, and a re-delivery stops at ON CONFLICT. A second app run sends events of
 an unhandled type (stored and acknowledged: the inbox alone). With --http the succeeded
@@ -38,12 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import percentile, pgbench, scratch_database
 from checkout import NOW, checkout
 
-from app.asgi import create_app
-from app.checkout.events import sandbox_event
-from app.checkout.routes import sandbox_event_for, sandbox_secret
-from app.checkout.webhooks import ingest
+from app.bookings.payment_events import ingest
 from app.db import create_engine, session_factory
+from app.edge.api.payments import sandbox_event_for, sandbox_secret
+from app.edge.asgi import create_app
 from app.integrations import sandbox
+from app.payments.provider_events import sandbox_event
 from app.settings import Settings, app_role_url
 from tests.bookings.setup import Shop, make_shop
 from tests.infra import libpq

@@ -15,9 +15,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.asgi import create_app
+from app.cli.embedded import EmbeddedServices
 from app.db import create_engine, session_factory
-from app.embedded import EmbeddedServices
+from app.edge.asgi import create_app
 from app.settings import Settings, load_settings
 from tests import infra
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from app.embedded import EmbeddedServices
-from app.migrate import upgrade
+from app.cli.embedded import EmbeddedServices
+from app.cli.migrate import upgrade
 from app.settings import normalise_database_url, normalise_redis_url
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,7 +29,7 @@ from schemathesis.generation.feedback import FeedbackSources
 from schemathesis.pytest._test_builder import build_operation_test
 from schemathesis.python import asgi
 
-from app.asgi import create_app
+from app.edge.asgi import create_app
 from app.settings import Settings
 from tests.factories import PASSWORD, sign_up
 

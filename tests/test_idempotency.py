@@ -18,10 +18,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.asgi import create_app
 from app.db import set_tenant
-from app.http import IDEMPOTENCY_PROBE, idempotent, manager_only, principal
-from app.idempotency import request_fingerprint
+from app.edge.asgi import create_app
+from app.edge.http import IDEMPOTENCY_PROBE, idempotent, manager_only, principal
+from app.edge.idempotency import request_fingerprint
 from app.settings import Settings
 from app.tenancy.service import create_user
 from tests.checkout.support import get_booking, local_slot, open_shop

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.script import ScriptDirectory
 
-from app.migrate import alembic_config
+from app.cli.migrate import alembic_config
 from tests.infra import ROOT
 
 

@@ -15,8 +15,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from psycopg import sql
 
-from app.cli import main
-from app.migrate import alembic_config, upgrade
+from app.cli.main import main
+from app.cli.migrate import alembic_config, upgrade
 from app.settings import APP_ROLE
 from tests import infra
 

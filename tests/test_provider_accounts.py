@@ -1,5 +1,5 @@
 """Whose account a business's money moves through: its own when it saved its keys, the
-platform's otherwise. One function decides (app.providers.account_for); checkout, fee
+platform's otherwise. One function decides (app.gateways.accounts.account_for); checkout, fee
 fetches, refunds and payouts all go through it, proven here by the API key each request to
 Stripe (behind respx, answering with its published fixtures) carries. Reconciliation, route
 and nightly job, is proven in tests/reconciliation/test_two_businesses.py."""
@@ -22,8 +22,16 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import audit
-from app.checkout import jobs as checkout_jobs
+from app.audit import trail as audit
+from app.gateways.accounts import (
+    PROVIDERS,
+    OwnAccountUnreachable,
+    ProviderCredentialsUnreadable,
+    Providers,
+    account_for,
+    account_in,
+)
+from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
 from app.integrations import webhook_signing
 from app.integrations.crypto import SecretBox
 from app.integrations.kashier import KashierClient
@@ -32,19 +40,11 @@ from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.errors import PermanentError
 from app.outbox.models import OutboxEvent
 from app.payouts import service as payouts
-from app.payouts.jobs import handle_payout_requested
 from app.payouts.models import Payout
-from app.providers import (
-    PROVIDERS,
-    OwnAccountUnreachable,
-    ProviderCredentialsUnreadable,
-    Providers,
-    account_for,
-    account_in,
-)
 from app.settings import Settings
-from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
 from app.tenant_settings.service import update_provider_settings
+from app.worker.jobs import payments as checkout_jobs
+from app.worker.jobs.payouts import handle_payout_requested
 from tests.checkout.support import PRICE, Client, Shop, book, open_shop, run_outbox
 from tests.conftest import STRIPE_WEBHOOK_SECRET
 from tests.integrations.conftest import stripe_fixture

@@ -30,7 +30,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from app.demo import seed_demo
+from app.cli.demo import seed_demo
 from app.money import format_minor
 from app.settings import Settings
 

@@ -22,8 +22,8 @@ import httpx
 import psutil
 import pytest
 
-from app.cli import StopSignals
-from app.embedded import DataDirInUse, EmbeddedServices
+from app.cli.embedded import DataDirInUse, EmbeddedServices
+from app.cli.main import StopSignals
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 120.0  # a cold start: initdb, migrations, demo data, API and worker
@@ -74,7 +74,7 @@ class DevRun:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "dev", "--port", str(port)],
+                [sys.executable, "-m", "app.cli.main", "dev", "--port", str(port)],
                 cwd=ROOT,
                 env=env,
                 stdout=out,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.cli import main
+from app.cli.main import main
 from app.settings import (
     DEVELOPMENT_SECRET_KEY,
     GENERATE_SECRET,

@@ -16,8 +16,9 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
-from app.bookings import events, guard, money
+from app.audit import trail as audit
+from app.bookings import events, guard
+from app.bookings import payment_effects as money
 from app.bookings.errors import BookingBusy
 from app.bookings.locks import lock_booking, lock_series
 from app.bookings.models import (

@@ -19,9 +19,10 @@ from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app.audit import trail as audit
 from app.availability.service import Candidate, Offer, load_calendars, load_offer
-from app.bookings import events, guard, money, rules
+from app.bookings import events, guard, rules
+from app.bookings import payment_effects as money
 from app.bookings.errors import OutOfStock, ProviderUnavailable, RecurrenceConflict, SlotUnavailable
 from app.bookings.lifecycle import expire_overdue_holds
 from app.bookings.models import CONFIRMED, PENDING_PAYMENT, Booking, BookingProduct

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app.audit import trail as audit
 from app.bookings.models import Booking
 from app.calendar_sync.models import CalendarEvent, ResourceCalendar, token_associated_data
 from app.catalog.models import Branch, Resource, Service

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app.audit import trail as audit
 from app.catalog.checks import MAX_CAPACITY, Problems, check_address, clock_text
 from app.catalog.errors import CapacityBelowBookings
 from app.catalog.models import (

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app.audit import trail as audit
 from app.catalog.checks import Problems
 from app.catalog.models import Product, Service, ServiceBranchPrice, ServiceResource
 from app.catalog.queries import (

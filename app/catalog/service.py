@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app.audit import trail as audit
 from app.catalog.checks import MAX_CAPACITY, Problems, check_address
 from app.catalog.editing import update_branch, update_product, update_resource, update_service
 from app.catalog.models import (

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app.audit import trail as audit
 from app.catalog.checks import Problems
 from app.catalog.errors import InsufficientStock, ProductArchived
 from app.catalog.models import Product, ProductStock, StockMovement

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app.audit import trail as audit
 from app.db import new_id, set_tenant
 from app.errors import NotFound
 from app.invoices.amounts import check_rate

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app.audit import trail as audit
 from app.db import lock_all, new_id
 from app.errors import InvalidState, NotFound
 from app.invoices import amounts, lines

@@ -1,4 +1,4 @@
-"""Ledger errors. Each carries context; app/http.py maps the base classes to HTTP."""
+"""Ledger errors. Each carries context; app/edge/http.py maps the base classes to HTTP."""
 
 from __future__ import annotations
 

@@ -28,10 +28,10 @@ from app.db import set_tenant
 from app.mail import ics, smtp
 from app.outbox.dispatch import HandlerContext
 from app.outbox.models import OutboxEvent
+from app.presentation.formatting import Formatter
+from app.presentation.i18n import translator
+from app.presentation.links import ManageLinks
 from app.tenancy.models import Tenant
-from app.web.formatting import Formatter
-from app.web.i18n import translator
-from app.web.links import ManageLinks
 
 MAIL_SETUP = "mail.setup"
 CHANNEL = "mail.confirmation"

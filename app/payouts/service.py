@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app.audit import trail as audit
 from app.db import lock_all, new_id, retry_on_contention, set_lock_timeout, set_tenant
 from app.errors import InvalidState, NotFound
 from app.ledger import chart
@@ -388,3 +388,9 @@ async def set_payout_account(
             after={"rail": rail, "resource_id": str(resource_id)},
         )
     return account
+
+
+def default_period(today: date) -> tuple[date, date]:
+    """The last complete ISO week (Monday to Monday)."""
+    end = today - timedelta(days=today.weekday())
+    return end - timedelta(days=7), end

@@ -1,4 +1,4 @@
-"""Reconciliation's errors that the HTTP edge maps (see app/http.py)."""
+"""Reconciliation's errors that the HTTP edge maps (see app/edge/http.py)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app.audit import trail as audit
 from app.db import lock_all, new_id, retry_on_contention, set_lock_timeout, set_tenant
 from app.errors import InvalidState, NotFound
 from app.outbox.service import stage

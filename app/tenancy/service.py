@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from sqlalchemy import or_, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import audit
+from app.audit import trail as audit
 from app.db import lock_all, new_id, retry_on_contention, set_tenant, set_tenant_and_lock_timeout
 from app.errors import Conflict, Forbidden, InvalidCredentials, NotFound
 from app.money import check_currency
@@ -354,3 +354,10 @@ async def find_tenant_by_slug(session: AsyncSession, slug: str) -> Tenant | None
     return Tenant(
         id=row.id, slug=row.slug, name=row.name, currency=row.currency, timezone=row.timezone
     )
+
+
+async def all_tenants(sessions: async_sessionmaker[AsyncSession]) -> list[uuid.UUID]:
+    """Every business (a SECURITY DEFINER function: the crons run for each in turn)."""
+    async with sessions() as session, session.begin():
+        rows = await session.execute(text("SELECT payouts_tenants()"))
+        return list(rows.scalars().all())

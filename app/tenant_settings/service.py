@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app.audit import trail as audit
 from app.db import new_id, set_lock_timeout, set_tenant
 from app.tenancy.service import Principal
 from app.tenant_settings.models import (

@@ -13,7 +13,7 @@ Revises: 0015
 
 from alembic import op
 
-from app.migrate import assert_role_is_restricted
+from app.cli.migrate import assert_role_is_restricted
 
 revision = "0016"
 down_revision = "0015"

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import audit
+from app.audit import trail as audit
 from app.bookings.lifecycle import cancel_booking, check_in_booking
 from app.bookings.placing import place_booking
 from app.bookings.rescheduling import reschedule_booking

@@ -11,13 +11,13 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import audit
+from app.audit import trail as audit
 from app.bookings.errors import RecurrenceConflict
-from app.bookings.jobs import sweep_bookings
 from app.bookings.lifecycle import check_in_booking
 from app.bookings.placing import place_booking
 from app.bookings.rules import Recurrence
 from app.errors import InvalidState
+from app.worker.jobs.bookings import sweep_bookings
 from tests.bookings.setup import NOW, day, make_shop
 from tests.bookings.test_routes import body, count, setup, soon
 

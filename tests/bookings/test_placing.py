@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import audit
+from app.audit import trail as audit
 from app.bookings.errors import SlotUnavailable
 from app.bookings.placing import Placed, place_booking
 from app.bookings.rules import BookingRequest, Recurrence

@@ -9,7 +9,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.asgi import create_app
+from app.edge.asgi import create_app
 from app.settings import Settings
 from tests.bookings.test_routes import body, count, setup, soon
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from app.asgi import create_app
+from app.edge.asgi import create_app
 from app.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")

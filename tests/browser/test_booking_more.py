@@ -18,15 +18,15 @@ from playwright.async_api import expect
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.checkout import jobs as checkout_jobs
+from app.cli.mail_catcher import SmtpCatcher
 from app.mail import ics
-from app.mail import jobs as mail_jobs
-from app.mail.catcher import SmtpCatcher
 from app.mail.confirmation import MAIL_SETUP, MailSetup
 from app.mail.smtp import SmtpConfig
 from app.outbox.dispatch import Dispatcher
+from app.presentation.links import ManageLinks
 from app.settings import Settings
-from app.web.links import ManageLinks
+from app.worker.jobs import mail as mail_jobs
+from app.worker.jobs import payments as checkout_jobs
 from tests.browser.conftest import PHONE
 from tests.browser.test_booking_flow import open_day
 from tests.checkout.support import run_outbox

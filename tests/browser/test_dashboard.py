@@ -16,11 +16,11 @@ from playwright.async_api import expect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.events import jobs as event_jobs
 from app.events.live import channel
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.relay import Relay, RelayConfig, libpq_url, new_worker_id
 from app.settings import Settings
+from app.worker.jobs import events as event_jobs
 from tests.factories import PASSWORD
 from tests.web.support import Client, Site, at, make_site, tomorrow_local
 

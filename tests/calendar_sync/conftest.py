@@ -11,9 +11,9 @@ import respx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.calendar_sync.jobs import GOOGLE_CONFIG, GoogleConfig
 from app.outbox.dispatch import HandlerContext
 from app.settings import Settings
+from app.worker.jobs.calendar_sync import GOOGLE_CONFIG, GoogleConfig
 from tests.tenant_settings.support import World, handler_context, make_world
 
 API = "https://gcal.test/calendar/v3"

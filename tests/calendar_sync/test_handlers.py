@@ -14,11 +14,11 @@ import respx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.calendar_sync.jobs import sync_booking_calendar
 from app.calendar_sync.service import connect_calendar
 from app.integrations.gcal import event_id_for
 from app.outbox.dispatch import HandlerContext
 from app.outbox.errors import RetryableError
+from app.worker.jobs.calendar_sync import sync_booking_calendar
 from tests.calendar_sync.conftest import API, CLIENT_ID, TOKEN_URL
 from tests.tenant_settings.support import (
     START,

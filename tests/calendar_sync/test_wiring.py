@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import worker
-from app.calendar_sync.jobs import GOOGLE_CONFIG, sync_booking_calendar
+from app.gateways.runtime import SECRET_BOX
 from app.integrations.crypto import SecretBox
-from app.notifications.jobs import REMIND, WHATSAPP_CONFIG, send_booking_message
 from app.settings import Settings
-from app.tenant_settings.runtime import SECRET_BOX
+from app.worker.jobs.calendar_sync import GOOGLE_CONFIG, sync_booking_calendar
+from app.worker.jobs.notifications import REMIND, WHATSAPP_CONFIG, send_booking_message
 
 
 def test_booking_topics_reach_calendar_and_whatsapp_handlers() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import audit
+from app.audit import trail as audit
 from app.bookings.placing import place_booking
 from app.bookings.rules import LineItem
 from app.catalog.stock import record_stock_movement

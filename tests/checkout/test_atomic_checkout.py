@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import audit
+from app.audit import trail as audit
 from app.bookings.placing import place_booking
 from app.bookings.rules import BookingRequest, Customer, LineItem
 from tests.checkout.support import Client, count, local_slot, open_shop

@@ -12,13 +12,13 @@ import httpx
 import respx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.calendar_sync.jobs import GOOGLE_CONFIG, GoogleConfig
-from app.checkout.jobs import PUBLIC_BASE_URL
+from app.gateways.accounts import PROVIDERS, Providers
+from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
 from app.integrations.crypto import SecretBox
-from app.notifications.jobs import WHATSAPP_CONFIG, WhatsAppConfig
-from app.providers import PROVIDERS, Providers
 from app.settings import Settings
-from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
+from app.worker.jobs.calendar_sync import GOOGLE_CONFIG, GoogleConfig
+from app.worker.jobs.notifications import WHATSAPP_CONFIG, WhatsAppConfig
+from app.worker.jobs.payments import PUBLIC_BASE_URL
 from tests.checkout.support import PRICE, Client, balance, book, count, get_booking, open_shop
 from tests.checkout.test_money_path import pay_on_sandbox_page
 from worker import build_dispatcher

@@ -19,15 +19,15 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.checkout import jobs as checkout_jobs
+from app.gateways.accounts import PROVIDERS, Providers
+from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
 from app.integrations import kashier
 from app.integrations.crypto import SecretBox
 from app.integrations.kashier import KashierClient
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.relay import Relay, RelayConfig
-from app.providers import PROVIDERS, Providers
 from app.settings import Settings
-from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
+from app.worker.jobs import payments as checkout_jobs
 from tests.checkout.support import (
     PRICE,
     Client,

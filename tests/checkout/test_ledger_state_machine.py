@@ -23,15 +23,14 @@ from hypothesis.stateful import (
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import audit
-from app.bookings import lifecycle
+from app.audit import trail as audit
+from app.bookings import checkout, lifecycle
 from app.bookings.errors import SlotUnavailable
 from app.bookings.placing import place_booking
 from app.bookings.rules import BookingRequest, Customer
 from app.catalog import offerings
 from app.catalog import service as catalog
 from app.catalog.specs import ServiceSpec, TierInput, WeeklyInput
-from app.checkout import service as checkout
 from app.db import create_engine, session_factory
 from app.errors import DomainError
 from app.ledger.reports import revenue_report

@@ -8,12 +8,12 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.checkout import jobs as checkout_jobs
-from app.checkout.routes import sandbox_event_for, sandbox_secret
+from app.edge.api.payments import sandbox_event_for, sandbox_secret
 from app.integrations import sandbox
 from app.money import Money
 from app.outbox.dispatch import Dispatcher
 from app.settings import Settings
+from app.worker.jobs import payments as checkout_jobs
 from tests.checkout.support import (
     PRICE,
     Client,

@@ -15,9 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.bookings import lifecycle
-from app.checkout import jobs as checkout_jobs
 from app.outbox.dispatch import Dispatcher
 from app.settings import Settings
+from app.worker.jobs import payments as checkout_jobs
 from tests.checkout import races
 from tests.checkout.races import Tally, api, fire, sandbox_pay, stripe_send
 from tests.checkout.support import PRICE, Client, count, run_outbox

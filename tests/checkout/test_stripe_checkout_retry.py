@@ -20,17 +20,17 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.checkout import jobs as checkout_jobs
-from app.checkout.checkout_window import CheckoutWindow
+from app.bookings.checkout_window import CheckoutWindow
+from app.gateways.accounts import PROVIDERS, Providers
+from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
 from app.integrations.crypto import SecretBox
 from app.integrations.stripe_client import StripeGateway
 from app.mail.confirmation import MAIL_SETUP, MailSetup
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.relay import Relay, RelayConfig
-from app.providers import PROVIDERS, Providers
+from app.presentation.links import ManageLinks
 from app.settings import Settings
-from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
-from app.web.links import ManageLinks
+from app.worker.jobs import payments as checkout_jobs
 from tests.checkout.support import Client, book, open_shop, relay_due
 from tests.integrations.conftest import stripe_fixture
 

@@ -11,9 +11,9 @@ import respx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.notifications.jobs import WHATSAPP_CONFIG, WhatsAppConfig
 from app.outbox.dispatch import HandlerContext
 from app.settings import Settings
+from app.worker.jobs.notifications import WHATSAPP_CONFIG, WhatsAppConfig
 from tests.tenant_settings.support import World, handler_context, make_world
 
 GRAPH = "https://graph.test"

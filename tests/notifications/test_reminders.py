@@ -11,10 +11,10 @@ import respx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.notifications.jobs import queue_reminders, send_booking_message
 from app.notifications.service import REMINDER_TOPIC
 from app.outbox.dispatch import HandlerContext
 from app.settings import Settings
+from app.worker.jobs.notifications import queue_reminders, send_booking_message
 from tests.tenant_settings.support import (
     START,
     World,

@@ -12,9 +12,9 @@ import respx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.notifications.jobs import send_booking_message
 from app.outbox.dispatch import HandlerContext
 from app.outbox.errors import PermanentError, RetryableError
+from app.worker.jobs.notifications import send_booking_message
 from tests.notifications.conftest import GRAPH, PLATFORM_PHONE_ID
 from tests.tenant_settings.support import World, booking_event, enable, make_booking
 

@@ -19,15 +19,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import worker
-from app.calendar_sync import jobs as calendar_jobs
-from app.events import jobs as event_jobs
-from app.notifications import jobs as notification_jobs
 from app.outbox import cli
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.errors import PermanentError, RetryableError
 from app.outbox.models import OutboxEvent
 from app.outbox.relay import RelayConfig
 from app.settings import Settings
+from app.worker.jobs import calendar_sync as calendar_jobs
+from app.worker.jobs import events as event_jobs
+from app.worker.jobs import notifications as notification_jobs
 from tests.factories import sign_up
 from tests.outbox.conftest import RelayFactory, make_tenant, outbox_rows, stage_one
 

@@ -25,7 +25,7 @@ AGGREGATES = 250
 WORKER = """
 import os
 import worker
-from app.outbox.jobs import RELAY_CONFIG
+from app.worker.jobs.outbox import RELAY_CONFIG
 from app.outbox.relay import RelayConfig
 from app.settings import load_settings
 

@@ -15,11 +15,11 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.asgi import create_app
-from app.events import jobs as event_jobs
+from app.edge.asgi import create_app
 from app.events.live import channel
 from app.outbox.dispatch import Dispatcher
 from app.settings import Settings
+from app.worker.jobs import events as event_jobs
 from tests.factories import Business, sign_up
 from tests.outbox.conftest import RelayFactory, stage_one
 

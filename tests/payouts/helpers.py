@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import audit
+from app.audit import trail as audit
 from app.db import tenant_transaction
 from app.payouts import service
 from app.payouts.models import Payout, PayoutAccount

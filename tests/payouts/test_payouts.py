@@ -17,15 +17,15 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import audit
+from app.audit import trail as audit
+from app.gateways.accounts import PROVIDERS, Providers
 from app.integrations.stripe_client import StripeGateway
 from app.outbox.dispatch import HandlerContext
 from app.outbox.errors import RetryableError
 from app.outbox.models import OutboxEvent
 from app.payouts import service
-from app.payouts.jobs import handle_payout_requested
-from app.providers import PROVIDERS, Providers
 from app.settings import Settings
+from app.worker.jobs.payouts import handle_payout_requested
 from tests.factories import Business, add_user, sign_up
 from tests.integrations.conftest import stripe_fixture
 from tests.payouts.helpers import PERIOD, connect_stripe

@@ -14,9 +14,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.gateways.accounts import PROVIDERS, Providers
 from app.integrations.kashier import KashierClient
 from app.integrations.stripe_client import StripeGateway
-from app.providers import PROVIDERS, Providers
 from tests.factories import Business, sign_up
 from tests.integrations.conftest import stripe_fixture
 from tests.reconciliation.world import DAY_START, World, make_world

@@ -9,7 +9,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.providers import Providers
+from app.gateways.accounts import Providers
 from tests.factories import Business, add_user
 from tests.reconciliation.conftest import FakeKashier, FakeStripe
 from tests.reconciliation.test_runs import findings, run

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.payouts.jobs import run_weekly
-from app.providers import Providers
-from app.reconciliation.jobs import reconcile_all
+from app.gateways.accounts import Providers
+from app.gateways.reconciliation_run import reconcile_all
+from app.worker.jobs.payouts import run_weekly
 from tests.reconciliation.conftest import FakeStripe
 from tests.reconciliation.world import DAY_START, add_payment, earn_commission, make_world
 

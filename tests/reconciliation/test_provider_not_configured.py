@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from app.providers import PROVIDERS, Providers
+from app.gateways.accounts import PROVIDERS, Providers
 from tests.factories import Business
 
 Client = AsyncTestClient[Litestar]

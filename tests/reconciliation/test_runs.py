@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.providers import Providers
+from app.gateways.accounts import Providers
 from tests.factories import Business
 from tests.reconciliation.conftest import FakeStripe
 from tests.reconciliation.world import World, add_payment, add_refund, balance

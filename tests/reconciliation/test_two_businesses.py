@@ -22,11 +22,11 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.gateways.accounts import PROVIDERS, Providers
+from app.gateways.reconciliation_run import reconcile_all
 from app.integrations.crypto import SecretBox
 from app.integrations.kashier import KashierClient
 from app.integrations.stripe_client import StripeGateway
-from app.providers import PROVIDERS, Providers
-from app.reconciliation.jobs import reconcile_all
 from app.settings import Settings
 from tests.factories import Business, sign_up
 from tests.integrations.conftest import stripe_fixture

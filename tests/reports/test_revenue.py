@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.ledger import routes as ledger_routes
+from app.edge.api import ledger as ledger_routes
 from tests.factories import add_user, sign_up
 from tests.ledger.scenario import post_month
 from tests.reports.support import Client

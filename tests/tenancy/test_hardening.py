@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.cli.migrate import UnsafeAppRole, assert_role_is_restricted
 from app.db import tenant_transaction
-from app.migrate import UnsafeAppRole, assert_role_is_restricted
 from tests.infra import libpq
 
 

@@ -14,8 +14,8 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from app.asgi import create_app
-from app.ratelimit import (
+from app.edge.asgi import create_app
+from app.edge.ratelimit import (
     LOGIN_FAILURES_PER_ACCOUNT,
     LOGIN_FAILURES_PER_ADDRESS,
     SIGNUPS_PER_ACCOUNT,

@@ -14,11 +14,11 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
 from app.integrations.crypto import SecretBox
 from app.outbox.dispatch import HandlerContext
 from app.outbox.models import OutboxEvent
 from app.tenancy.service import Principal
-from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
 from app.tenant_settings.service import update_provider_settings
 from tests.bookings.setup import Shop, make_shop
 

@@ -9,7 +9,7 @@ import re
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.web.forms import form_errors
+from app.edge.web.forms import form_errors
 from tests.web.support import (
     Client,
     at,

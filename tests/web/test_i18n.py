@@ -4,7 +4,7 @@ with Arabic dates and money."""
 
 from __future__ import annotations
 
-from app.web.i18n import choose, parse_accept_language, translator
+from app.presentation.i18n import choose, parse_accept_language, translator
 from tests.web.catalogue import msgids
 from tests.web.support import Client, make_site
 

@@ -15,15 +15,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import worker
+from app.cli.mail_catcher import SmtpCatcher, catcher_app, free_port
 from app.mail import ics
-from app.mail.catcher import SmtpCatcher, catcher_app, free_port
 from app.mail.confirmation import CHANNEL, MAIL_SETUP, MailSetup
 from app.mail.smtp import SmtpConfig
 from app.outbox.dispatch import HandlerContext
 from app.outbox.errors import PermanentError, RetryableError
 from app.outbox.models import OutboxEvent
+from app.presentation.links import ManageLinks
 from app.settings import Settings
-from app.web.links import ManageLinks
 from tests.web.support import Client, Site, at, details_form, make_site, tomorrow_local
 
 BASE = "http://testserver.local"

@@ -10,8 +10,8 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.presentation.links import ManageLinks
 from app.settings import Settings
-from app.web.links import ManageLinks
 from tests.web.support import (
     Client,
     Site,

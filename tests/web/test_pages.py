@@ -6,7 +6,7 @@ import dataclasses
 
 from litestar.testing import AsyncTestClient
 
-from app.asgi import create_app
+from app.edge.asgi import create_app
 from app.settings import Settings
 from tests.factories import make_catalog, sign_up
 from tests.web.support import Client, make_site, tomorrow_local

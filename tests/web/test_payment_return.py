@@ -15,15 +15,15 @@ import pytest
 import respx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.checkout import jobs as checkout_jobs
+from app.gateways.accounts import PROVIDERS, Providers
+from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
 from app.integrations.crypto import SecretBox
 from app.integrations.kashier import KashierClient
 from app.mail.confirmation import MAIL_SETUP, MailSetup
 from app.outbox.dispatch import Dispatcher
-from app.providers import PROVIDERS, Providers
+from app.presentation.links import ManageLinks
 from app.settings import Settings
-from app.tenant_settings.runtime import HTTP_CLIENT, SECRET_BOX
-from app.web.links import ManageLinks
+from app.worker.jobs import payments as checkout_jobs
 from tests.checkout.support import run_outbox
 from tests.web.support import (
     Client,

@@ -12,8 +12,8 @@ from typing import Any
 from litestar import Litestar
 from litestar.datastructures import State
 
-from app.web.config import STATE_KEY, web_config
-from app.web.dashboard.session import SESSION_COOKIE, session_cookie
+from app.edge.web.config import STATE_KEY, web_config
+from app.edge.web.dashboard.session import SESSION_COOKIE, session_cookie
 from tests.factories import PASSWORD, Business
 from tests.web.dashboard.support import hidden_value, sign_in
 from tests.web.support import Client, at, make_site, tomorrow_local

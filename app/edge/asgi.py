@@ -1,0 +1,155 @@
+"""Composition root of the API: create_app(settings) -> Litestar."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from app.db import create_engine, session_factory
+from app.edge import ops
+from app.edge.api import audit as audit_routes
+from app.edge.api import availability as availability_routes
+from app.edge.api import bookings as booking_routes
+from app.edge.api import calendar_sync as calendar_routes
+from app.edge.api import catalog as catalog_routes
+from app.edge.api import events as events_routes
+from app.edge.api import invoices as invoice_routes
+from app.edge.api import ledger as ledger_routes
+from app.edge.api import outbox as outbox_routes
+from app.edge.api import payments as checkout_routes
+from app.edge.api import payouts as payout_routes
+from app.edge.api import reconciliation as reconciliation_routes
+from app.edge.api import reports as report_routes
+from app.edge.api import tenancy as tenancy_routes
+from app.edge.api import tenant_settings as tenant_settings_routes
+from app.edge.auth import build_jwt_auth
+from app.edge.http import (
+    EXCEPTION_HANDLERS,
+    ReckonRequest,
+    provide_session,
+)
+from app.edge.web import routes as web_routes
+from app.edge.web.config import STATE_KEY as WEB_STATE
+from app.edge.web.config import DemoBusiness, WebConfig
+from app.integrations.crypto import SecretBox
+from app.logs import configure_logging
+from app.outbox.metrics import OutboxGauges
+from app.presentation.links import ManageLinks
+from app.settings import Settings
+from app.tenancy.demo import DEMO_TENANTS
+
+
+def route_modules() -> list[Router]:
+    """Every domain's router. Later domains append theirs here."""
+    return [
+        ops.router(),
+        tenancy_routes.router(),
+        outbox_routes.router(),
+        events_routes.router(),
+        ledger_routes.router(),
+        catalog_routes.router(),
+        catalog_routes.public_router(),
+        availability_routes.router(),
+        availability_routes.public_router(),
+        booking_routes.router(),
+        booking_routes.public_router(),
+        payout_routes.router(),
+        reconciliation_routes.router(),
+        invoice_routes.router(),
+        tenant_settings_routes.router(),
+        calendar_routes.router(),
+        checkout_routes.router(),
+        report_routes.router(),
+        audit_routes.router(),
+    ]
+
+
+def create_app(settings: Settings, *, extra_routers: list[Router] | None = None) -> Litestar:
+    configure_logging(json=settings.log_json)
+    jwt_auth = build_jwt_auth(settings.secret_key, settings.jwt_ttl_seconds)
+    registry = CollectorRegistry()
+    engine = create_engine(settings.runtime_database_url)
+    redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    state = State(
+        {
+            "settings": settings,
+            "engine": engine,
+            "sessions": session_factory(engine),
+            "redis": redis,
+            "jwt_auth": jwt_auth,
+            # Seals provider secrets at rest (tenant credentials, calendar refresh tokens).
+            "secret_box": SecretBox(settings.secret_key),
+            "metrics_registry": registry,
+            "http_metrics": ops.HttpMetrics(registry),
+            "metric_collectors": [OutboxGauges(registry).collect],
+            WEB_STATE: web_config(settings),
+        }
+    )
+
+    def _register_auth(app_config: AppConfig) -> AppConfig:
+        return jwt_auth.on_app_init(app_config)
+
+    app = Litestar(
+        route_handlers=[*route_modules(), *web_routes.routers(), *(extra_routers or [])],
+        template_config=web_routes.template_config(),
+        dependencies={"session": Provide(provide_session)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[ops.request_context_middleware],
+        on_app_init=[_register_auth],
+        lifespan=[lifespan],
+        state=state,
+        request_max_body_size=1_048_576,
+        request_class=ReckonRequest,
+        openapi_config=OpenAPIConfig(
+            title="Reckon API",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+        ),
+        debug=False,
+    )
+    return app
+
+
+def web_config(settings: Settings) -> WebConfig:
+    """The booking site's settings; the demo businesses are linked from `/` in development."""
+    demos = tuple(DemoBusiness(t.name, t.slug) for t in DEMO_TENANTS)
+    return WebConfig(
+        environment=settings.environment,
+        public_base_url=settings.public_base_url,
+        links=ManageLinks(settings.secret_key),
+        checkout_wait_seconds=settings.checkout_wait_seconds,
+        demo_businesses=demos if settings.environment == "development" else (),
+    )
+
+
+def app_from_environment() -> Any:
+    """Factory for `uvicorn --factory app.edge.asgi:app_from_environment`."""
+    from app.settings import load_settings
+
+    return create_app(load_settings())

@@ -1,0 +1,71 @@
+"""The dashboard's routers, registered by app.edge.web.routes: the sign-in form (CSRF bound to a
+pre-session nonce), the pages every role sees, the money pages (owners and admins, 403
+otherwise) and the JSON/SSE fetches (problem+json errors). Every router authenticates by the
+session cookie itself: the API's Bearer authentication skips them (exclude_from_auth)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from litestar import Router
+from litestar.datastructures import ResponseHeader
+
+from app.edge.http import manager_only
+from app.edge.web.dashboard import api, pages_auth, pages_bookings, pages_calendar, pages_money
+from app.edge.web.dashboard.rendering import DASHBOARD_EXCEPTION_HANDLERS
+from app.edge.web.dashboard.session import csrf_protected, signed_in
+
+PREFIX = "/dashboard"
+
+
+def routers(headers: Sequence[ResponseHeader], opt: dict[str, Any]) -> list[Router]:
+    common: dict[str, Any] = {
+        "response_headers": list(headers),
+        "include_in_schema": False,
+        "opt": dict(opt),
+    }
+    entry = Router(
+        path=PREFIX,
+        route_handlers=[pages_auth.sign_in_form, pages_auth.sign_in],
+        guards=[csrf_protected],
+        exception_handlers=DASHBOARD_EXCEPTION_HANDLERS,
+        **common,
+    )
+    pages = Router(
+        path=PREFIX,
+        route_handlers=[
+            pages_auth.home,
+            pages_auth.sign_out,
+            pages_calendar.calendar,
+            pages_bookings.bookings,
+            pages_bookings.new_booking,
+            pages_bookings.place,
+            pages_bookings.booking,
+            pages_bookings.move,
+            pages_bookings.cancel,
+            pages_bookings.transition,
+        ],
+        guards=[signed_in, csrf_protected],
+        exception_handlers=DASHBOARD_EXCEPTION_HANDLERS,
+        **common,
+    )
+    money = Router(
+        path=PREFIX,
+        route_handlers=[
+            pages_money.revenue,
+            pages_money.payouts_page,
+            pages_money.reconciliation_page,
+            pages_money.ledger,
+        ],
+        guards=[signed_in, manager_only, csrf_protected],
+        exception_handlers=DASHBOARD_EXCEPTION_HANDLERS,
+        **common,
+    )
+    fetches = Router(
+        path=PREFIX + "/api",
+        route_handlers=[api.reschedule, api.events],
+        guards=[signed_in, csrf_protected],
+        **common,
+    )
+    return [entry, pages, money, fetches]
