@@ -40,8 +40,8 @@ from checkout import NOW, checkout
 
 from app.bookings.payment_events import ingest
 from app.db import create_engine, session_factory
-from app.edge.api.payments import sandbox_event_for, sandbox_secret
-from app.edge.asgi import create_app
+from app.edge.api.payments import sandbox_event_for
+from app.edge.asgi import create_app, sandbox_secret
 from app.integrations import sandbox
 from app.payments.provider_events import sandbox_event
 from app.settings import Settings, app_role_url

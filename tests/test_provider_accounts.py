@@ -24,14 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.audit import trail as audit
 from app.gateways.accounts import (
-    PROVIDERS,
     OwnAccountUnreachable,
     ProviderCredentialsUnreadable,
     Providers,
     account_for,
     account_in,
 )
-from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
 from app.integrations import webhook_signing
 from app.integrations.crypto import SecretBox
 from app.integrations.kashier import KashierClient
@@ -43,6 +41,7 @@ from app.payouts import service as payouts
 from app.payouts.models import Payout
 from app.settings import Settings
 from app.tenant_settings.service import update_provider_settings
+from app.worker.deps import JobDeps
 from app.worker.jobs import payments as checkout_jobs
 from app.worker.jobs.payouts import handle_payout_requested
 from tests.checkout.support import PRICE, Client, Shop, book, open_shop, run_outbox
@@ -84,13 +83,8 @@ class Platform:
     stripe: Stripe
     http: httpx.AsyncClient
 
-    def extras(self) -> dict[str, Any]:
-        return {
-            PROVIDERS: self.providers,
-            HTTP_CLIENT: self.http,
-            SECRET_BOX: self.box,
-            checkout_jobs.PUBLIC_BASE_URL: "https://reckon.test",
-        }
+    def deps(self) -> JobDeps:
+        return JobDeps(providers=self.providers, public_base_url="https://reckon.test")
 
 
 @pytest.fixture
@@ -211,7 +205,7 @@ async def test_keys_that_cannot_be_read_or_reached_are_refused_never_replaced(
     with pytest.raises(OwnAccountUnreachable):
         await account_for(sessions, no_http, tenant, "stripe")
     with pytest.raises(PermanentError):  # in an outbox handler: the row goes dead, loudly
-        await account_in(sessions, {PROVIDERS: rotated}, tenant, "stripe")
+        await account_in(sessions, rotated, tenant, "stripe")
 
 
 # --- every money path asks it ----------------------------------------------------------
@@ -293,7 +287,7 @@ async def test_checkout_fee_and_refund_use_the_account_of_the_business(
 
     async def run(topic: str) -> int:
         return await run_outbox(
-            owner_engine, sessions, settings, dispatcher, topic, platform.extras()
+            owner_engine, sessions, settings, dispatcher, topic, platform.deps()
         )
 
     assert await run("payment.checkout") == 1
@@ -373,7 +367,7 @@ async def transfer_payout(
         redis=redis,
         namespace=settings.redis_namespace,
         worker_id="test",
-        extras=platform.extras(),
+        deps=platform.deps(),
     )
     try:
         await handle_payout_requested(ctx, await payout_event(owner, payout.id))

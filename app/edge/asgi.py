@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +17,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import create_engine, session_factory
 from app.edge import ops
@@ -34,6 +37,7 @@ from app.edge.api import reports as report_routes
 from app.edge.api import tenancy as tenancy_routes
 from app.edge.api import tenant_settings as tenant_settings_routes
 from app.edge.auth import build_jwt_auth
+from app.edge.deps import ApiDeps
 from app.edge.http import (
     EXCEPTION_HANDLERS,
     ReckonRequest,
@@ -42,6 +46,7 @@ from app.edge.http import (
 from app.edge.web import routes as web_routes
 from app.edge.web.config import STATE_KEY as WEB_STATE
 from app.edge.web.config import DemoBusiness, WebConfig
+from app.gateways.accounts import build_providers
 from app.integrations.crypto import SecretBox
 from app.logs import configure_logging
 from app.outbox.metrics import OutboxGauges
@@ -81,6 +86,7 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
     registry = CollectorRegistry()
     engine = create_engine(settings.runtime_database_url)
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    sessions = session_factory(engine)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -89,16 +95,20 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
         finally:
             await redis.aclose()
             await engine.dispose()
+            if deps.providers.http is not None:
+                await deps.providers.http.aclose()
 
+    deps = api_deps(settings, sessions)
     state = State(
         {
             "settings": settings,
             "engine": engine,
-            "sessions": session_factory(engine),
+            "sessions": sessions,
+            # The one typed object routes are handed (the `deps` dependency); kept here so
+            # tests can swap the provider clients (see api_deps_of).
+            DEPS_STATE: deps,
             "redis": redis,
             "jwt_auth": jwt_auth,
-            # Seals provider secrets at rest (tenant credentials, calendar refresh tokens).
-            "secret_box": SecretBox(settings.secret_key),
             "metrics_registry": registry,
             "http_metrics": ops.HttpMetrics(registry),
             "metric_collectors": [OutboxGauges(registry).collect],
@@ -112,7 +122,10 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
     app = Litestar(
         route_handlers=[*route_modules(), *web_routes.routers(), *(extra_routers or [])],
         template_config=web_routes.template_config(),
-        dependencies={"session": Provide(provide_session)},
+        dependencies={
+            "session": Provide(provide_session),
+            "deps": Provide(lambda: deps, use_cache=True, sync_to_thread=False),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[ops.request_context_middleware],
         on_app_init=[_register_auth],
@@ -134,6 +147,37 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
         debug=False,
     )
     return app
+
+
+DEPS_STATE = "api_deps"
+
+
+def sandbox_secret(settings: Settings) -> str:
+    """The sandbox provider's webhook secret, derived from SECRET_KEY."""
+    return hmac.new(
+        settings.secret_key.encode(), b"reckon-sandbox-webhooks", hashlib.sha256
+    ).hexdigest()
+
+
+def api_deps(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> ApiDeps:
+    return ApiDeps(
+        environment=settings.environment,
+        public_base_url=settings.public_base_url,
+        sessions=sessions,
+        secret_box=SecretBox(settings.secret_key),
+        stripe_webhook_secret=settings.stripe_webhook_secret,
+        kashier_api_key=settings.kashier_api_key,
+        sandbox_secret=sandbox_secret(settings),
+        checkout_wait_seconds=settings.checkout_wait_seconds,
+        providers=build_providers(settings),
+    )
+
+
+def api_deps_of(app: Litestar) -> ApiDeps:
+    """The ApiDeps create_app built (tests swap `providers` on it)."""
+    deps = app.state[DEPS_STATE]
+    assert isinstance(deps, ApiDeps)
+    return deps
 
 
 def web_config(settings: Settings) -> WebConfig:

@@ -7,8 +7,8 @@ which clients to use: the business's own when it saved its keys, the platform's 
 Checkout, refunds, fee fetches, payouts, reconciliation (route, cron and CLI) and the
 webhooks' own-account check all ask it (or `has_own_account`, its rule).
 
-Composition only: tests (and the worker) may inject their own `Providers` under
-`PROVIDERS` in WorkerContext.extras or the app state; nothing here runs at import.
+Composition only: the worker (JobDeps.providers) and the API (create_app's `providers`
+dependency) are handed one `Providers`; tests build their own. Nothing here runs at import.
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.errors import DependencyUnavailable
-from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
 from app.integrations.crypto import DecryptionFailed, SecretBox
 from app.integrations.kashier import KashierClient
 from app.integrations.stripe_client import DEFAULT_API_BASE as STRIPE_DEFAULT_API_BASE
@@ -32,12 +30,7 @@ from app.payments.provider_names import KASHIER, ROUTED_PROVIDERS, STRIPE
 from app.settings import Settings
 from app.tenant_settings.sealing import Sealer
 from app.tenant_settings.service import load_provider_config
-from app.worker.context import WorkerContext
 
-PROVIDERS = "reconciliation.providers"
-# Worker extras that override the API bases of a business's own account (tests, sandboxes).
-STRIPE_API_BASE = "payments.stripe_api_base"
-KASHIER_API_BASE = "payments.kashier_api_base"
 KASHIER_DEFAULT_API_BASE = "https://test-api.kashier.io"
 # Providers whose money can sit in the platform's account or in the business's own.
 ACCOUNT_PROVIDERS = ROUTED_PROVIDERS
@@ -155,29 +148,16 @@ async def account_for(
     return Account(tenant_id, provider, replace(platform, kashier=kashier), own=True)
 
 
-def platform_in(extras: Mapping[str, Any]) -> Providers:
-    """The platform's clients as a worker job sees them, with the worker's HTTP client, API
-    bases and secret box for opening a business's own account."""
-    found = providers_from(extras) or Providers()
-    return replace(
-        found,
-        http=extras.get(HTTP_CLIENT) or found.http,
-        stripe_api_base=str(extras.get(STRIPE_API_BASE) or found.stripe_api_base),
-        kashier_api_base=str(extras.get(KASHIER_API_BASE) or found.kashier_api_base),
-        secret_box=extras.get(SECRET_BOX) or found.secret_box,
-    )
-
-
 async def account_in(
     sessions: async_sessionmaker[AsyncSession],
-    extras: Mapping[str, Any],
+    providers: Providers,
     tenant_id: uuid.UUID,
     provider: str,
 ) -> Account:
     """account_for inside an outbox handler: keys that cannot be read cannot be fixed by
     retrying (until someone saves them again), so the row goes dead and on-call sees why."""
     try:
-        return await account_for(sessions, platform_in(extras), tenant_id, provider)
+        return await account_for(sessions, providers, tenant_id, provider)
     except (ProviderCredentialsUnreadable, OwnAccountUnreachable) as error:
         raise PermanentError(str(error)) from error
 
@@ -209,14 +189,3 @@ def build_providers(settings: Settings) -> Providers:
         kashier_api_base=settings.kashier_api_base,
         secret_box=SecretBox(settings.secret_key),
     )
-
-
-def providers_from(extras: Mapping[str, Any]) -> Providers | None:
-    found = extras.get(PROVIDERS)
-    return found if isinstance(found, Providers) else None
-
-
-async def install_providers(context: WorkerContext) -> None:
-    """Background task: put the clients where outbox handlers and cron jobs find them."""
-    if PROVIDERS not in context.extras:
-        context.extras[PROVIDERS] = build_providers(context.settings)

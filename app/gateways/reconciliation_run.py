@@ -45,7 +45,6 @@ from app.tenancy.service import all_tenants
 log = structlog.get_logger()
 
 NIGHTLY = "reconciliation.nightly"
-TOLERANCES = "reconciliation.tolerances"
 
 Progress = Callable[[str, int, int], None]
 """(stage, done, total): 'fetch', 'match', 'store'."""

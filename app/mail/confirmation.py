@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
@@ -33,7 +34,6 @@ from app.presentation.i18n import translator
 from app.presentation.links import ManageLinks
 from app.tenancy.models import Tenant
 
-MAIL_SETUP = "mail.setup"
 CHANNEL = "mail.confirmation"
 SENT_TTL_SECONDS = 7 * 24 * 3600
 
@@ -45,6 +45,13 @@ class MailSetup:
     smtp: smtp.SmtpConfig | None
     links: ManageLinks = field(repr=False)
     public_base_url: str
+
+
+class HasMail(Protocol):
+    """What the confirmation mail uses of the worker's wiring (app/worker/deps.JobDeps)."""
+
+    @property
+    def mail(self) -> MailSetup | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +194,9 @@ async def _mark_sent(ctx: HandlerContext, event: OutboxEvent) -> None:
         ctx.log(event).warning("mail.sent_mark_failed")
 
 
-async def send_confirmation(ctx: HandlerContext, event: OutboxEvent) -> None:
-    setup = ctx.extras.get(MAIL_SETUP)
-    if not isinstance(setup, MailSetup) or setup.smtp is None:
+async def send_confirmation(ctx: HandlerContext[HasMail], event: OutboxEvent) -> None:
+    setup = ctx.need().mail
+    if setup is None or setup.smtp is None:
         return
     booking_id = uuid.UUID(str(event.payload.get("booking_id", event.aggregate_id)))
     async with ctx.sessions() as session:

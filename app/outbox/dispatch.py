@@ -13,26 +13,39 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic
 
 import structlog
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing_extensions import TypeVar
 
 from app.outbox.errors import PermanentError
 from app.outbox.models import OutboxEvent
 
+# What the composition root wired for handlers; a handler that uses none of it takes any.
+D = TypeVar("D", default=Any)
+
 
 @dataclass(frozen=True)
-class HandlerContext:
-    """What a handler may use. Handlers open their own transactions and set the tenant."""
+class HandlerContext(Generic[D]):
+    """What a handler may use. Handlers open their own transactions and set the tenant.
+
+    `deps` is what the composition root wired for the handlers (the worker's typed JobDeps,
+    app/worker/deps.py); the outbox knows nothing of it. A handler states what it needs as a
+    Protocol (e.g. `HandlerContext[HasMail]`) and reads it through `need()`."""
 
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
     namespace: str
     worker_id: str
-    extras: dict[str, Any] = field(default_factory=dict)
+    deps: D | None = None
+
+    def need(self) -> D:
+        if self.deps is None:
+            raise PermanentError("the worker wired no dependencies for handlers")
+        return self.deps
 
     def log(self, event: OutboxEvent) -> Any:
         return structlog.get_logger().bind(
@@ -47,7 +60,7 @@ class HandlerContext:
         return f"{self.namespace}:events:{tenant_id}"
 
 
-Handler = Callable[[HandlerContext, OutboxEvent], Awaitable[None]]
+Handler = Callable[[HandlerContext[Any], OutboxEvent], Awaitable[None]]
 Registrar = Callable[["Dispatcher"], None]
 
 

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.settings import Settings
+from app.worker.deps import JobDeps
 
 BackgroundTask = Callable[["WorkerContext"], Coroutine[Any, Any, None]]
 
@@ -22,8 +23,8 @@ class WorkerContext:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
+    deps: JobDeps = field(default_factory=JobDeps)
     background: list[BackgroundTask] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start_background_tasks(self) -> None:

@@ -25,7 +25,7 @@ async def shot(page: Any, tmp_path: Path, name: str) -> None:
 async def open_day(page: Any, day: date) -> None:
     """From the month view: to the day's month (today's or the next), then the day."""
     if day.month != (day - timedelta(days=1)).month:
-        await page.get_by_role("link", name="Next month").click()
+        await page.get_by_role("link", name="Next month", exact=True).click()
     name = f"{format_date(day, 'full', locale='en')}: free times"
     await page.get_by_role("link", name=name, exact=True).click()
 

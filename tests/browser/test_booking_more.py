@@ -20,11 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.cli.mail_catcher import SmtpCatcher
 from app.mail import ics
-from app.mail.confirmation import MAIL_SETUP, MailSetup
+from app.mail.confirmation import MailSetup
 from app.mail.smtp import SmtpConfig
 from app.outbox.dispatch import Dispatcher
 from app.presentation.links import ManageLinks
 from app.settings import Settings
+from app.worker.deps import JobDeps
 from app.worker.jobs import mail as mail_jobs
 from app.worker.jobs import payments as checkout_jobs
 from tests.browser.conftest import PHONE
@@ -123,7 +124,7 @@ async def test_a_paid_booking_ends_confirmed_with_the_mail_and_its_invitation(
         public_base_url=site_url,
     )
     ran = await run_outbox(
-        owner_engine, sessions, settings, dispatcher, "booking.confirmed", {MAIL_SETUP: setup}
+        owner_engine, sessions, settings, dispatcher, "booking.confirmed", JobDeps(mail=setup)
     )
     assert ran == 1
     [mail] = await smtp_server.catcher.wait_for(1)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.outbox.dispatch import HandlerContext
 from app.settings import Settings
-from app.worker.jobs.calendar_sync import GOOGLE_CONFIG, GoogleConfig
+from app.worker.config import GoogleConfig
 from tests.tenant_settings.support import World, handler_context, make_world
 
 API = "https://gcal.test/calendar/v3"
@@ -51,4 +51,4 @@ def ctx(sessions: Any, redis: Redis, http: httpx.AsyncClient, world: World) -> H
     config = GoogleConfig(
         client_id=CLIENT_ID, client_secret="platform-secret", api_base=API, token_url=TOKEN_URL
     )
-    return handler_context(sessions, redis, http, world.box, **{GOOGLE_CONFIG: config})
+    return handler_context(sessions, redis, http, world.box, google=config)

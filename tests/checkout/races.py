@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.edge.api.payments import sandbox_event_for, sandbox_secret
+from app.edge.api.payments import sandbox_event_for
+from app.edge.asgi import sandbox_secret
 from app.integrations import sandbox, webhook_signing
 from app.money import Money
 from app.settings import Settings

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.models import OutboxEvent
 from app.settings import Settings
+from app.worker.deps import JobDeps
 from tests.factories import Business, make_catalog, sign_up
 
 Client = AsyncTestClient[Litestar]
@@ -131,7 +132,7 @@ async def run_outbox(
     settings: Settings,
     dispatcher: Dispatcher,
     topic_prefix: str,
-    extras: dict[str, Any] | None = None,
+    deps: JobDeps | None = None,
 ) -> int:
     """Run the pending outbox rows whose topic starts with `topic_prefix` through the real
     handlers, as the relay would (in commit order), and mark them delivered."""
@@ -150,7 +151,7 @@ async def run_outbox(
         redis=redis,
         namespace=settings.redis_namespace,
         worker_id="test",
-        extras=extras or {},
+        deps=deps or JobDeps(),
     )
     try:
         for row in rows:

@@ -23,8 +23,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.gateways.accounts import PROVIDERS, Providers
-from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
+from app.gateways.accounts import Providers
 from app.integrations import webhook_signing
 from app.integrations.crypto import SecretBox
 from app.integrations.kashier import KashierClient
@@ -32,6 +31,7 @@ from app.integrations.stripe_client import StripeGateway
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.relay import Relay, RelayConfig
 from app.settings import Settings
+from app.worker.deps import JobDeps
 from app.worker.jobs import payments as checkout_jobs
 from tests.checkout.support import PRICE, Client, Shop, balance, book, get_booking, open_shop
 from tests.conftest import STRIPE_WEBHOOK_SECRET
@@ -102,18 +102,14 @@ async def make_world(
                     merchant_id="MID-1-1", api_key="k", secret_key="s", http=http, api_base=KASHIER
                 ),
                 http=http,
+                secret_box=SecretBox(settings.secret_key),
             )
             ctx = HandlerContext(
                 sessions=sessions,
                 redis=redis,
                 namespace=settings.redis_namespace,
                 worker_id="test-relay",
-                extras={
-                    PROVIDERS: platform,
-                    HTTP_CLIENT: http,
-                    SECRET_BOX: SecretBox(settings.secret_key),
-                    checkout_jobs.PUBLIC_BASE_URL: "https://reckon.test",
-                },
+                deps=JobDeps(providers=platform, public_base_url="https://reckon.test"),
             )
             relay = Relay(app_engine, dispatcher, ctx, config=RELAY, seed=1)
             try:

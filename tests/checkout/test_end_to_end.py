@@ -12,16 +12,14 @@ import httpx
 import respx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.gateways.accounts import PROVIDERS, Providers
-from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
+from app.gateways.accounts import Providers
 from app.integrations.crypto import SecretBox
 from app.settings import Settings
-from app.worker.jobs.calendar_sync import GOOGLE_CONFIG, GoogleConfig
-from app.worker.jobs.notifications import WHATSAPP_CONFIG, WhatsAppConfig
-from app.worker.jobs.payments import PUBLIC_BASE_URL
+from app.worker.config import GoogleConfig, WhatsAppConfig
+from app.worker.deps import JobDeps
+from app.worker.registry import build_dispatcher
 from tests.checkout.support import PRICE, Client, balance, book, count, get_booking, open_shop
 from tests.checkout.test_money_path import pay_on_sandbox_page
-from worker import build_dispatcher
 
 GCAL = "https://gcal.test/calendar/v3"
 TOKEN_URL = "https://oauth2.test/token"
@@ -80,25 +78,23 @@ async def test_sandbox_checkout_to_calendar_whatsapp_and_invoice(
     with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
         calendar, whatsapp = mock_providers(router)
         async with httpx.AsyncClient() as http:
-            extras = {
-                HTTP_CLIENT: http,
-                SECRET_BOX: SecretBox(settings.secret_key),
-                GOOGLE_CONFIG: GoogleConfig(
+            deps = JobDeps(
+                providers=Providers(http=http, secret_box=SecretBox(settings.secret_key)),
+                google=GoogleConfig(
                     client_id="client", client_secret="secret", api_base=GCAL, token_url=TOKEN_URL
                 ),
-                WHATSAPP_CONFIG: WhatsAppConfig(
+                whatsapp=WhatsAppConfig(
                     access_token="EAAG-test",
                     api_base=GRAPH,
                     phone_number_id=PHONE_ID,
                     api_version="v21.0",
                 ),
-                PROVIDERS: Providers(),
-                PUBLIC_BASE_URL: "http://127.0.0.1:8000",
-            }
-            delivered = await run_all(owner_engine, sessions, settings, dispatcher, extras)
+                public_base_url="http://127.0.0.1:8000",
+            )
+            delivered = await run_all(owner_engine, sessions, settings, dispatcher, deps)
             assert delivered == 2  # booking.placed and booking.confirmed
             # At least once: every event delivered a second time changes nothing.
-            await redeliver_all(owner_engine, sessions, settings, dispatcher, extras)
+            await redeliver_all(owner_engine, sessions, settings, dispatcher, deps)
     assert calendar.call_count == 1
     assert whatsapp.call_count == 1
     message = json.loads(whatsapp.calls[0].request.content)
@@ -124,7 +120,7 @@ async def run_all(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
     dispatcher: object,
-    extras: dict[str, object],
+    deps: JobDeps,
 ) -> int:
     from tests.checkout.support import run_outbox
 
@@ -135,7 +131,7 @@ async def run_all(
         settings,
         dispatcher,  # type: ignore[arg-type]
         "",
-        extras,
+        deps,
     ):
         total += handled
     return total
@@ -146,10 +142,10 @@ async def redeliver_all(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
     dispatcher: object,
-    extras: dict[str, object],
+    deps: JobDeps,
 ) -> None:
     from sqlalchemy import text
 
     async with owner.begin() as connection:
         await connection.execute(text("UPDATE outbox SET status = 'pending', delivered_at = NULL"))
-    await run_all(owner, sessions, settings, dispatcher, extras)
+    await run_all(owner, sessions, settings, dispatcher, deps)

@@ -19,14 +19,14 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.gateways.accounts import PROVIDERS, Providers
-from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
+from app.gateways.accounts import Providers
 from app.integrations import kashier
 from app.integrations.crypto import SecretBox
 from app.integrations.kashier import KashierClient
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.relay import Relay, RelayConfig
 from app.settings import Settings
+from app.worker.deps import JobDeps
 from app.worker.jobs import payments as checkout_jobs
 from tests.checkout.support import (
     PRICE,
@@ -151,11 +151,11 @@ async def world(
                 redis=redis,
                 namespace=settings.redis_namespace,
                 worker_id="test-relay",
-                extras={
-                    PROVIDERS: Providers(kashier=client_k, http=http),
-                    HTTP_CLIENT: http,
-                    SECRET_BOX: SecretBox(settings.secret_key),
-                },
+                deps=JobDeps(
+                    providers=Providers(
+                        kashier=client_k, http=http, secret_box=SecretBox(settings.secret_key)
+                    )
+                ),
             )
             relay = Relay(app_engine, dispatcher, ctx, config=RELAY, seed=1)
             try:

@@ -8,7 +8,8 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.edge.api.payments import sandbox_event_for, sandbox_secret
+from app.edge.api.payments import sandbox_event_for
+from app.edge.asgi import sandbox_secret
 from app.integrations import sandbox
 from app.money import Money
 from app.outbox.dispatch import Dispatcher

@@ -21,15 +21,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.bookings.checkout_window import CheckoutWindow
-from app.gateways.accounts import PROVIDERS, Providers
-from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
+from app.gateways.accounts import Providers
 from app.integrations.crypto import SecretBox
 from app.integrations.stripe_client import StripeGateway
-from app.mail.confirmation import MAIL_SETUP, MailSetup
+from app.mail.confirmation import MailSetup
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.relay import Relay, RelayConfig
 from app.presentation.links import ManageLinks
 from app.settings import Settings
+from app.worker.deps import JobDeps
 from app.worker.jobs import payments as checkout_jobs
 from tests.checkout.support import Client, book, open_shop, relay_due
 from tests.integrations.conftest import stripe_fixture
@@ -84,20 +84,20 @@ async def world(
                 redis=redis,
                 namespace=settings.redis_namespace,
                 worker_id="test-relay",
-                extras={
-                    PROVIDERS: Providers(
-                        stripe=StripeGateway("sk_test_reckon", http, api_base=API), http=http
+                deps=JobDeps(
+                    providers=Providers(
+                        stripe=StripeGateway("sk_test_reckon", http, api_base=API),
+                        http=http,
+                        secret_box=SecretBox(settings.secret_key),
                     ),
-                    HTTP_CLIENT: http,
-                    SECRET_BOX: SecretBox(settings.secret_key),
-                    checkout_jobs.PUBLIC_BASE_URL: "https://reckon.test",
-                    checkout_jobs.CLOCK: lambda: clock[0],
-                    MAIL_SETUP: MailSetup(
+                    public_base_url="https://reckon.test",
+                    clock=lambda: clock[0],
+                    mail=MailSetup(
                         smtp=None,
                         links=ManageLinks(settings.secret_key),
                         public_base_url="https://reckon.test",
                     ),
-                },
+                ),
             )
             relay = Relay(app_engine, dispatcher, ctx, config=RELAY, seed=1)
             try:

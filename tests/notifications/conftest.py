@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.outbox.dispatch import HandlerContext
 from app.settings import Settings
-from app.worker.jobs.notifications import WHATSAPP_CONFIG, WhatsAppConfig
+from app.worker.config import WhatsAppConfig
 from tests.tenant_settings.support import World, handler_context, make_world
 
 GRAPH = "https://graph.test"
@@ -52,4 +52,4 @@ def ctx(sessions: Any, redis: Redis, http: httpx.AsyncClient, world: World) -> H
         api_base=GRAPH,
         api_version="v21.0",
     )
-    return handler_context(sessions, redis, http, world.box, **{WHATSAPP_CONFIG: config})
+    return handler_context(sessions, redis, http, world.box, whatsapp=config)

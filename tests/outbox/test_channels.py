@@ -18,13 +18,13 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-import worker
 from app.outbox import cli
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.errors import PermanentError, RetryableError
 from app.outbox.models import OutboxEvent
 from app.outbox.relay import RelayConfig
 from app.settings import Settings
+from app.worker import registry
 from app.worker.jobs import calendar_sync as calendar_jobs
 from app.worker.jobs import events as event_jobs
 from app.worker.jobs import notifications as notification_jobs
@@ -337,7 +337,7 @@ async def test_per_channel_order_holds_and_healthy_channels_run_once_under_concu
 
 
 def test_production_booking_channels_are_distinct() -> None:
-    dispatcher = worker.build_dispatcher()
+    dispatcher = registry.build_dispatcher()
     confirmed = {route.channel for route in dispatcher.routes_for("booking.confirmed")}
     assert {
         notification_jobs.CHANNEL,

@@ -24,16 +24,25 @@ AGGREGATES = 250
 
 WORKER = """
 import os
+from dataclasses import replace
+
 import worker
-from app.worker.jobs.outbox import RELAY_CONFIG
 from app.outbox.relay import RelayConfig
 from app.settings import load_settings
+from app.worker.deps import JobDeps
+from tests.outbox import sink
 
-worker.JOB_MODULES.append("tests.outbox.sink")
 settings = load_settings(os.environ["W_DB"], os.environ["W_REDIS"], environment="test",
                          redis_namespace=os.environ["W_NS"])
 config = RelayConfig(batch_size=100, concurrency=32, lease_seconds=2, poll_interval=0.2)
-worker.build_worker(settings, context_extras={RELAY_CONFIG: config}).run()
+
+
+def customize(deps: JobDeps) -> JobDeps:
+    sink.register_handlers(deps.dispatcher)
+    return replace(deps, relay=config)
+
+
+worker.build_worker(settings, customize=customize).run()
 """
 
 

@@ -18,13 +18,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.audit import trail as audit
-from app.gateways.accounts import PROVIDERS, Providers
+from app.gateways.accounts import Providers
 from app.integrations.stripe_client import StripeGateway
 from app.outbox.dispatch import HandlerContext
 from app.outbox.errors import RetryableError
 from app.outbox.models import OutboxEvent
 from app.payouts import service
 from app.settings import Settings
+from app.worker.deps import JobDeps
 from app.worker.jobs.payouts import handle_payout_requested
 from tests.factories import Business, add_user, sign_up
 from tests.integrations.conftest import stripe_fixture
@@ -191,13 +192,13 @@ async def test_racing_runs_for_different_periods_never_pay_more_than_is_owed(
 
 def handler_context(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, providers: Providers
-) -> HandlerContext:
+) -> HandlerContext[JobDeps]:
     return HandlerContext(
         sessions=sessions,
         redis=Redis.from_url(settings.redis_url),
         namespace=settings.redis_namespace,
         worker_id="test",
-        extras={PROVIDERS: providers},
+        deps=JobDeps(providers=providers),
     )
 
 

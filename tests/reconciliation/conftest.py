@@ -14,7 +14,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.gateways.accounts import PROVIDERS, Providers
+from app.edge.asgi import api_deps_of
+from app.gateways.accounts import Providers
 from app.integrations.kashier import KashierClient
 from app.integrations.stripe_client import StripeGateway
 from tests.factories import Business, sign_up
@@ -143,8 +144,8 @@ async def providers(
                     api_base=KASHIER_API,
                 ),
             )
-            app.state[PROVIDERS] = found
+            before, api_deps_of(app).providers = api_deps_of(app).providers, found
             try:
                 yield found
             finally:
-                del app.state[PROVIDERS]
+                api_deps_of(app).providers = before

@@ -5,7 +5,8 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from app.gateways.accounts import PROVIDERS, Providers
+from app.edge.asgi import api_deps_of
+from app.gateways.accounts import Providers
 from tests.factories import Business
 
 Client = AsyncTestClient[Litestar]
@@ -14,7 +15,8 @@ Client = AsyncTestClient[Litestar]
 async def test_run_without_provider_keys_answers_409_provider_not_configured(
     client: Client, app: Litestar, business: Business
 ) -> None:
-    app.state[PROVIDERS] = Providers()  # as built from settings with no provider keys
+    deps = api_deps_of(app)
+    before, deps.providers = deps.providers, Providers()  # as from settings with no keys
     try:
         response = await client.post(
             "/api/v1/reconciliation/runs",
@@ -27,7 +29,7 @@ async def test_run_without_provider_keys_answers_409_provider_not_configured(
             json={"provider": "kashier", "date": "2026-03-10"},
         )
     finally:
-        del app.state[PROVIDERS]
+        api_deps_of(app).providers = before
 
     assert response.status_code == 409, response.text
     assert response.headers["content-type"].startswith("application/problem+json")

@@ -22,7 +22,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.gateways.accounts import PROVIDERS, Providers
+from app.edge.asgi import api_deps_of
+from app.gateways.accounts import Providers
 from app.gateways.reconciliation_run import reconcile_all
 from app.integrations.crypto import SecretBox
 from app.integrations.kashier import KashierClient
@@ -186,11 +187,11 @@ async def platform(
                 stripe_api_base=API,
                 secret_box=SecretBox(settings.secret_key),
             )
-            app.state[PROVIDERS] = providers
+            before, api_deps_of(app).providers = api_deps_of(app).providers, providers
             try:
                 yield Platform(a, b, c, stripe, providers, kashier)
             finally:
-                del app.state[PROVIDERS]
+                api_deps_of(app).providers = before
 
 
 @dataclass

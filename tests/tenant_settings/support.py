@@ -14,12 +14,13 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
+from app.gateways.accounts import Providers
 from app.integrations.crypto import SecretBox
 from app.outbox.dispatch import HandlerContext
 from app.outbox.models import OutboxEvent
 from app.tenancy.service import Principal
 from app.tenant_settings.service import update_provider_settings
+from app.worker.deps import JobDeps
 from tests.bookings.setup import Shop, make_shop
 
 START = datetime(2030, 1, 2, 8, 0, tzinfo=UTC)  # 10:00 in Cairo
@@ -146,14 +147,16 @@ def handler_context(
     redis: Redis,
     http: httpx.AsyncClient,
     box: SecretBox,
-    **extras: Any,
-) -> HandlerContext:
+    **wired: Any,
+) -> HandlerContext[JobDeps]:
+    """A handler context wired like the worker's: `wired` sets JobDeps fields (google=...,
+    whatsapp=...)."""
     return HandlerContext(
         sessions=sessions,
         redis=redis,
         namespace="reckon-test",
         worker_id="test-worker",
-        extras={HTTP_CLIENT: http, SECRET_BOX: box, **extras},
+        deps=JobDeps(providers=Providers(http=http, secret_box=box), **wired),
     )
 
 

@@ -14,16 +14,17 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-import worker
 from app.cli.mail_catcher import SmtpCatcher, catcher_app, free_port
 from app.mail import ics
-from app.mail.confirmation import CHANNEL, MAIL_SETUP, MailSetup
+from app.mail.confirmation import CHANNEL, MailSetup
 from app.mail.smtp import SmtpConfig
 from app.outbox.dispatch import HandlerContext
 from app.outbox.errors import PermanentError, RetryableError
 from app.outbox.models import OutboxEvent
 from app.presentation.links import ManageLinks
 from app.settings import Settings
+from app.worker.deps import JobDeps
+from app.worker.registry import build_dispatcher
 from tests.web.support import Client, Site, at, details_form, make_site, tomorrow_local
 
 BASE = "http://testserver.local"
@@ -45,7 +46,7 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
 
 def context(
     sessions: async_sessionmaker[AsyncSession], redis: Redis, settings: Settings, port: int
-) -> HandlerContext:
+) -> HandlerContext[JobDeps]:
     setup = MailSetup(
         smtp=SmtpConfig(host="127.0.0.1", port=port, sender="Reckon <bookings@reckon.test>"),
         links=ManageLinks(settings.secret_key),
@@ -56,7 +57,7 @@ def context(
         redis=redis,
         namespace=f"mail-test-{uuid.uuid4().hex[:8]}",
         worker_id="test",
-        extras={MAIL_SETUP: setup},
+        deps=JobDeps(mail=setup),
     )
 
 
@@ -84,7 +85,7 @@ async def book(client: Client, site: Site, **fields: str) -> None:
 
 
 def handler() -> Any:
-    route = worker.build_dispatcher().route("booking.confirmed", CHANNEL)
+    route = build_dispatcher().route("booking.confirmed", CHANNEL)
     assert route is not None, "the worker registers the confirmation mail"
     return route.handler
 
@@ -195,7 +196,9 @@ async def test_without_smtp_configured_or_an_email_nothing_is_sent(
     assert created.status_code == 201, created.text
     event = await confirmed_event(owner_engine, site)
     await handler()(context(sessions, redis, settings, smtp_server.port), event)
-    off = HandlerContext(sessions=sessions, redis=redis, namespace="x", worker_id="t", extras={})
+    off = HandlerContext(
+        sessions=sessions, redis=redis, namespace="x", worker_id="t", deps=JobDeps()
+    )
     await handler()(off, event)
     assert smtp_server.catcher.mails() == []
 

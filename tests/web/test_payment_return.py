@@ -15,14 +15,14 @@ import pytest
 import respx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.gateways.accounts import PROVIDERS, Providers
-from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
+from app.gateways.accounts import Providers
 from app.integrations.crypto import SecretBox
 from app.integrations.kashier import KashierClient
-from app.mail.confirmation import MAIL_SETUP, MailSetup
+from app.mail.confirmation import MailSetup
 from app.outbox.dispatch import Dispatcher
 from app.presentation.links import ManageLinks
 from app.settings import Settings
+from app.worker.deps import JobDeps
 from app.worker.jobs import payments as checkout_jobs
 from tests.checkout.support import run_outbox
 from tests.web.support import (
@@ -68,26 +68,23 @@ async def test_kashier_sends_the_customer_back_to_the_bookings_manage_page(
     manage = await place(client, site, "kashier")
     dispatcher = Dispatcher()
     checkout_jobs.register_handlers(dispatcher)
-    extras = {
-        PROVIDERS: Providers(
+    deps = JobDeps(
+        providers=Providers(
             kashier=KashierClient(
                 merchant_id="MID-1-1", api_key="k", secret_key="s", http=http, api_base=KASHIER
             ),
             http=http,
+            secret_box=SecretBox(settings.secret_key),
         ),
-        HTTP_CLIENT: http,
-        SECRET_BOX: SecretBox(settings.secret_key),
-        checkout_jobs.PUBLIC_BASE_URL: BASE,
-        MAIL_SETUP: MailSetup(
-            smtp=None, links=ManageLinks(settings.secret_key), public_base_url=BASE
-        ),
-    }
+        public_base_url=BASE,
+        mail=MailSetup(smtp=None, links=ManageLinks(settings.secret_key), public_base_url=BASE),
+    )
     with respx.mock(assert_all_mocked=True) as kashier:
         route = kashier.post(f"{KASHIER}/v3/payment/sessions").respond(
             201, json={"_id": "sess_1", "sessionUrl": "https://payments.kashier.test/s/sess_1"}
         )
         ran = await run_outbox(
-            owner_engine, sessions, settings, dispatcher, "payment.checkout", extras
+            owner_engine, sessions, settings, dispatcher, "payment.checkout", deps
         )
     assert ran == 1 and route.call_count == 1
     body = json.loads(route.calls.last.request.content)

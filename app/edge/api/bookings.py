@@ -18,6 +18,7 @@ from app.bookings import service
 from app.bookings.checkout import get_payment
 from app.bookings.errors import ProviderUnavailable
 from app.bookings.schemas import BookingIn, BookingOut, CancelIn, CancelOut, RescheduleIn
+from app.edge.deps import ApiDeps
 from app.edge.http import idempotent, in_idempotent_transaction, principal
 from app.edge.ratelimit import public_rate_limit
 from app.errors import NotFound
@@ -63,15 +64,15 @@ async def _place(
     data: BookingIn,
     tenant_id: uuid.UUID,
     actor: audit.Actor,
+    deps: ApiDeps,
 ) -> Response[bytes]:
-    settings = request.app.state.settings
     sandbox_url = None
     if data.payment.provider == "sandbox":
-        if settings.environment == "production":
+        if deps.production:
             raise ProviderUnavailable(
                 "The sandbox provider is not available in production", provider="sandbox"
             )
-        sandbox_url = settings.public_base_url
+        sandbox_url = deps.public_base_url
 
     placed: service.Placed | None = None
 
@@ -88,7 +89,7 @@ async def _place(
         if placed is None or not placed.payments or placed.payments[0].checkout_url:
             return out
         payment = await await_checkout_url(
-            session, tenant_id, placed.payments[0], settings.checkout_wait_seconds
+            session, tenant_id, placed.payments[0], deps.checkout_wait_seconds
         )
         return BookingOut.of(placed.booking, placed.occurrences, payment)
 
@@ -97,20 +98,24 @@ async def _place(
 
 @post("/bookings", status_code=201)
 async def create_booking(
-    request: Request[Any, Any, Any], data: BookingIn, session: AsyncSession
+    request: Request[Any, Any, Any], data: BookingIn, session: AsyncSession, deps: ApiDeps
 ) -> Response[bytes]:
     tenant_id, actor = _actor(request)
-    return await _place(request, session, data, tenant_id, actor)
+    return await _place(request, session, data, tenant_id, actor, deps)
 
 
 @post("/{slug:str}/bookings", status_code=201, guards=[public_rate_limit])
 async def create_public_booking(
-    request: Request[Any, Any, Any], slug: str, data: BookingIn, session: AsyncSession
+    request: Request[Any, Any, Any],
+    slug: str,
+    data: BookingIn,
+    session: AsyncSession,
+    deps: ApiDeps,
 ) -> Response[bytes]:
     tenant = await find_tenant_by_slug(session, slug)
     if tenant is None:
         raise NotFound("Business not found", entity="tenant", slug=slug)
-    return await _place(request, session, data, tenant.id, audit.PUBLIC)
+    return await _place(request, session, data, tenant.id, audit.PUBLIC, deps)
 
 
 @get("/bookings")

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar_sync import service
 from app.calendar_sync.schemas import CalendarConnectIn, CalendarConnectionOut
-from app.edge.api.tenant_settings import secret_box
+from app.edge.deps import ApiDeps
 from app.edge.http import idempotent, manager_only, principal
 
 
@@ -21,6 +21,7 @@ async def connect_calendar(
     resource_id: uuid.UUID,
     data: CalendarConnectIn,
     session: AsyncSession,
+    deps: ApiDeps,
 ) -> Response[bytes]:
     actor = principal(request)
 
@@ -28,7 +29,7 @@ async def connect_calendar(
         view = await service.connect_calendar(
             session,
             actor,
-            secret_box(request),
+            deps.secret_box,
             resource_id,
             datetime.now(UTC),
             calendar_id=data.calendar_id,

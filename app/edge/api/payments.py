@@ -6,8 +6,6 @@ is a 400 and leaves no trace. Verified events go through the one inbox pipeline.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import html
 import json
 import time
@@ -24,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import trail as audit
 from app.bookings import checkout
 from app.bookings import payment_events as webhooks
+from app.edge.deps import ApiDeps
 from app.edge.http import idempotent, manager_only, principal
 from app.edge.web.config import web_config
 from app.errors import DependencyUnavailable, DomainError, NotFound
@@ -33,7 +32,6 @@ from app.integrations.crypto import DecryptionFailed
 from app.integrations.errors import InvalidSignature
 from app.money import Money
 from app.payments import provider_events as events
-from app.settings import Settings
 from app.tenancy.service import get_tenant
 from app.tenant_settings.service import load_provider_config
 
@@ -54,28 +52,22 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def sandbox_secret(settings: Settings) -> str:
-    """The sandbox provider's webhook secret, derived from SECRET_KEY."""
-    return hmac.new(
-        settings.secret_key.encode(), b"reckon-sandbox-webhooks", hashlib.sha256
-    ).hexdigest()
-
-
 async def _ingest(session: AsyncSession, event: events.ProviderEvent) -> WebhookOut:
     result = await webhooks.ingest(session, event, _now())
     return WebhookOut(result.status, result.detail)
 
 
 @post("/stripe", status_code=200)
-async def stripe_webhook(request: Request[Any, Any, Any], session: AsyncSession) -> WebhookOut:
+async def stripe_webhook(
+    request: Request[Any, Any, Any], session: AsyncSession, deps: ApiDeps
+) -> WebhookOut:
     """The platform account's events, verified with the platform's secret (see
     stripe_endpoints.py: a business with its own account has its own endpoint)."""
-    settings: Settings = request.app.state.settings
     try:
         event = await stripe_endpoints.platform_event(
             session,
-            request.app.state.secret_box,
-            settings.stripe_webhook_secret,
+            deps.secret_box,
+            deps.stripe_webhook_secret,
             await request.body(),
             request.headers.get("stripe-signature", ""),
         )
@@ -86,14 +78,14 @@ async def stripe_webhook(request: Request[Any, Any, Any], session: AsyncSession)
 
 @post("/stripe/{tenant_id:uuid}", status_code=200)
 async def business_stripe_webhook(
-    request: Request[Any, Any, Any], session: AsyncSession, tenant_id: uuid.UUID
+    request: Request[Any, Any, Any], session: AsyncSession, tenant_id: uuid.UUID, deps: ApiDeps
 ) -> WebhookOut:
     """A business's own Stripe account's events, verified with its own webhook secret only
     and bound to that business."""
     try:
         event = await stripe_endpoints.business_event(
             session,
-            request.app.state.secret_box,
+            deps.secret_box,
             tenant_id,
             await request.body(),
             request.headers.get("stripe-signature", ""),
@@ -104,7 +96,9 @@ async def business_stripe_webhook(
 
 
 @post("/kashier", status_code=200)
-async def kashier_webhook(request: Request[Any, Any, Any], session: AsyncSession) -> WebhookOut:
+async def kashier_webhook(
+    request: Request[Any, Any, Any], session: AsyncSession, deps: ApiDeps
+) -> WebhookOut:
     """Kashier signs no timestamp and a business may have its own merchant key, so: parse,
     refuse anything that cannot be a signed notification with no key at all, then read only
     the key that applies (no read unless the order names one of our payments), verify, and
@@ -113,7 +107,7 @@ async def kashier_webhook(request: Request[Any, Any, Any], session: AsyncSession
     try:
         payload = _parse_json(await request.body())
         data = kashier.check_webhook_shape(payload, header)
-        api_key = await _kashier_key(request, session, data)
+        api_key = await _kashier_key(deps, session, data)
         kashier.verify_webhook_signature(payload, header, api_key)
     except InvalidSignature as error:
         raise SignatureInvalid(str(error)) from None
@@ -134,20 +128,17 @@ def _parse_json(raw: bytes) -> Any:
         raise InvalidSignature("the body nests too deeply") from None
 
 
-async def _kashier_key(
-    request: Request[Any, Any, Any], session: AsyncSession, data: dict[str, Any]
-) -> str:
+async def _kashier_key(deps: ApiDeps, session: AsyncSession, data: dict[str, Any]) -> str:
     """The payment API key of the business the order belongs to when it saved its own, else
     the platform's. Reads only: nothing is written before the signature is checked."""
-    settings: Settings = request.app.state.settings
     try:
         payment_id = uuid.UUID(str(data.get("merchantOrderId")))
     except ValueError:
-        return settings.kashier_api_key
+        return deps.kashier_api_key
     tenant_id = await checkout.payment_tenant(session, payment_id)
     if tenant_id is None:
-        return settings.kashier_api_key
-    box = request.app.state.secret_box
+        return deps.kashier_api_key
+    box = deps.secret_box
     try:
         config = await load_provider_config(session, tenant_id, "kashier", box)
     except DecryptionFailed:
@@ -157,16 +148,16 @@ async def _kashier_key(
         raise DependencyUnavailable(
             "The business's Kashier key cannot be read; deliver again later"
         ) from None
-    return config.credentials.get("api_key") or settings.kashier_api_key
+    return config.credentials.get("api_key") or deps.kashier_api_key
 
 
 async def receive_sandbox(
-    session: AsyncSession, settings: Settings, raw: bytes, header: str | None
+    session: AsyncSession, secret: str, raw: bytes, header: str | None
 ) -> WebhookOut:
     try:
         if header is not None and not header.isascii():
             raise InvalidSignature("signature header is not ASCII")
-        event = sandbox.verify(raw, header, sandbox_secret(settings), int(time.time()))
+        event = sandbox.verify(raw, header, secret, int(time.time()))
     except InvalidSignature as error:
         raise SignatureInvalid(str(error)) from None
     except RecursionError:  # a signed body the parser cannot hold
@@ -175,16 +166,20 @@ async def receive_sandbox(
 
 
 @post("/sandbox", status_code=200)
-async def sandbox_webhook(request: Request[Any, Any, Any], session: AsyncSession) -> WebhookOut:
-    settings: Settings = request.app.state.settings
-    _refuse_in_production(settings)
+async def sandbox_webhook(
+    request: Request[Any, Any, Any], session: AsyncSession, deps: ApiDeps
+) -> WebhookOut:
+    _refuse_in_production(deps)
     return await receive_sandbox(
-        session, settings, await request.body(), request.headers.get(sandbox.SIGNATURE_HEADER)
+        session,
+        deps.sandbox_secret,
+        await request.body(),
+        request.headers.get(sandbox.SIGNATURE_HEADER),
     )
 
 
-def _refuse_in_production(settings: Settings) -> None:
-    if settings.environment == "production":
+def _refuse_in_production(deps: ApiDeps) -> None:
+    if deps.production:
         raise NotFound("The sandbox provider is not available in production")
 
 
@@ -211,8 +206,9 @@ async def sandbox_page(
     tenant_id: uuid.UUID,
     payment_id: uuid.UUID,
     session: AsyncSession,
+    deps: ApiDeps,
 ) -> str:
-    _refuse_in_production(request.app.state.settings)
+    _refuse_in_production(deps)
     payment = await checkout.get_payment(session, tenant_id, payment_id)
     if payment.provider != "sandbox":
         raise NotFound("Not a sandbox payment")
@@ -242,11 +238,11 @@ async def sandbox_act(
     payment_id: uuid.UUID,
     action: str,
     session: AsyncSession,
+    deps: ApiDeps,
 ) -> Redirect:
     """The customer pressed Pay or Decline: the sandbox "provider" sends its signed webhook
     through the same verify -> inbox -> apply path as any provider."""
-    settings: Settings = request.app.state.settings
-    _refuse_in_production(settings)
+    _refuse_in_production(deps)
     if action not in ("pay", "decline"):
         raise NotFound("Unknown action")
     payment = await checkout.get_payment(session, tenant_id, payment_id)
@@ -255,8 +251,8 @@ async def sandbox_act(
         # settle a Stripe, Kashier or cash payment.
         raise NotFound("Not a sandbox payment")
     event = sandbox_event_for(tenant_id, payment.id, payment.amount, action == "pay")
-    raw, header = sandbox.signed_event(event, sandbox_secret(settings), int(time.time()))
-    await receive_sandbox(session, settings, raw, header)
+    raw, header = sandbox.signed_event(event, deps.sandbox_secret, int(time.time()))
+    await receive_sandbox(session, deps.sandbox_secret, raw, header)
     return Redirect(path=f"/sandbox/pay/{tenant_id}/{payment_id}", status_code=303)
 
 

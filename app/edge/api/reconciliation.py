@@ -8,29 +8,19 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import paging
 from app.audit import trail as audit
+from app.edge.deps import ApiDeps
 from app.edge.http import idempotent, manager_only, principal
 from app.gateways import reconciliation_run as run_day
-from app.gateways.accounts import PROVIDERS, Providers, build_providers
 from app.reconciliation import queries, service
 from app.reconciliation.errors import ReconciliationProviderNotConfigured
 from app.reconciliation.matching import Tolerances
 from app.reconciliation.schemas import DiscrepancyOut, ResolveIn, RunIn, RunOut, SummaryOut
 from app.reconciliation.summary import reconciliation_summary
 from app.validation import field_error
-
-
-def _providers(request: Request[Any, Any, Any]) -> Providers:
-    """Built on first use from settings; tests put their own under PROVIDERS."""
-    state = request.app.state
-    found = state.get(PROVIDERS)
-    if not isinstance(found, Providers):
-        found = build_providers(state.settings)
-        state[PROVIDERS] = found
-    return found
 
 
 @get("/reconciliation/runs")
@@ -54,9 +44,11 @@ async def list_runs(
 
 
 @post("/reconciliation/runs")
-async def create_run(request: Request[Any, Any, Any], data: RunIn) -> Response[bytes]:
+async def create_run(
+    request: Request[Any, Any, Any], data: RunIn, deps: ApiDeps
+) -> Response[bytes]:
     caller = principal(request)
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    sessions = deps.sessions
     limits = data.tolerances
     tolerances = Tolerances(limits.amount_minor, limits.fee_minor) if limits else Tolerances()
 
@@ -67,7 +59,7 @@ async def create_run(request: Request[Any, Any, Any], data: RunIn) -> Response[b
                 caller.tenant_id,
                 data.provider,
                 data.date,
-                _providers(request),
+                deps.providers,
                 tolerances=tolerances,
             )
         except run_day.ProviderNotConfigured:

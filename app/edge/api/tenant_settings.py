@@ -9,20 +9,18 @@ from typing import Any
 from litestar import Request, Router, get, put
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.edge.deps import ApiDeps
 from app.edge.http import manager_only, principal
 from app.gateways.accounts import has_own_account
 from app.gateways.stripe_endpoints import webhook_path
-from app.settings import Settings
 from app.tenant_settings import service
 from app.tenant_settings.schemas import ProviderOut, ProviderSettingsIn, ProviderSettingsOut
-from app.tenant_settings.sealing import Sealer
 
 
 def _out(
-    request: Request[Any, Any, Any], tenant_id: uuid.UUID, view: service.ProviderSettingsView
+    deps: ApiDeps, tenant_id: uuid.UUID, view: service.ProviderSettingsView
 ) -> ProviderSettingsOut:
-    settings: Settings = request.app.state.settings
-    stripe_url = settings.public_base_url.rstrip("/") + webhook_path(tenant_id)
+    stripe_url = deps.public_base_url.rstrip("/") + webhook_path(tenant_id)
     return ProviderSettingsOut(
         enabled=view.enabled,
         providers=[
@@ -44,36 +42,30 @@ def _own_stripe(state: service.ProviderState) -> bool:
     )
 
 
-def secret_box(request: Request[Any, Any, Any]) -> Sealer:
-    """The box asgi.create_app built from the application secret."""
-    box: Sealer = request.app.state.secret_box
-    return box
-
-
 @get("/settings/providers", guards=[manager_only])
 async def get_provider_settings(
-    request: Request[Any, Any, Any], session: AsyncSession
+    request: Request[Any, Any, Any], session: AsyncSession, deps: ApiDeps
 ) -> ProviderSettingsOut:
     caller = principal(request)
     return _out(
-        request, caller.tenant_id, await service.get_provider_settings(session, caller.tenant_id)
+        deps, caller.tenant_id, await service.get_provider_settings(session, caller.tenant_id)
     )
 
 
 @put("/settings/providers", guards=[manager_only])
 async def put_provider_settings(
-    request: Request[Any, Any, Any], data: ProviderSettingsIn, session: AsyncSession
+    request: Request[Any, Any, Any], data: ProviderSettingsIn, session: AsyncSession, deps: ApiDeps
 ) -> ProviderSettingsOut:
     caller = principal(request)
     view = await service.update_provider_settings(
         session,
         caller,
-        secret_box(request),
+        deps.secret_box,
         datetime.now(UTC),
         enabled=data.enabled,
         credentials={str(name): values for name, values in data.credentials.items()},
     )
-    return _out(request, caller.tenant_id, view)
+    return _out(deps, caller.tenant_id, view)
 
 
 def router() -> Router:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from app.bookings import events
@@ -27,32 +26,36 @@ from app.calendar_sync.service import (
     load_sync_target,
     record_sync,
 )
+from app.gateways.accounts import Providers
 from app.gateways.runtime import http_client, provider_config, secret_box
 from app.integrations.crypto import DecryptionFailed
 from app.integrations.errors import PermanentProviderError, RetryableProviderError
-from app.integrations.gcal import DEFAULT_API_BASE, TOKEN_URL, GcalClient, GoogleOAuthRefresher
+from app.integrations.gcal import GcalClient, GoogleOAuthRefresher
 from app.integrations.gcal import event_id_for as gcal_event_id
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.errors import PermanentError, RetryableError
 from app.outbox.models import OutboxEvent
+from app.worker.config import GoogleConfig
 
-GOOGLE_CONFIG = "integrations.google"
-REFRESHERS = "calendar_sync.refreshers"
+
+class HasGoogle(Protocol):
+    """What calendar sync uses of the worker's JobDeps."""
+
+    @property
+    def providers(self) -> Providers: ...
+    @property
+    def google(self) -> GoogleConfig: ...
+    @property
+    def google_refreshers(self) -> dict[tuple[str, ...], GoogleOAuthRefresher]: ...
+
+
+Ctx = HandlerContext[HasGoogle]
+
 MAX_CACHED_REFRESHERS = 1000
 LIVE_TOPICS = (events.BOOKING_CONFIRMED, events.BOOKING_RESCHEDULED)
 CANCEL_TOPICS = (events.BOOKING_CANCELLED, events.BOOKING_EXPIRED, events.BOOKING_NO_SHOW)
 RATE_LIMIT_BASE_SECONDS = 5.0
 RATE_LIMIT_CAP_SECONDS = 900.0
-
-
-@dataclass(frozen=True, slots=True)
-class GoogleConfig:
-    """Reckon's own OAuth client; a tenant's google_calendar credentials override it."""
-
-    client_id: str = ""
-    client_secret: str = ""
-    api_base: str = DEFAULT_API_BASE
-    token_url: str = TOKEN_URL
 
 
 def event_body(booking: BookingForCalendar) -> dict[str, Any]:
@@ -85,22 +88,20 @@ def rate_limit_delay(attempts: int, rng: random.Random | None = None) -> float:
 class _Clients:
     """One GcalClient per connected resource, sharing cached access tokens across events."""
 
-    def __init__(self, ctx: HandlerContext, tenant_id: uuid.UUID, google: GoogleConfig) -> None:
-        self._ctx = ctx
+    def __init__(self, deps: HasGoogle, tenant_id: uuid.UUID, google: GoogleConfig) -> None:
+        self._deps = deps
         self._tenant_id = tenant_id
         self._google = google
 
     def for_connection(self, connection: Connection) -> GcalClient:
         try:
-            token = secret_box(self._ctx).decrypt(
+            token = secret_box(self._deps.providers).decrypt(
                 connection.sealed_refresh_token,
                 associated_data=token_associated_data(self._tenant_id, connection.resource_id),
             )
         except DecryptionFailed as error:
             raise PermanentError(f"calendar refresh token does not decrypt: {error}") from error
-        cache: dict[tuple[str, ...], GoogleOAuthRefresher] = self._ctx.extras.setdefault(
-            REFRESHERS, {}
-        )
+        cache = self._deps.google_refreshers
         key = (str(self._tenant_id), self._google.client_id, token)
         if key not in cache:
             if len(cache) >= MAX_CACHED_REFRESHERS:
@@ -109,17 +110,19 @@ class _Clients:
                 client_id=self._google.client_id,
                 client_secret=self._google.client_secret,
                 refresh_token=token,
-                http=http_client(self._ctx),
+                http=http_client(self._deps.providers),
                 token_url=self._google.token_url,
             )
-        return GcalClient(cache[key], http_client(self._ctx), api_base=self._google.api_base)
+        http = http_client(self._deps.providers)
+        return GcalClient(cache[key], http, api_base=self._google.api_base)
 
 
-async def _google_for(ctx: HandlerContext, tenant_id: uuid.UUID) -> GoogleConfig | None:
-    config = await provider_config(ctx, tenant_id, "google_calendar")
+async def _google_for(ctx: Ctx, tenant_id: uuid.UUID) -> GoogleConfig | None:
+    deps = ctx.need()
+    config = await provider_config(ctx.sessions, deps.providers, tenant_id, "google_calendar")
     if not config.enabled:
         return None
-    base = ctx.extras.get(GOOGLE_CONFIG) or GoogleConfig()
+    base = deps.google
     return GoogleConfig(
         client_id=config.credentials.get("client_id", base.client_id),
         client_secret=config.credentials.get("client_secret", base.client_secret),
@@ -174,7 +177,7 @@ def _already_synced(target: SyncTarget, topic: str, version: int) -> bool:
     return synced.state == wanted and synced.synced_version >= version
 
 
-async def sync_booking_calendar(ctx: HandlerContext, event: OutboxEvent) -> None:
+async def sync_booking_calendar(ctx: Ctx, event: OutboxEvent) -> None:
     booking_id = uuid.UUID(str(event.payload.get("booking_id", event.aggregate_id)))
     version = int(event.payload.get("version") or 0)
     log = ctx.log(event).bind(booking_id=str(booking_id))
@@ -185,7 +188,7 @@ async def sync_booking_calendar(ctx: HandlerContext, event: OutboxEvent) -> None
         target = await load_sync_target(session, event.tenant_id, booking_id)
     if target is None or _already_synced(target, event.topic, version):
         return
-    clients = _Clients(ctx, event.tenant_id, google)
+    clients = _Clients(ctx.need(), event.tenant_id, google)
     try:
         if event.topic in CANCEL_TOPICS and target.synced is not None:
             outcome = await _cancel(clients, target, target.synced, version)

@@ -10,20 +10,18 @@ customers without a phone are a no-op.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from arq.cron import cron
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bookings import events
+from app.gateways.accounts import Providers
 from app.gateways.runtime import http_client, provider_config
 from app.integrations.errors import PermanentProviderError, RetryableProviderError
 from app.integrations.whatsapp import (
-    DEFAULT_API_BASE,
-    DEFAULT_API_VERSION,
     WhatsAppClient,
     body_parameters,
 )
@@ -46,11 +44,23 @@ from app.notifications.service import (
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.errors import PermanentError, RetryableError
 from app.outbox.models import OutboxEvent
+from app.worker.config import WhatsAppConfig
 from app.worker.context import context_of
+
+
+class HasWhatsApp(Protocol):
+    """What WhatsApp notifications use of the worker's JobDeps."""
+
+    @property
+    def providers(self) -> Providers: ...
+    @property
+    def whatsapp(self) -> WhatsAppConfig: ...
+
+
+Ctx = HandlerContext[HasWhatsApp]
 
 log = structlog.get_logger()
 
-WHATSAPP_CONFIG = "integrations.whatsapp"
 REMIND = "notifications.remind"
 KIND_BY_TOPIC = {
     events.BOOKING_CONFIRMED: BOOKING_CONFIRMED,
@@ -60,21 +70,12 @@ KIND_BY_TOPIC = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class WhatsAppConfig:
-    """Reckon's own WhatsApp Business number; a tenant's whatsapp credentials override it."""
-
-    access_token: str = ""
-    phone_number_id: str = ""
-    api_base: str = DEFAULT_API_BASE
-    api_version: str = DEFAULT_API_VERSION
-
-
-async def _config_for(ctx: HandlerContext, tenant_id: uuid.UUID) -> WhatsAppConfig | None:
-    config = await provider_config(ctx, tenant_id, "whatsapp")
+async def _config_for(ctx: Ctx, tenant_id: uuid.UUID) -> WhatsAppConfig | None:
+    deps = ctx.need()
+    config = await provider_config(ctx.sessions, deps.providers, tenant_id, "whatsapp")
     if not config.enabled:
         return None
-    base = ctx.extras.get(WHATSAPP_CONFIG) or WhatsAppConfig()
+    base = deps.whatsapp
     merged = WhatsAppConfig(
         access_token=config.credentials.get("access_token") or base.access_token,
         phone_number_id=config.credentials.get("phone_number_id") or base.phone_number_id,
@@ -86,12 +87,10 @@ async def _config_for(ctx: HandlerContext, tenant_id: uuid.UUID) -> WhatsAppConf
     return merged
 
 
-async def _send(
-    ctx: HandlerContext, config: WhatsAppConfig, tenant_id: uuid.UUID, claim: MessageClaim
-) -> str:
+async def _send(ctx: Ctx, config: WhatsAppConfig, tenant_id: uuid.UUID, claim: MessageClaim) -> str:
     client = WhatsAppClient(
         config.access_token,
-        http_client(ctx),
+        http_client(ctx.need().providers),
         api_base=config.api_base,
         api_version=config.api_version,
     )
@@ -111,7 +110,7 @@ async def _send(
         raise PermanentError(str(error)) from error
 
 
-async def send_booking_message(ctx: HandlerContext, event: OutboxEvent) -> None:
+async def send_booking_message(ctx: Ctx, event: OutboxEvent) -> None:
     kind = KIND_BY_TOPIC[event.topic]
     booking_id = uuid.UUID(str(event.payload.get("booking_id", event.aggregate_id)))
     config = await _config_for(ctx, event.tenant_id)

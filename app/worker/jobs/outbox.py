@@ -1,8 +1,7 @@
 """Worker wiring for the outbox: the relay as a background task and the janitor cron job.
 
-worker.py builds the Dispatcher, lets every JOB_MODULES entry `register_handlers` on it, and
-puts it in WorkerContext.extras[DISPATCHER]. A RelayConfig in extras[RELAY_CONFIG] overrides
-the defaults (tests shorten the lease).
+worker.py builds the Dispatcher from the registry (app/worker/registry.py) into JobDeps, with
+the RelayConfig (tests shorten the lease); the handlers get the same JobDeps as ctx.deps.
 """
 
 from __future__ import annotations
@@ -14,39 +13,33 @@ import structlog
 from arq.cron import cron
 from sqlalchemy import text
 
-from app.outbox.dispatch import Dispatcher, HandlerContext
-from app.outbox.metrics import RelayMetrics
-from app.outbox.relay import Relay, RelayConfig, libpq_url, new_worker_id
+from app.outbox.dispatch import HandlerContext
+from app.outbox.relay import Relay, libpq_url, new_worker_id
 from app.worker.context import WorkerContext, context_of
 
 log = structlog.get_logger()
 
-DISPATCHER = "outbox.dispatcher"
-RELAY_CONFIG = "outbox.relay_config"
-RELAY_METRICS = "outbox.relay_metrics"
 JANITOR = "outbox.purge"
 DELIVERED_RETENTION = timedelta(days=7)
 PURGE_CHUNK = 5000
 
 
 def build_relay(context: WorkerContext) -> Relay:
-    dispatcher = context.extras.get(DISPATCHER) or Dispatcher()
-    config = context.extras.get(RELAY_CONFIG) or RelayConfig()
-    metrics = context.extras.setdefault(RELAY_METRICS, RelayMetrics())
+    deps = context.deps
     handler_context = HandlerContext(
         sessions=context.sessions,
         redis=context.redis,
         namespace=context.settings.redis_namespace,
         worker_id=new_worker_id(),
-        extras=context.extras,
+        deps=deps,
     )
     return Relay(
         context.engine,
-        dispatcher,
+        deps.dispatcher,
         handler_context,
-        config=config,
+        config=deps.relay,
         listen_url=libpq_url(context.settings.runtime_database_url),
-        metrics=metrics,
+        metrics=deps.relay_metrics,
     )
 
 

@@ -19,34 +19,45 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from app.bookings import checkout, checkout_failed
 from app.bookings.checkout_window import CheckoutWindow, checkout_window
 from app.bookings.payment_events import TOPIC_FETCH_FEE
 from app.gateways import kashier_refunds
-from app.gateways.accounts import KASHIER_API_BASE as KASHIER_API_BASE
-from app.gateways.accounts import STRIPE_API_BASE as STRIPE_API_BASE
-from app.gateways.accounts import Account, account_in
+from app.gateways.accounts import Account, Providers, account_in
 from app.gateways.provider_calls import call as _call
 from app.integrations.errors import PermanentProviderError, RetryableProviderError
-from app.mail.confirmation import MAIL_SETUP, MailSetup
+from app.mail.confirmation import MailSetup
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.errors import RetryableError
 from app.outbox.models import OutboxEvent
 from app.payments.service import TOPIC_CHECKOUT, TOPIC_REFUND
 from app.tenancy.service import get_tenant
 
-PUBLIC_BASE_URL = "payments.public_base_url"
-# Optional: a `() -> aware datetime` in the handler context's extras (tests move time).
-CLOCK = "payments.clock"
+
+class HasPaymentDeps(Protocol):
+    """What the payment handlers use of the worker's JobDeps."""
+
+    @property
+    def providers(self) -> Providers: ...
+    @property
+    def public_base_url(self) -> str: ...
+    @property
+    def mail(self) -> MailSetup | None: ...
+    @property
+    def clock(self) -> Callable[[], datetime] | None: ...
 
 
-def _now(ctx: HandlerContext) -> datetime:
-    clock: Callable[[], datetime] | None = ctx.extras.get(CLOCK)
+Ctx = HandlerContext[HasPaymentDeps]
+
+
+def _now(ctx: Ctx) -> datetime:
+    clock = ctx.need().clock
     return clock() if clock is not None else datetime.now(UTC)
 
 
-async def open_checkout(ctx: HandlerContext, event: OutboxEvent) -> None:
+async def open_checkout(ctx: Ctx, event: OutboxEvent) -> None:
     payment_id = uuid.UUID(str(event.payload["payment_id"]))
     async with ctx.sessions() as session:
         info = await checkout.checkout_context(session, event.tenant_id, payment_id)
@@ -64,9 +75,11 @@ async def open_checkout(ctx: HandlerContext, event: OutboxEvent) -> None:
             hold_expires_at=window.hold_end.isoformat(),
         )
         return
-    base = str(ctx.extras.get(PUBLIC_BASE_URL, "http://127.0.0.1:8000")).rstrip("/")
+    base = ctx.need().public_base_url.rstrip("/")
     booking_url = await _return_url(ctx, event.tenant_id, info.payment.booking_id, base)
-    account = await account_in(ctx.sessions, ctx.extras, event.tenant_id, info.payment.provider)
+    account = await account_in(
+        ctx.sessions, ctx.need().providers, event.tenant_id, info.payment.provider
+    )
     try:
         session_id, url, provider_ref = await _open(account, info, window, booking_url, base)
     except RetryableProviderError as error:
@@ -87,15 +100,13 @@ async def open_checkout(ctx: HandlerContext, event: OutboxEvent) -> None:
     ctx.log(event).info("payment.checkout_opened", payment_id=str(payment_id))
 
 
-async def _return_url(
-    ctx: HandlerContext, tenant_id: uuid.UUID, booking_id: uuid.UUID, base: str
-) -> str:
+async def _return_url(ctx: Ctx, tenant_id: uuid.UUID, booking_id: uuid.UUID, base: str) -> str:
     """Where the provider sends the customer back: the booking's own manage page (the live
     return page), from stored rows only (the business's slug, the booking's ids), so a retry
     sends the same URL. Without the worker's MailSetup (which holds the link signer) the
     generic return page is all there is."""
-    setup = ctx.extras.get(MAIL_SETUP)
-    if not isinstance(setup, MailSetup):
+    setup = ctx.need().mail
+    if setup is None:
         return f"{base}/pay/return?booking_id={booking_id}"
     async with ctx.sessions() as session:
         tenant = await get_tenant(session, tenant_id)
@@ -103,7 +114,7 @@ async def _return_url(
 
 
 async def _checkout_refused(
-    ctx: HandlerContext,
+    ctx: Ctx,
     event: OutboxEvent,
     info: checkout.CheckoutContext,
     error: PermanentProviderError,
@@ -165,13 +176,13 @@ async def _open(
     raise RetryableError(f"provider {payment.provider} is not configured")
 
 
-async def request_refund(ctx: HandlerContext, event: OutboxEvent) -> None:
+async def request_refund(ctx: Ctx, event: OutboxEvent) -> None:
     refund_id = uuid.UUID(str(event.payload["refund_id"]))
     async with ctx.sessions() as session:
         info = await checkout.refund_context(session, event.tenant_id, refund_id)
     if info.status != "pending":
         return
-    account = await account_in(ctx.sessions, ctx.extras, event.tenant_id, info.provider)
+    account = await account_in(ctx.sessions, ctx.need().providers, event.tenant_id, info.provider)
     succeeded, provider_ref, reason = await _refund_at_provider(ctx, account, info, event.attempts)
     if succeeded is None:
         return  # pending at Stripe: its refund.updated webhook finishes it
@@ -188,7 +199,7 @@ async def request_refund(ctx: HandlerContext, event: OutboxEvent) -> None:
 
 
 async def _refund_at_provider(
-    ctx: HandlerContext,
+    ctx: Ctx,
     account: Account,
     info: checkout.RefundContext,
     attempt: int,
@@ -214,13 +225,13 @@ async def _refund_at_provider(
     raise RetryableError(f"provider {info.provider} is not configured for refunds")
 
 
-async def fetch_fee(ctx: HandlerContext, event: OutboxEvent) -> None:
+async def fetch_fee(ctx: Ctx, event: OutboxEvent) -> None:
     payment_id = uuid.UUID(str(event.payload["payment_id"]))
     async with ctx.sessions() as session:
         info = await checkout.checkout_context(session, event.tenant_id, payment_id)
     if info.payment.provider != "stripe" or not info.provider_ref:
         return
-    account = await account_in(ctx.sessions, ctx.extras, event.tenant_id, "stripe")
+    account = await account_in(ctx.sessions, ctx.need().providers, event.tenant_id, "stripe")
     if account.stripe is None:
         return
     stripe = account.stripe

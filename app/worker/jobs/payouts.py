@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from arq.cron import cron
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit import trail as audit
-from app.gateways.accounts import account_in
+from app.gateways.accounts import Providers, account_in
 from app.integrations.errors import PermanentProviderError, RetryableProviderError
 from app.integrations.stripe_client import IDEMPOTENCY_MISMATCH
 from app.money import Money
@@ -60,17 +60,24 @@ async def run_weekly(sessions: async_sessionmaker[AsyncSession], now: datetime) 
     return created
 
 
+class HasProviders(Protocol):
+    """What payout transfers use of the worker's JobDeps."""
+
+    @property
+    def providers(self) -> Providers: ...
+
+
 async def weekly_run(ctx: dict[str, Any]) -> int:
     return await run_weekly(context_of(ctx).sessions, datetime.now(UTC))
 
 
-async def handle_payout_requested(ctx: HandlerContext, event: OutboxEvent) -> None:
+async def handle_payout_requested(ctx: HandlerContext[HasProviders], event: OutboxEvent) -> None:
     payout_id = uuid.UUID(str(event.payload["payout_id"]))
     async with ctx.sessions() as session:
         payout = await service.get_payout(session, event.tenant_id, payout_id)
     if payout.status != IN_TRANSIT or payout.rail != RAIL_STRIPE:
         return  # manual rail: the owner pays from the CSV export and marks it paid
-    account = await account_in(ctx.sessions, ctx.extras, event.tenant_id, "stripe")
+    account = await account_in(ctx.sessions, ctx.need().providers, event.tenant_id, "stripe")
     if account.stripe is None or not payout.destination:
         raise RetryableError("stripe is not configured for payouts", retry_after=300)
     try:

@@ -8,12 +8,10 @@ from typing import Any
 
 from arq.cron import cron
 
-from app.gateways.accounts import install_providers, platform_in
-from app.gateways.reconciliation_run import TOLERANCES, reconcile_all
+from app.gateways.reconciliation_run import reconcile_all
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.models import OutboxEvent
 from app.reconciliation import service
-from app.reconciliation.matching import Tolerances
 from app.worker.context import context_of
 
 NIGHTLY = "reconciliation.nightly"
@@ -22,9 +20,8 @@ NIGHTLY = "reconciliation.nightly"
 async def nightly(ctx: dict[str, Any]) -> int:
     """Yesterday (UTC date; each tenant's window is its own local day of that date)."""
     context = context_of(ctx)
-    await install_providers(context)
-    providers = platform_in(context.extras)
-    tolerances = context.extras.get(TOLERANCES) or Tolerances()
+    providers = context.deps.providers
+    tolerances = context.deps.tolerances
     day = datetime.now(UTC).date() - timedelta(days=1)
     return await reconcile_all(context.sessions, providers, day, tolerances=tolerances)
 
@@ -45,7 +42,6 @@ def register_handlers(dispatcher: Dispatcher) -> None:
     dispatcher.register(service.TOPIC_FOUND, notify_discrepancies)
 
 
-BACKGROUND = [install_providers]
 CRON_JOBS = [
     cron(
         nightly,

@@ -1,0 +1,28 @@
+"""Reckon's own accounts with Google and Meta, as the worker's composition root builds them
+from settings; a business's saved credentials override them per tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.integrations import gcal, whatsapp
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleConfig:
+    """Reckon's own OAuth client; a tenant's google_calendar credentials override it."""
+
+    client_id: str = ""
+    client_secret: str = ""
+    api_base: str = gcal.DEFAULT_API_BASE
+    token_url: str = gcal.TOKEN_URL
+
+
+@dataclass(frozen=True, slots=True)
+class WhatsAppConfig:
+    """Reckon's own WhatsApp Business number; a tenant's whatsapp credentials override it."""
+
+    access_token: str = ""
+    phone_number_id: str = ""
+    api_base: str = whatsapp.DEFAULT_API_BASE
+    api_version: str = whatsapp.DEFAULT_API_VERSION
