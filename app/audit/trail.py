@@ -97,3 +97,17 @@ async def list_entries(
     async with session.begin():
         await set_tenant(session, tenant_id)
         return await AUDIT_ORDER.fetch(session, query, cursor, limit)
+
+
+async def entries_for(
+    session: AsyncSession, tenant_id: uuid.UUID, entity_ids: list[uuid.UUID], limit: int = 200
+) -> list[AuditEntry]:
+    """What happened to these entities (a booking and its payments), oldest first, in the
+    caller's transaction: a booking's timeline."""
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.tenant_id == tenant_id, AuditEntry.entity_id.in_(entity_ids))
+        .order_by(AuditEntry.at, AuditEntry.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())

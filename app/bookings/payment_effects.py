@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bookings import events, locks
 from app.bookings.queries import BookingView
 from app.invoices.service import issue_invoice
+from app.money import Money
 from app.outbox.service import stage
 from app.payments import policy
 from app.payments import service as payments
@@ -115,13 +116,7 @@ async def _end_without_service(
     refundable = min(
         charge.total.amount_minor - already, payment.captured_minor - payment.refunded_minor
     )
-    if event == events.BOOKING_NO_SHOW:
-        split = policy.no_show_split(refundable, terms)
-    elif event == events.BOOKING_EXPIRED:
-        split = policy.split_refund(refundable, policy.FULL)
-    else:
-        bps = policy.cancellation_refund_bps(terms, charge.starts_at, now)
-        split = policy.split_refund(refundable, bps)
+    split = ending_split(event, refundable, terms, charge.starts_at, now)
     if split.refund_minor > 0:
         await payments.create_refund(
             session,
@@ -133,6 +128,67 @@ async def _end_without_service(
             now=now,
         )
     await payments.retain(session, charge, split.retained_minor, "retained", now)
+
+
+def ending_split(
+    event: str, refundable_minor: int, terms: dict[str, Any], starts_at: datetime, now: datetime
+) -> policy.Split:
+    """What a booking ending without service refunds and keeps: the no-show fee, everything
+    back when a hold expires, else the cancellation tier in force at `now`."""
+    if event == events.BOOKING_NO_SHOW:
+        return policy.no_show_split(refundable_minor, terms)
+    if event == events.BOOKING_EXPIRED:
+        return policy.split_refund(refundable_minor, policy.FULL)
+    bps = policy.cancellation_refund_bps(terms, starts_at, now)
+    return policy.split_refund(refundable_minor, bps)
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyPreview:
+    """What each action would do to the money, were it taken at `now` (shown before the owner
+    confirms it): the refund and what is kept on cancel or no-show, the commission on
+    completion. Computed by the same functions the transition itself uses."""
+
+    paid: Money
+    cancel_refund: Money
+    cancel_kept: Money
+    no_show_refund: Money
+    no_show_kept: Money
+    complete_revenue: Money
+    complete_commission: Money
+
+
+async def preview(session: AsyncSession, booking: BookingView, now: datetime) -> MoneyPreview:
+    """Reads only, in the caller's transaction (tenant set)."""
+    currency = booking.total.currency
+    terms = await load_terms(session, booking.tenant_id, booking.service_id, booking.resource_id)
+    already = await payments.refunded_for_booking(session, booking.tenant_id, booking.id)
+    paid = booking.payment
+    captured = paid is not None and paid.status in CAPTURED
+    refundable = (
+        max(0, min(booking.total.amount_minor - already, paid.captured_minor - paid.refunded_minor))
+        if captured and paid is not None
+        else 0
+    )
+    cancel = ending_split(events.BOOKING_CANCELLED, refundable, terms.policy, booking.start, now)
+    no_show = ending_split(events.BOOKING_NO_SHOW, refundable, terms.policy, booking.start, now)
+    earned = booking.total.amount_minor - already
+    rule = terms.commission
+    commission = policy.commission_minor(
+        earned,
+        fixed_minor=rule.fixed_minor,
+        service_bps=rule.service_bps,
+        resource_bps=rule.resource_bps,
+    )
+    return MoneyPreview(
+        paid=Money(refundable, currency),
+        cancel_refund=Money(cancel.refund_minor, currency),
+        cancel_kept=Money(cancel.retained_minor, currency),
+        no_show_refund=Money(no_show.refund_minor, currency),
+        no_show_kept=Money(no_show.retained_minor, currency),
+        complete_revenue=Money(max(earned, 0), currency),
+        complete_commission=Money(commission, currency),
+    )
 
 
 async def _complete(

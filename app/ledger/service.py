@@ -345,6 +345,19 @@ async def _existing(
     )
 
 
+async def entries_for_booking(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    payment_ids: Sequence[uuid.UUID] = (),
+) -> list[Entry]:
+    """Every entry of a booking or of its payments, oldest first (caller's transaction)."""
+    condition = _ENTRIES.c.booking_id == booking_id
+    if payment_ids:
+        condition = condition | _ENTRIES.c.payment_id.in_(list(payment_ids))
+    return await _load_entries(session, tenant_id, condition)
+
+
 async def _load_entries(
     session: AsyncSession, tenant_id: uuid.UUID, condition: ColumnElement[bool], *, limit: int = 500
 ) -> list[Entry]:

@@ -141,8 +141,11 @@ _UPSERT_FINDINGS = text(
     "INSERT INTO reconciliation_discrepancies AS d (tenant_id, id, run_id, provider, kind,"
     " provider_ref, record_type, ledger_minor, provider_minor, currency, provider_currency,"
     " details, created_at, updated_at)"
-    " SELECT :tenant_id, f.id, :run_id, :provider, f.kind, f.ref, f.record_type, f.ledger,"
-    " f.provider_minor, f.currency, f.provider_currency, CAST(f.details AS jsonb), :now, :now"
+    # Parameters typed in the select list: a distributed planner (Citus) cannot infer them.
+    " SELECT CAST(:tenant_id AS uuid), f.id, CAST(:run_id AS uuid), CAST(:provider AS text),"
+    " f.kind, f.ref, f.record_type, f.ledger, f.provider_minor, f.currency,"
+    " f.provider_currency, CAST(f.details AS jsonb), CAST(:now AS timestamptz),"
+    " CAST(:now AS timestamptz)"
     " FROM unnest(CAST(:ids AS uuid[]), CAST(:kinds AS text[]), CAST(:refs AS text[]),"
     " CAST(:types AS text[]), CAST(:ledger AS bigint[]), CAST(:provider_amounts AS bigint[]),"
     " CAST(:currencies AS text[]), CAST(:provider_currencies AS text[]),"

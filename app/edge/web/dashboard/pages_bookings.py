@@ -23,6 +23,7 @@ from app.bookings.models import STATUSES
 from app.bookings.rules import PHONE
 from app.edge.http import principal
 from app.edge.web.config import web_config
+from app.edge.web.dashboard.booking_detail import load_detail
 from app.edge.web.dashboard.labels import STATUS_LABELS
 from app.edge.web.dashboard.pages_calendar import local_input
 from app.edge.web.dashboard.queries import bookings_between, get_business, get_catalog
@@ -124,12 +125,14 @@ async def _booking_page(
     business = await get_business(session, tenant_id)
     booking = await service.get_booking(session, tenant_id, booking_id)
     catalog = await get_catalog(session, tenant_id)
+    detail = await load_detail(session, tenant_id, booking, now())
     return page(
         request,
         "dashboard/booking.html",
         status=status,
         business=business,
         booking=booking,
+        detail=detail,
         labels=STATUS_LABELS,
         resources=catalog.resource_names(),
         services=catalog.service_names(),
@@ -182,9 +185,13 @@ async def cancel(
     request: AnyRequest, session: AsyncSession, booking_id: uuid.UUID
 ) -> Response[Any]:
     tenant_id, actor = _actor(request)
+    form = await request.form()
+    series = form.get("scope") == "series"
     try:
-        await service.cancel_booking(session, tenant_id, actor, booking_id, now(), "one")
-    except errors.Conflict as error:
+        await service.cancel_booking(
+            session, tenant_id, actor, booking_id, now(), "series" if series else "one"
+        )
+    except (errors.ValidationFailed, errors.Conflict) as error:
         return await _booking_page(
             request, session, booking_id, error=problem_message(error), status=409
         )
