@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantScoped, new_id, set_tenant
-from app.paging import DEFAULT_LIMIT, Key, Keyset, Page
+from app.paging import DEFAULT_LIMIT, Bound, Key, Keyset, Page, business_zone, period
 
 
 class AuditEntry(TenantScoped, Base):
@@ -70,6 +70,10 @@ def record(
     )
 
 
+# Stand-ins for an open end of a period (only the given end is applied).
+_EARLIEST = date(1970, 1, 1)
+_LATEST = date(9999, 12, 30)
+
 # Newest first; rows of one transaction share `at`, the id orders them.
 AUDIT_ORDER = Keyset(
     "audit", Key(AuditEntry.at, datetime, descending=True), Key(AuditEntry.id, uuid.UUID)
@@ -83,11 +87,17 @@ async def list_entries(
     entity_type: str | None = None,
     entity_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
+    actor_kind: str | None = None,
+    start: Bound | None = None,
+    end: Bound | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> Page[AuditEntry]:
-    """One page of the audit trail, newest first (own read transaction)."""
+    """One page of the audit trail, newest first (own read transaction). `start`/`end` as
+    the lists read `from`/`to` (app.paging.period), either may be open."""
     query = select(AuditEntry).where(AuditEntry.tenant_id == tenant_id)
+    if actor_kind is not None:
+        query = query.where(AuditEntry.actor_kind == actor_kind)
     if entity_type is not None:
         query = query.where(AuditEntry.entity_type == entity_type)
     if entity_id is not None:
@@ -96,6 +106,13 @@ async def list_entries(
         query = query.where(AuditEntry.actor_id == actor_id)
     async with session.begin():
         await set_tenant(session, tenant_id)
+        if start is not None or end is not None:
+            zone = await business_zone(session, tenant_id)
+            since, until = period(start or _EARLIEST, end or _LATEST, zone)
+            if start is not None:
+                query = query.where(AuditEntry.at >= since)
+            if end is not None:
+                query = query.where(AuditEntry.at < until)
         return await AUDIT_ORDER.fetch(session, query, cursor, limit)
 
 

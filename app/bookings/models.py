@@ -40,6 +40,8 @@ class Booking(TenantScoped, Base):
     service_id: Mapped[uuid.UUID]
     resource_id: Mapped[uuid.UUID]
     series_id: Mapped[uuid.UUID | None]
+    customer_id: Mapped[uuid.UUID | None]
+    """The customer record (app.customers) matched when the booking was placed."""
     customer_name: Mapped[str]
     customer_email: Mapped[str | None]
     customer_phone: Mapped[str | None]

@@ -28,6 +28,7 @@ from app.bookings.lifecycle import expire_overdue_holds
 from app.bookings.models import CONFIRMED, PENDING_PAYMENT, Booking, BookingProduct
 from app.bookings.queries import BookingView, LineView
 from app.catalog import stock
+from app.customers.service import match_customer
 from app.db import new_id, set_tenant_and_lock_timeout
 from app.money import Money
 from app.payments.provider_names import PAY_AT_VENUE
@@ -69,10 +70,13 @@ async def place_booking(
                     f"This business does not take payments through {request.provider}",
                     provider=request.provider,
                 )
+            customer_id = await _customer(session, tenant_id, request.customer, now)
             offer = await load_offer(session, tenant_id, request.service_id, request.branch_id)
             first = rules.occurrence(offer, request.start, request.end)
             wanted = rules.expand(offer, first, request.recurrence)
-            placed = await _place_on_some_resource(session, tenant_id, offer, request, wanted, now)
+            placed = await _place_on_some_resource(
+                session, tenant_id, offer, request, wanted, now, customer_id
+            )
             if request.products:
                 lines = await _deduct_stock(
                     session, tenant_id, actor, offer, placed[0], request, now
@@ -109,6 +113,22 @@ async def _after_booking_written(
     return views
 
 
+async def _customer(
+    session: AsyncSession, tenant_id: uuid.UUID, customer: rules.Customer, now: datetime
+) -> uuid.UUID:
+    """The booking's customer record, found or created (app.customers): first, before any
+    resource lock, so every booker takes its locks in the same order."""
+    return await match_customer(
+        session,
+        tenant_id,
+        name=customer.name,
+        email=customer.email,
+        phone=customer.phone,
+        locale=customer.locale,
+        now=now,
+    )
+
+
 async def _place_on_some_resource(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -116,6 +136,7 @@ async def _place_on_some_resource(
     request: rules.BookingRequest,
     wanted: list[rules.Occurrence],
     now: datetime,
+    customer_id: uuid.UUID,
 ) -> list[BookingView]:
     """Try the chosen resource, or each able resource in id order, until one takes every
     occurrence. Capacity-N locks are taken in that same order, so lock order stays sorted."""
@@ -135,14 +156,22 @@ async def _place_on_some_resource(
         retry = len(wanted) > 1 or len(candidates) > 1
         if not retry:
             placed, _ = await _insert_all(
-                session, tenant_id, offer, candidate, request, wanted, now, savepoints=False
+                session,
+                tenant_id,
+                offer,
+                candidate,
+                request,
+                wanted,
+                now,
+                customer_id,
+                savepoints=False,
             )
             return placed
         # An outer savepoint per resource: rows written before a lost date are undone before
         # the next resource is tried.
         attempt = await session.begin_nested()
         placed, lost = await _insert_all(
-            session, tenant_id, offer, candidate, request, wanted, now, savepoints=True
+            session, tenant_id, offer, candidate, request, wanted, now, customer_id, savepoints=True
         )
         if not lost:
             await attempt.commit()
@@ -196,6 +225,7 @@ async def _insert_all(
     request: rules.BookingRequest,
     wanted: Sequence[rules.Occurrence],
     now: datetime,
+    customer_id: uuid.UUID,
     *,
     savepoints: bool,
 ) -> tuple[list[BookingView], list[str]]:
@@ -207,6 +237,7 @@ async def _insert_all(
     lost: list[str] = []
     for occ in wanted:
         values = _row(tenant_id, offer, candidate, request, occ, series_id, now)
+        values["customer_id"] = customer_id
         if not savepoints:
             await session.execute(_INSERT_BOOKING, [values])
             placed.append(BookingView.of(Booking(**values)))

@@ -26,6 +26,7 @@ from app.edge.api import availability as availability_routes
 from app.edge.api import bookings as booking_routes
 from app.edge.api import calendar_sync as calendar_routes
 from app.edge.api import catalog as catalog_routes
+from app.edge.api import customers as customer_routes
 from app.edge.api import events as events_routes
 from app.edge.api import invoices as invoice_routes
 from app.edge.api import ledger as ledger_routes
@@ -77,6 +78,7 @@ def route_modules() -> list[Router]:
         checkout_routes.router(),
         report_routes.router(),
         audit_routes.router(),
+        customer_routes.router(),
     ]
 
 

@@ -54,10 +54,15 @@ async def list_audit(
     entity_type: str | None = None,
     entity_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
+    actor_kind: Annotated[str | None, Parameter(max_length=20)] = None,
+    from_: Annotated[str | None, Parameter(query="from")] = None,
+    to: str | None = None,
     limit: Annotated[int, Parameter(ge=1)] = paging.DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> AuditPageOut:
-    """Who changed what, newest first. A page holds `limit` rows (default 100, most 500);
+    """Who changed what, newest first. `actor_kind`: user, public, system or provider.
+    `from`/`to` (either may be left out): dates (the business's timezone, `to` included) or
+    RFC 3339 instants (`to` excluded). A page holds `limit` rows (default 100, most 500);
     `next` is the cursor of the next page, null on the last."""
     page = await audit.list_entries(
         session,
@@ -65,6 +70,9 @@ async def list_audit(
         entity_type=entity_type,
         entity_id=entity_id,
         actor_id=actor_id,
+        actor_kind=actor_kind,
+        start=paging.parse_bound(from_, "from") if from_ else None,
+        end=paging.parse_bound(to, "to") if to else None,
         cursor=cursor,
         limit=limit,
     )

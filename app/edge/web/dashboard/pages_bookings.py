@@ -26,6 +26,7 @@ from app.edge.web.config import web_config
 from app.edge.web.dashboard.booking_detail import load_detail
 from app.edge.web.dashboard.labels import STATUS_LABELS
 from app.edge.web.dashboard.pages_calendar import local_input
+from app.edge.web.dashboard.pages_customers import pick_context
 from app.edge.web.dashboard.queries import bookings_between, get_business, get_catalog
 from app.edge.web.dashboard.rendering import page
 from app.edge.web.rendering import AnyRequest, now
@@ -224,6 +225,7 @@ async def _new_page(
     values: dict[str, str],
     errors_: dict[str, str],
     status: int = 200,
+    picker: dict[str, Any] | None = None,
 ) -> Template:
     tenant_id = principal(request).tenant_id
     business = await get_business(session, tenant_id)
@@ -245,6 +247,7 @@ async def _new_page(
         links=links,
         values=values,
         errors=errors_,
+        picker=picker or {"find": "", "matches": [], "picked": None},
     )
 
 
@@ -254,9 +257,13 @@ async def new_booking(
     session: AsyncSession,
     resource: uuid.UUID | None = None,
     start: str | None = None,
+    find: str | None = None,
+    customer: uuid.UUID | None = None,
 ) -> Template:
     values = {"resource": str(resource or ""), "start": (start or "")[:16], "payment": "cash"}
-    return await _new_page(request, session, values, {})
+    tenant_id = principal(request).tenant_id
+    prefill, picker = await pick_context(session, tenant_id, find, customer)
+    return await _new_page(request, session, values | prefill, {}, picker=picker)
 
 
 def _check_new(values: dict[str, str], tz: ZoneInfo) -> dict[str, str]:

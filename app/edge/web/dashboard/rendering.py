@@ -22,10 +22,12 @@ from app.tenancy.models import MANAGER_ROLES
 NAVIGATION = (
     ("/dashboard/calendar", N_("Calendar"), False),
     ("/dashboard/bookings", N_("Bookings"), False),
+    ("/dashboard/customers", N_("Customers"), False),
     ("/dashboard/money/revenue", N_("Revenue"), True),
     ("/dashboard/money/payouts", N_("Payouts"), True),
     ("/dashboard/money/reconciliation", N_("Reconciliation"), True),
     ("/dashboard/money/ledger", N_("Ledger"), True),
+    ("/dashboard/audit", N_("Audit log"), True),
 )
 
 

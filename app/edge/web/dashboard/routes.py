@@ -12,7 +12,15 @@ from litestar import Router
 from litestar.datastructures import ResponseHeader
 
 from app.edge.http import manager_only
-from app.edge.web.dashboard import api, pages_auth, pages_bookings, pages_calendar, pages_money
+from app.edge.web.dashboard import (
+    api,
+    pages_audit,
+    pages_auth,
+    pages_bookings,
+    pages_calendar,
+    pages_customers,
+    pages_money,
+)
 from app.edge.web.dashboard.rendering import DASHBOARD_EXCEPTION_HANDLERS
 from app.edge.web.dashboard.session import csrf_protected, signed_in
 
@@ -45,6 +53,8 @@ def routers(headers: Sequence[ResponseHeader], opt: dict[str, Any]) -> list[Rout
             pages_bookings.move,
             pages_bookings.cancel,
             pages_bookings.transition,
+            pages_customers.customers,
+            pages_customers.customer,
         ],
         guards=[signed_in, csrf_protected],
         exception_handlers=DASHBOARD_EXCEPTION_HANDLERS,
@@ -57,6 +67,7 @@ def routers(headers: Sequence[ResponseHeader], opt: dict[str, Any]) -> list[Rout
             pages_money.payouts_page,
             pages_money.reconciliation_page,
             pages_money.ledger,
+            pages_audit.audit_log,
         ],
         guards=[signed_in, manager_only, csrf_protected],
         exception_handlers=DASHBOARD_EXCEPTION_HANDLERS,
@@ -64,7 +75,7 @@ def routers(headers: Sequence[ResponseHeader], opt: dict[str, Any]) -> list[Rout
     )
     fetches = Router(
         path=PREFIX + "/api",
-        route_handlers=[api.reschedule, api.events],
+        route_handlers=[api.reschedule, api.events, pages_customers.search],
         guards=[signed_in, csrf_protected],
         **common,
     )

@@ -1,0 +1,1 @@
+"""Customers: one record per person a business serves, matched by email or phone."""
