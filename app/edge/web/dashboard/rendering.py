@@ -26,6 +26,8 @@ NAVIGATION = (
     ("/dashboard/money/payouts", N_("Payouts"), True),
     ("/dashboard/money/reconciliation", N_("Reconciliation"), True),
     ("/dashboard/money/ledger", N_("Ledger"), True),
+    ("/dashboard/catalog", N_("Catalog"), True),
+    ("/dashboard/settings", N_("Settings"), True),
 )
 
 
