@@ -1,7 +1,8 @@
 """The dashboard's routers, registered by app.edge.web.routes: the sign-in form (CSRF bound to a
-pre-session nonce), the pages every role sees, the money pages (owners and admins, 403
-otherwise) and the JSON/SSE fetches (problem+json errors). Every router authenticates by the
-session cookie itself: the API's Bearer authentication skips them (exclude_from_auth)."""
+pre-session nonce), the pages every role sees, the money, catalog and settings pages (owners
+and admins, 403 otherwise) and the JSON/SSE fetches (problem+json errors). Every router
+authenticates by the session cookie itself: the API's Bearer authentication skips them
+(exclude_from_auth)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from app.edge.web.dashboard import (
     pages_customers,
     pages_money,
 )
+from app.edge.web.dashboard.pages_catalog_routes import CATALOG_HANDLERS
 from app.edge.web.dashboard.rendering import DASHBOARD_EXCEPTION_HANDLERS
 from app.edge.web.dashboard.session import csrf_protected, signed_in
 
@@ -73,10 +75,17 @@ def routers(headers: Sequence[ResponseHeader], opt: dict[str, Any]) -> list[Rout
         exception_handlers=DASHBOARD_EXCEPTION_HANDLERS,
         **common,
     )
+    catalog = Router(
+        path=PREFIX,
+        route_handlers=CATALOG_HANDLERS,
+        guards=[signed_in, manager_only, csrf_protected],
+        exception_handlers=DASHBOARD_EXCEPTION_HANDLERS,
+        **common,
+    )
     fetches = Router(
         path=PREFIX + "/api",
         route_handlers=[api.reschedule, api.events, pages_customers.search],
         guards=[signed_in, csrf_protected],
         **common,
     )
-    return [entry, pages, money, fetches]
+    return [entry, pages, money, catalog, fetches]
