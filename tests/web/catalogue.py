@@ -8,8 +8,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "app"
 SOURCES = [
-    *sorted((ROOT / "web" / "templates").rglob("*.html")),
-    *sorted((ROOT / "web").glob("*.py")),
+    *sorted((ROOT / "edge" / "web" / "templates").rglob("*.html")),
+    *sorted((ROOT / "edge" / "web").rglob("*.py")),
+    *sorted((ROOT / "presentation").glob("*.py")),
     *sorted((ROOT / "mail").glob("*.py")),
 ]
 STRING = r"""(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')"""

@@ -26,6 +26,8 @@ NAVIGATION = (
     ("/dashboard/money/payouts", N_("Payouts"), True),
     ("/dashboard/money/reconciliation", N_("Reconciliation"), True),
     ("/dashboard/money/ledger", N_("Ledger"), True),
+    ("/dashboard/money/invoices", N_("Invoices"), True),
+    ("/dashboard/money/outbox", N_("Outbox"), True),
 )
 
 

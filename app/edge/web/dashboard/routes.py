@@ -12,7 +12,15 @@ from litestar import Router
 from litestar.datastructures import ResponseHeader
 
 from app.edge.http import manager_only
-from app.edge.web.dashboard import api, pages_auth, pages_bookings, pages_calendar, pages_money
+from app.edge.web.dashboard import (
+    api,
+    pages_auth,
+    pages_bookings,
+    pages_calendar,
+    pages_money,
+    pages_money_books,
+    pages_money_payouts,
+)
 from app.edge.web.dashboard.rendering import DASHBOARD_EXCEPTION_HANDLERS
 from app.edge.web.dashboard.session import csrf_protected, signed_in
 
@@ -54,9 +62,17 @@ def routers(headers: Sequence[ResponseHeader], opt: dict[str, Any]) -> list[Rout
         path=PREFIX,
         route_handlers=[
             pages_money.revenue,
-            pages_money.payouts_page,
-            pages_money.reconciliation_page,
-            pages_money.ledger,
+            pages_money_payouts.payouts_page,
+            pages_money_payouts.run,
+            pages_money_payouts.mark_paid,
+            pages_money_payouts.export_csv,
+            pages_money_books.ledger_page,
+            pages_money_books.reconciliation_page,
+            pages_money_books.resolve,
+            pages_money_books.outbox_page,
+            pages_money_books.retry,
+            pages_money_books.invoices_page,
+            pages_money_books.invoice_page,
         ],
         guards=[signed_in, manager_only, csrf_protected],
         exception_handlers=DASHBOARD_EXCEPTION_HANDLERS,
