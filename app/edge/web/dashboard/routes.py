@@ -21,6 +21,8 @@ from app.edge.web.dashboard import (
     pages_calendar,
     pages_customers,
     pages_money,
+    pages_money_books,
+    pages_money_payouts,
 )
 from app.edge.web.dashboard.pages_catalog_routes import CATALOG_HANDLERS
 from app.edge.web.dashboard.rendering import DASHBOARD_EXCEPTION_HANDLERS
@@ -66,9 +68,17 @@ def routers(headers: Sequence[ResponseHeader], opt: dict[str, Any]) -> list[Rout
         path=PREFIX,
         route_handlers=[
             pages_money.revenue,
-            pages_money.payouts_page,
-            pages_money.reconciliation_page,
-            pages_money.ledger,
+            pages_money_payouts.payouts_page,
+            pages_money_payouts.run,
+            pages_money_payouts.mark_paid,
+            pages_money_payouts.export_csv,
+            pages_money_books.ledger_page,
+            pages_money_books.reconciliation_page,
+            pages_money_books.resolve,
+            pages_money_books.outbox_page,
+            pages_money_books.retry,
+            pages_money_books.invoices_page,
+            pages_money_books.invoice_page,
             pages_audit.audit_log,
         ],
         guards=[signed_in, manager_only, csrf_protected],
