@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from app.db import create_engine, session_factory
 from app.gateways.accounts import PROVIDERS, build_providers
 from app.gateways.runtime import HTTP_CLIENT, SECRET_BOX
+from app.gateways.webpush import VapidKeys
 from app.integrations import gcal, whatsapp
 from app.integrations.crypto import SecretBox
 from app.logs import configure_logging
@@ -32,6 +33,7 @@ from app.worker.jobs.calendar_sync import GOOGLE_CONFIG, GoogleConfig
 from app.worker.jobs.notifications import WHATSAPP_CONFIG, WhatsAppConfig
 from app.worker.jobs.outbox import DISPATCHER
 from app.worker.jobs.payments import KASHIER_API_BASE, PUBLIC_BASE_URL, STRIPE_API_BASE
+from app.worker.jobs.push import VAPID_KEYS
 
 # Each domain contributes (functions, cron jobs) through its jobs module.
 JOB_MODULES: list[str] = [
@@ -44,6 +46,7 @@ JOB_MODULES: list[str] = [
     "app.worker.jobs.notifications",
     "app.worker.jobs.payments",
     "app.worker.jobs.mail",
+    "app.worker.jobs.push",
 ]
 
 
@@ -105,6 +108,11 @@ def integration_extras(settings: Settings) -> dict[str, Any]:
             api_version=settings.whatsapp_api_version or whatsapp.DEFAULT_API_VERSION,
         ),
         MAIL_SETUP: mail_setup(settings),
+        VAPID_KEYS: VapidKeys(
+            public_key=settings.vapid_public_key,
+            private_key=settings.vapid_private_key,
+            subject=settings.vapid_subject,
+        ),
     }
 
 

@@ -12,7 +12,15 @@ from litestar import Router
 from litestar.datastructures import ResponseHeader
 
 from app.edge.http import manager_only
-from app.edge.web.dashboard import api, pages_auth, pages_bookings, pages_calendar, pages_money
+from app.edge.web.dashboard import (
+    api,
+    pages_auth,
+    pages_bookings,
+    pages_calendar,
+    pages_money,
+    push,
+    push_shell,
+)
 from app.edge.web.dashboard.rendering import DASHBOARD_EXCEPTION_HANDLERS
 from app.edge.web.dashboard.session import csrf_protected, signed_in
 
@@ -27,7 +35,7 @@ def routers(headers: Sequence[ResponseHeader], opt: dict[str, Any]) -> list[Rout
     }
     entry = Router(
         path=PREFIX,
-        route_handlers=[pages_auth.sign_in_form, pages_auth.sign_in],
+        route_handlers=[pages_auth.sign_in_form, pages_auth.sign_in, push_shell.offline],
         guards=[csrf_protected],
         exception_handlers=DASHBOARD_EXCEPTION_HANDLERS,
         **common,
@@ -64,8 +72,8 @@ def routers(headers: Sequence[ResponseHeader], opt: dict[str, Any]) -> list[Rout
     )
     fetches = Router(
         path=PREFIX + "/api",
-        route_handlers=[api.reschedule, api.events],
+        route_handlers=[api.reschedule, api.events, push.key, push.subscribe, push.unsubscribe],
         guards=[signed_in, csrf_protected],
         **common,
     )
-    return [entry, pages, money, fetches]
+    return [entry, pages, money, fetches, push_shell.shell_router(opt)]
