@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from app.db import create_engine, session_factory
 from app.gateways.accounts import build_providers
+from app.gateways.webpush import VapidKeys
 from app.integrations import gcal, whatsapp
 from app.logs import configure_logging
 from app.mail.confirmation import MailSetup
@@ -55,6 +56,11 @@ def build_deps(settings: Settings) -> JobDeps:
             api_version=settings.whatsapp_api_version or whatsapp.DEFAULT_API_VERSION,
         ),
         mail=mail_setup(settings),
+        vapid=VapidKeys(
+            public_key=settings.vapid_public_key,
+            private_key=settings.vapid_private_key,
+            subject=settings.vapid_subject,
+        ),
         dispatcher=registry.build_dispatcher(),
     )
 

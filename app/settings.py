@@ -84,6 +84,10 @@ class Settings:
     smtp_starttls: bool = False
     mail_from: str = "Reckon <bookings@reckon.localhost>"
     redis_namespace: str = "reckon"
+    # Web Push (VAPID, RFC 8292): both keys base64url; without them push is off.
+    vapid_public_key: str = ""
+    vapid_private_key: str = field(default="", repr=False)
+    vapid_subject: str = "mailto:push@reckon.localhost"
     checkout_wait_seconds: float = 3.0
 
     @property
@@ -222,6 +226,9 @@ def load_settings(
         "smtp_password": env.get("SMTP_PASSWORD", ""),
         "smtp_starttls": _env_bool("SMTP_STARTTLS", False),
         "mail_from": env.get("MAIL_FROM", "Reckon <bookings@reckon.localhost>"),
+        "vapid_public_key": env.get("VAPID_PUBLIC_KEY", ""),
+        "vapid_private_key": env.get("VAPID_PRIVATE_KEY", ""),
+        "vapid_subject": env.get("VAPID_SUBJECT") or "mailto:push@reckon.localhost",
     }
     if rate := env.get("PUBLIC_RATE_LIMIT_PER_MINUTE"):
         values["public_rate_limit_per_minute"] = int(rate)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -154,3 +154,51 @@ async def list_bookings(
         rows = await session.scalars(query.order_by(*BOOKING_ORDER.order_by()).limit(size + 1))
         page = BOOKING_ORDER.page([BookingView.of(row) for row in rows], size)
         return Page(await with_payments(session, tenant_id, page.items), page.next)
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarRow:
+    """What a calendar draws of a booking: no money, no contact details."""
+
+    id: uuid.UUID
+    status: str
+    start: datetime
+    end: datetime
+    resource_id: uuid.UUID
+    service_id: uuid.UUID
+    customer_name: str
+
+
+async def bookings_overlapping(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    since: datetime,
+    until: datetime,
+    *,
+    statuses: frozenset[str],
+    longest: timedelta,
+) -> list[CalendarRow]:
+    """Bookings in `statuses` that overlap [since, until), by start. `longest` bounds how
+    long before `since` one may start (a stay), so the start-time index does the work."""
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        rows = await session.execute(
+            select(
+                Booking.id,
+                Booking.status,
+                Booking.starts_at,
+                Booking.ends_at,
+                Booking.resource_id,
+                Booking.service_id,
+                Booking.customer_name,
+            )
+            .where(
+                Booking.tenant_id == tenant_id,
+                Booking.starts_at >= since - longest,
+                Booking.starts_at < until,
+                Booking.ends_at > since,
+                Booking.status.in_(sorted(statuses)),
+            )
+            .order_by(Booking.starts_at, Booking.id)
+        )
+        return [CalendarRow(*row) for row in rows]

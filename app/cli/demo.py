@@ -5,15 +5,25 @@ Seeding is idempotent: an existing demo tenant is left as it is.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.catalog import offerings
 from app.catalog import service as catalog
 from app.catalog.specs import ServiceSpec, StockInput, TierInput, WeeklyInput
+from app.cli.demo_history import DemoCatalog, Offer, seed_history
 from app.db import create_engine, session_factory
+from app.gateways.webpush import VapidKeys, generate_vapid_keys
 from app.settings import Settings
 from app.tenancy import service as tenancy
 from app.tenancy.demo import DEMO_TENANTS, DemoTenant
@@ -34,20 +44,29 @@ def _email(role: str, tenant: DemoTenant) -> str:
     return f"{role}@{tenant.slug}.demo"
 
 
+def _commit_without_waiting_for_disk(dbapi_connection: Any, _: Any) -> None:
+    # Thousands of small history transactions: demo data is not worth an fsync each (a crash
+    # while seeding loses the last few, and the next `reckon dev` starts from a fresh tenant).
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET synchronous_commit = off")
+    cursor.close()
+    dbapi_connection.commit()
+
+
 async def seed_demo(settings: Settings) -> list[Credential]:
     engine = create_engine(settings.runtime_database_url, pool_size=2, max_overflow=0)
+    event.listen(engine.sync_engine, "connect", _commit_without_waiting_for_disk)
     sessions = session_factory(engine)
-    credentials: list[Credential] = []
     try:
-        for tenant in DEMO_TENANTS:
-            await _seed_tenant(sessions, tenant)
-            credentials.extend(
-                Credential(tenant.name, tenant.slug, role, _email(role, tenant), DEMO_PASSWORD)
-                for role in ("owner", "admin", "staff")
-            )
+        # The businesses share nothing: seeded side by side.
+        await asyncio.gather(*(_seed_tenant(sessions, tenant) for tenant in DEMO_TENANTS))
     finally:
         await engine.dispose()
-    return credentials
+    return [
+        Credential(tenant.name, tenant.slug, role, _email(role, tenant), DEMO_PASSWORD)
+        for tenant in DEMO_TENANTS
+        for role in ("owner", "admin", "staff")
+    ]
 
 
 async def _seed_tenant(factory: async_sessionmaker[AsyncSession], tenant: DemoTenant) -> None:
@@ -69,17 +88,18 @@ async def _seed_tenant(factory: async_sessionmaker[AsyncSession], tenant: DemoTe
             await tenancy.create_user(
                 session, owner, email=_email(role, tenant), password=DEMO_PASSWORD, role=role
             )
-    await seed_catalog(factory, owner, tenant)
+    catalog = await seed_catalog(factory, owner, tenant)
+    await seed_history(factory, owner, catalog, datetime.now(UTC))
 
 
 async def seed_catalog(
     sessions: async_sessionmaker[AsyncSession], owner: tenancy.Principal, tenant: DemoTenant
-) -> None:
-    """A branch, resources with working hours, services and a product for each demo tenant."""
+) -> DemoCatalog:
+    """A branch, resources with working hours, services and a product for each demo tenant;
+    what the history books (demo_history.py)."""
     if tenant.currency == "EGP":
-        await _seed_salon(sessions, owner)
-    else:
-        await _seed_cabins(sessions, owner)
+        return await _seed_salon(sessions, owner)
+    return await _seed_cabins(sessions, owner)
 
 
 async def _resource(
@@ -125,12 +145,15 @@ async def _branch(
 
 async def _service(
     sessions: async_sessionmaker[AsyncSession], owner: tenancy.Principal, spec: ServiceSpec
-) -> None:
+) -> uuid.UUID:
     async with sessions() as session:
-        await offerings.create_service(session, owner, spec)
+        created = await offerings.create_service(session, owner, spec)
+    return created.id
 
 
-async def _seed_salon(sessions: async_sessionmaker[AsyncSession], owner: tenancy.Principal) -> None:
+async def _seed_salon(
+    sessions: async_sessionmaker[AsyncSession], owner: tenancy.Principal
+) -> DemoCatalog:
     branch = await _branch(
         sessions, owner, "Zamalek", "Africa/Cairo", "12 Shagaret El Dorr St, Zamalek, Cairo"
     )
@@ -160,7 +183,7 @@ async def _seed_salon(sessions: async_sessionmaker[AsyncSession], owner: tenancy
         sessions, owner, branch, "Yoga studio", "room", 12, ("07:00", "21:00"), range(0, 7)
     )
     tiers = (TierInput(24, 10_000), TierInput(2, 5_000))
-    await _service(
+    haircut = await _service(
         sessions,
         owner,
         ServiceSpec(
@@ -178,7 +201,7 @@ async def _seed_salon(sessions: async_sessionmaker[AsyncSession], owner: tenancy
             no_show_fee_bps=5_000,
         ),
     )
-    await _service(
+    beard = await _service(
         sessions,
         owner,
         ServiceSpec(
@@ -192,7 +215,7 @@ async def _seed_salon(sessions: async_sessionmaker[AsyncSession], owner: tenancy
             slot_step_minutes=20,
         ),
     )
-    await _service(
+    yoga = await _service(
         sessions,
         owner,
         ServiceSpec(
@@ -215,11 +238,19 @@ async def _seed_salon(sessions: async_sessionmaker[AsyncSession], owner: tenancy
             currency="EGP",
             stock=[StockInput(branch, 20)],
         )
+    offers = (
+        Offer(haircut, mona, 11, 0, weekdays=frozenset(range(0, 6))),
+        Offer(haircut, mona, 16, 0, weekdays=frozenset(range(0, 6)), every=3),
+        Offer(haircut, omar, 14, 0, weekdays=frozenset(range(1, 7)), every=2),
+        Offer(beard, omar, 17, 0, weekdays=frozenset(range(1, 7)), every=3),
+        Offer(yoga, studio, 8, 0, every=4),
+    )
+    return DemoCatalog(owner.tenant_id, branch, ZoneInfo("Africa/Cairo"), offers, "EGP")
 
 
 async def _seed_cabins(
     sessions: async_sessionmaker[AsyncSession], owner: tenancy.Principal
-) -> None:
+) -> DemoCatalog:
     branch = await _branch(
         sessions, owner, "Pine Ridge", "America/Denver", "4410 County Road 43, Estes Park, CO"
     )
@@ -230,7 +261,7 @@ async def _seed_cabins(
     kayaks = await _resource(
         sessions, owner, branch, "Kayak fleet", "equipment", 4, ("08:00", "18:00"), range(0, 7)
     )
-    await _service(
+    stay = await _service(
         sessions,
         owner,
         ServiceSpec(
@@ -247,7 +278,7 @@ async def _seed_cabins(
             tiers=(TierInput(168, 10_000), TierInput(48, 5_000)),
         ),
     )
-    await _service(
+    kayak = await _service(
         sessions,
         owner,
         ServiceSpec(
@@ -262,6 +293,28 @@ async def _seed_cabins(
             max_minutes=480,
         ),
     )
+    offers = (
+        Offer(stay, cabins[0], 12, 0, nights=2, every=4),
+        Offer(stay, cabins[1], 12, 0, nights=3, every=5),
+        Offer(kayak, kayaks, 10, 120, every=3),
+    )
+    return DemoCatalog(owner.tenant_id, branch, ZoneInfo("America/Denver"), offers, "USD")
+
+
+def dev_vapid_keys(data_dir: Path) -> VapidKeys:
+    """Web Push keys for development: made once and kept in the data directory (readable by
+    this user only), so a browser's subscription survives restarts. Production sets
+    VAPID_PUBLIC_KEY / VAPID_PRIVATE_KEY itself."""
+    path = data_dir / "vapid.json"
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return VapidKeys(stored["public_key"], stored["private_key"])
+    keys = generate_vapid_keys()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump({"public_key": keys.public_key, "private_key": keys.private_key}, handle)
+    return keys
 
 
 def print_credentials(credentials: list[Credential]) -> None:

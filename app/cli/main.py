@@ -186,6 +186,12 @@ def _dev_environment(args: argparse.Namespace, embedded: EmbeddedServices) -> di
     # Confirmation mails go to the local catcher `dev` starts (listed at MAIL_CATCHER_PORT).
     env.setdefault("SMTP_HOST", "127.0.0.1")
     env.setdefault("SMTP_PORT", str(CATCHER_SMTP_PORT))
+    if not (env.get("VAPID_PUBLIC_KEY") and env.get("VAPID_PRIVATE_KEY")):
+        # Web Push needs a key pair: made once, kept beside the embedded data.
+        from app.cli.demo import dev_vapid_keys
+
+        keys = dev_vapid_keys(embedded.data_dir)
+        env["VAPID_PUBLIC_KEY"], env["VAPID_PRIVATE_KEY"] = keys.public_key, keys.private_key
     os.environ.update(env)
     return env
 

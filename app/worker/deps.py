@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from app.gateways.accounts import Providers
+from app.gateways.webpush import VapidKeys
 from app.integrations.gcal import GoogleOAuthRefresher
 from app.mail.confirmation import MailSetup
 from app.outbox.dispatch import Dispatcher
@@ -33,6 +34,8 @@ class JobDeps:
     google: GoogleConfig = field(default_factory=GoogleConfig)
     whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
     mail: MailSetup | None = None
+    # Web Push's application server keys (off until both are set).
+    vapid: VapidKeys = field(default_factory=VapidKeys)
     # `() -> aware datetime`: tests move time for checkout expiry.
     clock: Callable[[], datetime] | None = None
     tolerances: Tolerances = field(default_factory=Tolerances)
@@ -50,9 +53,11 @@ if TYPE_CHECKING:
     from app.worker.jobs.notifications import HasWhatsApp
     from app.worker.jobs.payments import HasPaymentDeps
     from app.worker.jobs.payouts import HasProviders
+    from app.worker.jobs.push import HasVapid
 
     _mail: HasMail = JobDeps()
     _google: HasGoogle = JobDeps()
     _whatsapp: HasWhatsApp = JobDeps()
     _payments: HasPaymentDeps = JobDeps()
     _payouts: HasProviders = JobDeps()
+    _push: HasVapid = JobDeps()

@@ -18,6 +18,7 @@ from app.worker.jobs import (
     outbox,
     payments,
     payouts,
+    push,
     reconciliation,
 )
 
@@ -30,6 +31,7 @@ REGISTRARS: tuple[Registrar, ...] = (
     notifications.register_handlers,
     payments.register_handlers,
     mail.register_handlers,
+    push.register_handlers,
 )
 
 CRON_JOBS: tuple[CronJob, ...] = (

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from app.bookings.service import BookingView
+from app.bookings.queries import CalendarRow
 
 ROW_MINUTES = 15
 ROWS_PER_HOUR = 60 // ROW_MINUTES
@@ -30,7 +30,7 @@ class Lane:
 
 @dataclass(slots=True)
 class Block:
-    booking: BookingView
+    booking: CalendarRow
     row: int  # 1-based grid line
     span: int
     clipped_start: bool
@@ -87,14 +87,30 @@ def _minutes(moment: datetime, day: date, tz: ZoneInfo) -> int:
     return (local.date() - day).days * 1440 + local.hour * 60 + local.minute
 
 
-def _window(days: Sequence[date], bookings: Iterable[BookingView], tz: ZoneInfo) -> tuple[int, int]:
+def _spans(
+    days: Sequence[date], bookings: Iterable[CalendarRow], tz: ZoneInfo
+) -> list[tuple[CalendarRow, int, int]]:
+    """Each booking's local start and end in minutes from the midnight starting days[0]
+    (one time-zone conversion per instant; a DST day keeps its own wall-clock minutes)."""
+    first = days[0]
+    seen: dict[datetime, int] = {}
+
+    def minutes(moment: datetime) -> int:
+        found = seen.get(moment)
+        if found is None:
+            found = seen[moment] = _minutes(moment, first, tz)
+        return found
+
+    return [(b, minutes(b.start), minutes(b.end)) for b in bookings]
+
+
+def _window(spans: Sequence[tuple[CalendarRow, int, int]], count: int) -> tuple[int, int]:
     first, last = DEFAULT_OPEN_HOUR * 60, DEFAULT_CLOSE_HOUR * 60
-    for booking in bookings:
-        for day in days:
-            start = max(0, _minutes(booking.start, day, tz))
-            end = min(1440, _minutes(booking.end, day, tz))
-            if start < end:
-                first, last = min(first, start), max(last, end)
+    for _, start, end in spans:
+        for index in range(max(0, start // 1440), min(count, (end - 1) // 1440 + 1)):
+            low, high = max(0, start - index * 1440), min(1440, end - index * 1440)
+            if low < high:
+                first, last = min(first, low), max(last, high)
     return first // 60, min(24, math.ceil(last / 60))
 
 
@@ -120,36 +136,46 @@ def _assign_lanes(blocks: list[Block]) -> int:
 def build_grid(
     days: Sequence[date],
     resources: Sequence[Lane],
-    bookings: Sequence[BookingView],
+    bookings: Sequence[CalendarRow],
     tz: ZoneInfo,
     now: datetime,
 ) -> Grid:
-    shown = [b for b in bookings if b.status in SHOWN]
-    open_hour, close_hour = _window(days, shown, tz)
+    """One pass over the bookings: each is placed only in the columns of its own resource
+    on the days it touches (days x resources x bookings would be 280,000 steps for a busy
+    week; this is one per booking and day it spans)."""
+    spans = _spans(days, (b for b in bookings if b.status in SHOWN), tz)
+    open_hour, close_hour = _window(spans, len(days))
     low, high = open_hour * 60, close_hour * 60
-    columns: list[Column] = []
-    for day in days:
+    columns: dict[tuple[int, uuid.UUID], Column] = {}
+    order: list[Column] = []
+    for index, day in enumerate(days):
+        free = [
+            (1 + (hour - open_hour) * ROWS_PER_HOUR, start_at)
+            for hour in range(open_hour, close_hour)
+            if (start_at := _local(day, hour * 60, tz)) > now
+        ]
+        origin = _local(day, low, tz)
         for resource in resources:
-            column = Column(day, resource, _local(day, low, tz))
-            for booking in shown:
-                if booking.resource_id != resource.id:
-                    continue
-                start = _minutes(booking.start, day, tz)
-                end = _minutes(booking.end, day, tz)
-                top, bottom = max(start, low), min(end, high)
-                if top >= bottom:
-                    continue
-                row = 1 + (top - low) // ROW_MINUTES
-                span = max(1, math.ceil((bottom - low) / ROW_MINUTES) + 1 - row)
-                column.blocks.append(Block(booking, row, span, start < low, end > high))
-            column.blocks.sort(key=lambda b: (b.row, b.booking.start, b.booking.id))
-            column.lanes = _assign_lanes(column.blocks)
-            for hour in range(open_hour, close_hour):
-                start_at = _local(day, hour * 60, tz)
-                if start_at > now:
-                    column.free.append(FreeHour(1 + (hour - open_hour) * ROWS_PER_HOUR, start_at))
-            columns.append(column)
-    return Grid(tuple(days), tuple(resources), open_hour, close_hour, tuple(columns), tz)
+            column = Column(day, resource, origin)
+            column.free = [FreeHour(row, start_at) for row, start_at in free]
+            columns[(index, resource.id)] = column
+            order.append(column)
+    for booking, start_all, end_all in spans:
+        for index in range(max(0, start_all // 1440), min(len(days), (end_all - 1) // 1440 + 1)):
+            column_of = columns.get((index, booking.resource_id))
+            if column_of is None:
+                continue
+            start, end = start_all - index * 1440, end_all - index * 1440
+            top, bottom = max(start, low), min(end, high)
+            if top >= bottom:
+                continue
+            row = 1 + (top - low) // ROW_MINUTES
+            span = max(1, math.ceil((bottom - low) / ROW_MINUTES) + 1 - row)
+            column_of.blocks.append(Block(booking, row, span, start < low, end > high))
+    for column in order:
+        column.blocks.sort(key=lambda b: (b.row, b.booking.start, b.booking.id))
+        column.lanes = _assign_lanes(column.blocks)
+    return Grid(tuple(days), tuple(resources), open_hour, close_hour, tuple(order), tz)
 
 
 def week_of(day: date) -> list[date]:

@@ -14,10 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.edge.http import principal
 from app.edge.web.dashboard import grid
+from app.edge.web.dashboard.calendar_html import ColumnHtml
 from app.edge.web.dashboard.labels import STATUS_LABELS
-from app.edge.web.dashboard.queries import bookings_between, get_business, get_catalog
+from app.edge.web.dashboard.queries import (
+    bookings_between,
+    calendar_bookings,
+    get_business,
+    get_catalog,
+)
 from app.edge.web.dashboard.rendering import is_manager, page
-from app.edge.web.rendering import AnyRequest, now
+from app.edge.web.rendering import AnyRequest, now, page_lang
+from app.presentation.formatting import Formatter
+from app.presentation.i18n import translator
 from app.reports.service import occupancy_report
 
 View = Literal["day", "week", "month"]
@@ -68,15 +76,21 @@ async def calendar(
     lanes = [
         grid.Lane(r.id, r.name) for r in catalog.resources if resource is None or r.id == resource
     ]
-    bookings = await bookings_between(session, tenant_id, days[0], days[-1])
+    bookings = await calendar_bookings(session, tenant_id, days[0], days[-1], business.tz)
     layout = grid.build_grid(days, lanes, bookings, business.tz, now())
+    words = translator(page_lang(request))
+    services = catalog.service_names()
+    column_html = ColumnHtml(
+        words.gettext, Formatter(words.locale), business.tz, STATUS_LABELS, services
+    )
     return page(
         request,
         "dashboard/calendar.html",
         business=business,
         grid=layout,
         catalog=catalog,
-        services=catalog.service_names(),
+        services=services,
+        column_html=column_html,
         **common,
     )
 

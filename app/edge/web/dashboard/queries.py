@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bookings.queries import CalendarRow, bookings_overlapping
 from app.bookings.service import BookingView, list_bookings
 from app.catalog.service import list_branches, list_resources, list_services
 from app.catalog.views import BranchView, ResourceView, ServiceView
@@ -17,6 +18,8 @@ from app.tenancy.service import get_tenant
 
 # A stay that started this long before the first day shown still appears on it.
 LOOKBACK = timedelta(days=31)
+# The statuses that hold a booking's time, as the calendar grid draws them.
+DRAWN = frozenset({"pending_payment", "confirmed", "checked_in", "completed", "no_show"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,24 @@ async def bookings_between(
         if page.next is None:
             return found
         cursor = page.next
+
+
+async def calendar_bookings(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    first: date,
+    last: date,
+    tz: ZoneInfo,
+    *,
+    lookback: timedelta = LOOKBACK,
+) -> list[CalendarRow]:
+    """What the day and week calendars draw: bookings that hold their time (not cancelled or
+    expired) overlapping the local days `first`..`last`, in one query of the columns drawn."""
+    since = datetime.combine(first, time(), tz)
+    until = datetime.combine(last + timedelta(days=1), time(), tz)
+    return await bookings_overlapping(
+        session, tenant_id, since, until, statuses=DRAWN, longest=lookback
+    )
 
 
 def overlapping(bookings: list[BookingView], since: datetime, until: datetime) -> list[BookingView]:

@@ -23,6 +23,8 @@ from app.edge.web.dashboard import (
     pages_money,
     pages_money_books,
     pages_money_payouts,
+    push,
+    push_shell,
 )
 from app.edge.web.dashboard.pages_catalog_routes import CATALOG_HANDLERS
 from app.edge.web.dashboard.rendering import DASHBOARD_EXCEPTION_HANDLERS
@@ -39,7 +41,7 @@ def routers(headers: Sequence[ResponseHeader], opt: dict[str, Any]) -> list[Rout
     }
     entry = Router(
         path=PREFIX,
-        route_handlers=[pages_auth.sign_in_form, pages_auth.sign_in],
+        route_handlers=[pages_auth.sign_in_form, pages_auth.sign_in, push_shell.offline],
         guards=[csrf_protected],
         exception_handlers=DASHBOARD_EXCEPTION_HANDLERS,
         **common,
@@ -94,8 +96,15 @@ def routers(headers: Sequence[ResponseHeader], opt: dict[str, Any]) -> list[Rout
     )
     fetches = Router(
         path=PREFIX + "/api",
-        route_handlers=[api.reschedule, api.events, pages_customers.search],
+        route_handlers=[
+            api.reschedule,
+            api.events,
+            pages_customers.search,
+            push.key,
+            push.subscribe,
+            push.unsubscribe,
+        ],
         guards=[signed_in, csrf_protected],
         **common,
     )
-    return [entry, pages, money, catalog, fetches]
+    return [entry, pages, money, catalog, fetches, push_shell.shell_router(opt)]
