@@ -76,6 +76,8 @@ class Settings:
     whatsapp_api_base: str = ""
     whatsapp_api_version: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
+    # OpenTelemetry traces go over OTLP/HTTP here (e.g. http://127.0.0.1:4318); empty: off.
+    otel_exporter_otlp_endpoint: str = ""
     # Booking confirmations by email; an empty host turns mail off.
     smtp_host: str = ""
     smtp_port: int = 25
@@ -222,6 +224,7 @@ def load_settings(
         "smtp_password": env.get("SMTP_PASSWORD", ""),
         "smtp_starttls": _env_bool("SMTP_STARTTLS", False),
         "mail_from": env.get("MAIL_FROM", "Reckon <bookings@reckon.localhost>"),
+        "otel_exporter_otlp_endpoint": env.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
     }
     if rate := env.get("PUBLIC_RATE_LIMIT_PER_MINUTE"):
         values["public_rate_limit_per_minute"] = int(rate)

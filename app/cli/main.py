@@ -20,7 +20,7 @@ from app.settings import SettingRejected, load_settings
 if TYPE_CHECKING:
     from app.cli.embedded import EmbeddedServices
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # How long the API and the worker get to finish in-flight work after SIGTERM before SIGKILL.
 DRAIN_SECONDS = 10.0
 CATCHER_SMTP_PORT = 1025

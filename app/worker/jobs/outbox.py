@@ -7,6 +7,7 @@ the defaults (tests shorten the lease).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ import structlog
 from arq.cron import cron
 from sqlalchemy import text
 
+from app import traces
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.metrics import RelayMetrics
 from app.outbox.relay import Relay, RelayConfig, libpq_url, new_worker_id
@@ -40,7 +42,7 @@ def build_relay(context: WorkerContext) -> Relay:
         worker_id=new_worker_id(),
         extras=context.extras,
     )
-    return Relay(
+    relay = Relay(
         context.engine,
         dispatcher,
         handler_context,
@@ -48,6 +50,8 @@ def build_relay(context: WorkerContext) -> Relay:
         listen_url=libpq_url(context.settings.runtime_database_url),
         metrics=metrics,
     )
+    traces.instrument_engine(relay.engine)
+    return relay
 
 
 async def run_relay(context: WorkerContext) -> None:
@@ -58,7 +62,16 @@ async def run_relay(context: WorkerContext) -> None:
         topics=relay.dispatcher.topics,
         channels=relay.dispatcher.channels,
     )
-    await relay.run()
+    stopper = asyncio.create_task(_stop_when(context, relay))
+    try:
+        await relay.run()
+    finally:
+        stopper.cancel()
+
+
+async def _stop_when(context: WorkerContext, relay: Relay) -> None:
+    await context.stopping.wait()
+    relay.stop()
 
 
 async def purge_delivered(ctx: dict[str, Any]) -> int:
