@@ -7,7 +7,11 @@ without waiting for arq's queue.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Callable
+from dataclasses import replace
+from signal import Signals
 from typing import Any, cast
 
 import httpx
@@ -15,13 +19,17 @@ from arq.connections import RedisSettings
 from arq.worker import Worker, func
 from redis.asyncio import Redis
 
+from app import traces
 from app.db import create_engine, session_factory
 from app.gateways.accounts import build_providers
+from app.gateways.tracing import client_transport
 from app.gateways.webpush import VapidKeys
 from app.integrations import gcal, whatsapp
 from app.logs import configure_logging
 from app.mail.confirmation import MailSetup
 from app.mail.smtp import SmtpConfig
+from app.outbox.dispatch import HandlerContext
+from app.outbox.models import OutboxEvent
 from app.presentation.links import ManageLinks
 from app.settings import Settings
 from app.worker import registry
@@ -41,7 +49,7 @@ def build_deps(settings: Settings) -> JobDeps:
     """What jobs and handlers use, from settings. The provider clients share one HTTP client,
     closed when the worker stops."""
     return JobDeps(
-        providers=build_providers(settings),
+        providers=build_providers(settings, transport=client_transport()),
         public_base_url=settings.public_base_url,
         google=GoogleConfig(
             client_id=settings.google_client_id,
@@ -90,10 +98,14 @@ def build_worker(
 ) -> Worker:
     """`customize` adjusts the JobDeps built from settings (tests: a short relay lease)."""
     configure_logging(json=settings.log_json)
+    traces.configure("reckon-worker", endpoint=settings.otel_exporter_otlp_endpoint)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         engine = create_engine(settings.runtime_database_url)
+        traces.instrument_engine(engine)
         deps = build_deps(settings)
+        if os.environ.get(SLOW_TOPIC_VARIABLE) and settings.environment != "production":
+            deps.dispatcher.register(SLOW_TOPIC, _slow_handler, channel=SLOW_TOPIC)
         if customize is not None:
             deps = customize(deps)
         context = WorkerContext(
@@ -119,7 +131,10 @@ def build_worker(
         "functions": [func(cast(Any, ping), name="reckon.ping")],
         "cron_jobs": list(registry.CRON_JOBS),
         "queue_name": f"{settings.redis_namespace}:queue",
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        # A worker (re)started while Redis is down waits for it (a minute) instead of exiting.
+        "redis_settings": replace(
+            RedisSettings.from_dsn(settings.redis_url), conn_retries=60, conn_retry_delay=1
+        ),
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         # arq's default 0.5 s poll adds up to half a second to every queued job.
@@ -129,6 +144,33 @@ def build_worker(
         "keep_result": 60,
         "health_check_interval": 30,
         "health_check_key": f"{settings.redis_namespace}:worker-health",
+        # On SIGTERM/SIGINT: pick no new job, give running ones this long, then cancel them
+        # (arq runs a cancelled job again). The relay stops at once (see GracefulWorker).
+        "job_completion_wait": JOB_COMPLETION_WAIT,
     }
     options.update(overrides)
-    return Worker(**options)
+    return GracefulWorker(**options)
+
+
+JOB_COMPLETION_WAIT = 5
+
+# Test-only (refused in production): with RECKON_TEST_SLOW_TOPIC=1 the worker also serves
+# "test.slow", whose handler sleeps payload["seconds"], so the shutdown tests can have a
+# delivery in flight when SIGTERM arrives.
+SLOW_TOPIC_VARIABLE = "RECKON_TEST_SLOW_TOPIC"
+SLOW_TOPIC = "test.slow"
+
+
+async def _slow_handler(_: HandlerContext, event: OutboxEvent) -> None:
+    await asyncio.sleep(float(event.payload.get("seconds", 1)))
+
+
+class GracefulWorker(Worker):
+    """arq's Worker, telling the background tasks (the outbox relay) to stop the moment the
+    stop signal arrives, so they finish or hand back their rows while jobs complete."""
+
+    def handle_sig_wait_for_completion(self, signum: Signals) -> None:
+        context = self.ctx.get("app")
+        if isinstance(context, WorkerContext):
+            context.stopping.set()
+        super().handle_sig_wait_for_completion(signum)

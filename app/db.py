@@ -12,9 +12,11 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import ParamSpec, TypeVar
 
+import psycopg
 from sqlalchemy import DateTime, MetaData, Select, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from app import traces
 from app.errors import Contention, DomainError
 
 P = ParamSpec("P")
@@ -57,17 +60,47 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
+# Seconds: a PostgreSQL that is down or unreachable fails a connect (and so a request: 503)
+# within these, instead of hanging on the kernel's TCP timeout or a full pool.
+CONNECT_TIMEOUT = 2
+POOL_TIMEOUT = 5.0
+
+
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        # No pre-ping: it costs a round trip per checkout; a connection the server dropped
-        # fails its statement, SQLAlchemy invalidates the pool, and the request is retried
-        # by the client (POSTs carry Idempotency-Key).
-        pool_pre_ping=False,
+        # Pre-ping: after PostgreSQL restarts, pooled connections are dead; the ping (one
+        # round trip on loopback, microseconds) replaces them before a request uses them, so
+        # recovery needs no restart and costs no failed request.
+        pool_pre_ping=True,
         pool_recycle=1800,
+        pool_timeout=POOL_TIMEOUT,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT},
     )
+
+
+# connection_exception (08xxx), admin/crash shutdown and "starting up" (57P01-57P03).
+_UNAVAILABLE_PREFIXES = ("08", "57P")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """PostgreSQL cannot be reached (down, restarting, the connection dropped, the pool
+    exhausted): nothing this request did can have committed in the lost connection, so the
+    answer is 'unavailable, retry', never a 500."""
+    if isinstance(error, SATimeoutError):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    state = getattr(error.orig, "sqlstate", None)
+    if state is None:
+        # No SQLSTATE: the client library failed before the server answered (refused,
+        # reset, closed) - psycopg's OperationalError.
+        return isinstance(error.orig, psycopg.OperationalError)
+    return str(state).startswith(_UNAVAILABLE_PREFIXES)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -137,7 +170,9 @@ async def lock_all(
     locked = query.with_for_update(skip_locked=skip_locked).execution_options(
         populate_existing=True
     )
-    return list((await session.scalars(locked)).all())
+    # The span's duration is the lock wait.
+    with traces.span("db.lock", skip_locked=skip_locked):
+        return list((await session.scalars(locked)).all())
 
 
 # deadlock_detected, serialization_failure, lock_not_available (lock_timeout): the

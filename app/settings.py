@@ -76,6 +76,8 @@ class Settings:
     whatsapp_api_base: str = ""
     whatsapp_api_version: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
+    # OpenTelemetry traces go over OTLP/HTTP here (e.g. http://127.0.0.1:4318); empty: off.
+    otel_exporter_otlp_endpoint: str = ""
     # Booking confirmations by email; an empty host turns mail off.
     smtp_host: str = ""
     smtp_port: int = 25
@@ -229,6 +231,7 @@ def load_settings(
         "vapid_public_key": env.get("VAPID_PUBLIC_KEY", ""),
         "vapid_private_key": env.get("VAPID_PRIVATE_KEY", ""),
         "vapid_subject": env.get("VAPID_SUBJECT") or "mailto:push@reckon.localhost",
+        "otel_exporter_otlp_endpoint": env.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
     }
     if rate := env.get("PUBLIC_RATE_LIMIT_PER_MINUTE"):
         values["public_rate_limit_per_minute"] = int(rate)

@@ -1,22 +1,28 @@
 """Chaos harness (issue 17): clients book, pay, cancel and refund over HTTP while the API and
-the worker are SIGKILLed at random moments and restarted; at the end nothing is lost,
-duplicated or left undone, and the books balance.
+the worker are SIGKILLed at random moments, PostgreSQL is restarted (crash stop) and Redis is
+stopped for a while; at the end nothing is lost, duplicated or left undone, and the books
+balance.
 
-    .venv/bin/python bench/chaos.py [--bookings 200] [--clients 8] [--kills 10] [--seed 1]
+    .venv/bin/python bench/chaos.py [--bookings 200] [--clients 8] [--kills 10]
+        [--pg-restarts 1] [--redis-outages 1] [--redis-outage-seconds 30] [--seed 1]
 
-Starts `python -m app.cli.main serve --port <free>` and `... worker` against a fresh
-migrated scratch database (DATABASE_URL / BENCH_DATABASE_URL / TEST_DATABASE_URL as the owner,
-default the local PostgreSQL; dropped afterwards) and the local Redis (REDIS_URL /
-TEST_REDIS_URL, under a namespace of its own). Every POST carries an Idempotency-Key and is
-retried with the same key until it gets a definite answer: 2xx (303 from the sandbox page), or
-a 4xx other than 409 idempotency_key_in_progress / contention and 429. Exit status 0 when
-every check holds.
+Starts its own throwaway PostgreSQL cluster (initdb into a temporary directory, a free port,
+migrated; the machine's server is never touched) and its own redis-server, then
+`python -m app.cli.main serve --port <free>` and `... worker` against them. Every provider and
+notification API base points at a loopback sink that answers like the provider and records
+each call by its idempotency key (WhatsApp has none: the message's recipient, template and
+parameters stand in for it); a key called twice is a duplicate effect. Every POST carries an
+Idempotency-Key and is retried with the same key until it gets a definite answer: 2xx (303
+from the sandbox page), or a 4xx other than 409 idempotency_key_in_progress / contention and
+429. A process that exits on its own is restarted (as a supervisor would) and counted. Exit
+status 0 when every check holds.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -34,13 +40,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
-from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, scratch_database
+from _common import ROOT
+from chaos_sink import Sink
 
-from tests.infra import libpq
+from app.cli.migrate import upgrade
+from tests.resilience.services import ThrowawayPostgres, ThrowawayRedis
 
 TZ = ZoneInfo("Africa/Cairo")
 PRICE = 20_000
@@ -64,6 +71,9 @@ class Processes:
     def __init__(self, env: dict[str, str], port: int, logs: Path) -> None:
         self.env, self.port, self.logs = env, port, logs
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.exits: dict[str, int] = {"api": 0, "worker": 0}  # exited on their own
+        self.busy = asyncio.Lock()  # chaos and the supervisor take turns
+        self.supervised = False
         self.commands = {
             "api": [sys.executable, "-m", "app.cli.main", "serve", "--port", str(port)],
             "worker": [sys.executable, "-m", "app.cli.main", "worker"],
@@ -89,14 +99,19 @@ class Processes:
     def alive(self, role: str) -> bool:
         return role in self.children and self.children[role].poll() is None
 
-    async def wait_ready(self) -> None:
+    async def wait_ready(self, *, require_ready: bool = True) -> None:
+        """Until /health/ready answers 200 (or, during an outage, /health/live does)."""
         deadline = time.monotonic() + READY_TIMEOUT
+        path = "/health/ready" if require_ready else "/health/live"
         async with httpx.AsyncClient(timeout=2) as client:
             while time.monotonic() < deadline:
                 if not self.alive("api"):
-                    raise RuntimeError(f"the API exited:\n{self.tail('api')}")
+                    if not self.supervised:
+                        raise RuntimeError(f"the API exited:\n{self.tail('api')}")
+                    await asyncio.sleep(0.2)  # the supervisor restarts it
+                    continue
                 try:
-                    response = await client.get(f"http://127.0.0.1:{self.port}/health/ready")
+                    response = await client.get(f"http://127.0.0.1:{self.port}{path}")
                     if response.status_code == 200:
                         return
                 except httpx.HTTPError:
@@ -112,6 +127,17 @@ class Processes:
         for role in list(self.children):
             self.kill(role)
 
+    async def supervise(self, done: asyncio.Event) -> None:
+        """Restart a process that exited on its own (as systemd or Kubernetes would)."""
+        self.supervised = True
+        while not done.is_set():
+            await asyncio.sleep(0.5)
+            async with self.busy:
+                for role in ("api", "worker"):
+                    if role in self.children and not self.alive(role):
+                        self.exits[role] += 1
+                        self.start(role)
+
 
 @dataclass
 class Tally:
@@ -125,6 +151,11 @@ class Tally:
     refunded: set[str] = field(default_factory=set)
     kills: dict[str, int] = field(default_factory=lambda: {"api": 0, "worker": 0})
     kills_during_traffic: int = 0
+    pg_restarts: int = 0
+    pg_down_seconds: float = 0.0
+    redis_outages: int = 0
+    redis_down_seconds: float = 0.0
+    unavailable_answers: int = 0  # 503s seen (retried)
     drain_seconds: float = 0.0
 
 
@@ -147,6 +178,7 @@ class Client:
                 response = await self.http.request(method, url, json=body, headers=headers)
                 if not _retryable(response):
                     return response
+                self.tally.unavailable_answers += response.status_code == 503
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
@@ -185,6 +217,7 @@ async def open_business(client: Client) -> dict[str, Any]:
     }
     data = await _created(client, "/api/v1/signup", signup)
     client.headers["Authorization"] = f"Bearer {data['access_token']}"
+    await _enable_whatsapp(client)
     branch = await _created(
         client, "/api/v1/branches", {"name": "Main", "timezone": "Africa/Cairo"}
     )
@@ -217,6 +250,18 @@ async def open_business(client: Client) -> dict[str, Any]:
     }
     created = await _created(client, "/api/v1/services", service)
     return {"branch_id": branch["id"], "service_id": created["id"], "resource_ids": resource_ids}
+
+
+async def _enable_whatsapp(client: Client) -> None:
+    """Booking messages go out over WhatsApp, i.e. to the sink (the worker's API base)."""
+    current = await client.http.get("/api/v1/settings/providers", headers=client.headers)
+    current.raise_for_status()
+    enabled = sorted({*current.json()["enabled"], "whatsapp"})
+    updated = await client.http.put(
+        "/api/v1/settings/providers", headers=client.headers, json={"enabled": enabled}
+    )
+    if updated.status_code != 200:
+        raise RuntimeError(f"enabling whatsapp: {updated.status_code} {updated.text}")
 
 
 async def _created(client: Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -295,19 +340,76 @@ def plans(rng: random.Random, count: int) -> list[str]:
 
 
 async def chaos(
-    processes: Processes, rng: random.Random, kills: int, tally: Tally, traffic: asyncio.Event
+    processes: Processes,
+    rng: random.Random,
+    kills: int,
+    tally: Tally,
+    traffic: asyncio.Event,
+    kill_gap: float = 1.0,
 ) -> None:
     """SIGKILL the API or the worker at random moments, restarting it each time."""
     for _ in range(kills):
-        await asyncio.sleep(rng.uniform(0.3, 1.5))
+        await asyncio.sleep(rng.uniform(0.3, 1.5) * kill_gap)
         role = rng.choice(["api", "worker"])
-        processes.kill(role)
-        tally.kills[role] += 1
-        tally.kills_during_traffic += not traffic.is_set()
-        await asyncio.sleep(rng.uniform(0.0, 0.5))
-        processes.start(role)
+        async with processes.busy:
+            processes.kill(role)
+            tally.kills[role] += 1
+            tally.kills_during_traffic += not traffic.is_set()
+            await asyncio.sleep(rng.uniform(0.0, 0.5))
+            processes.start(role)
         if role == "api":
-            await processes.wait_ready()
+            await processes.wait_ready(require_ready=False)
+
+
+async def restart_postgres(
+    postgres: ThrowawayPostgres,
+    rng: random.Random,
+    count: int,
+    tally: Tally,
+    gap: float,
+    traffic: asyncio.Event,
+) -> None:
+    """Crash-stop PostgreSQL (pg_ctl -m immediate) and start it again, up to `count` times
+    while the clients run."""
+    for _ in range(count):
+        await _pause(rng.uniform(gap / 2, gap * 1.5), traffic)
+        if traffic.is_set():
+            return
+        began = time.monotonic()
+        await asyncio.to_thread(postgres.stop, "immediate")
+        await asyncio.sleep(rng.uniform(1.0, 3.0))
+        await asyncio.to_thread(postgres.start)
+        tally.pg_restarts += 1
+        tally.pg_down_seconds += time.monotonic() - began
+
+
+async def stop_redis(
+    redis: ThrowawayRedis,
+    rng: random.Random,
+    count: int,
+    seconds: float,
+    tally: Tally,
+    gap: float,
+    traffic: asyncio.Event,
+) -> None:
+    """Stop Redis for `seconds`, up to `count` times while the clients run (a fresh, empty
+    server comes back)."""
+    for _ in range(count):
+        await _pause(rng.uniform(gap / 2, gap * 1.5), traffic)
+        if traffic.is_set():
+            return
+        began = time.monotonic()
+        await asyncio.to_thread(redis.stop)
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(redis.start)
+        tally.redis_outages += 1
+        tally.redis_down_seconds += time.monotonic() - began
+
+
+async def _pause(seconds: float, traffic: asyncio.Event) -> None:
+    """Sleep, cut short when the clients are done."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(traffic.wait(), seconds)
 
 
 async def drain(conninfo: str) -> tuple[int, int]:
@@ -384,9 +486,15 @@ async def verify(conninfo: str, tally: Tally, drained: tuple[int, int]) -> list[
 
 
 async def traffic(
-    processes: Processes, shop: dict[str, Any], args: argparse.Namespace, tally: Tally, token: str
+    processes: Processes,
+    servers: tuple[ThrowawayPostgres, ThrowawayRedis],
+    shop: dict[str, Any],
+    args: argparse.Namespace,
+    tally: Tally,
+    token: str,
 ) -> float:
     """Clients and chaos together; returns the clients' wall time."""
+    postgres, redis = servers
     rng = random.Random(args.seed)
     queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
     for n, plan in enumerate(plans(rng, args.bookings)):
@@ -403,51 +511,86 @@ async def traffic(
                 await run_booking(client, shop, run, n, plan)
 
     began = time.monotonic()
-    killer = asyncio.create_task(
-        chaos(processes, random.Random(args.seed + 1), args.kills, tally, done)
-    )
+    gap = args.outage_gap
+    disruptions = [
+        chaos(processes, random.Random(args.seed + 1), args.kills, tally, done, args.kill_gap),
+        restart_postgres(
+            postgres, random.Random(args.seed + 2), args.pg_restarts, tally, gap, done
+        ),
+        stop_redis(
+            redis,
+            random.Random(args.seed + 3),
+            args.redis_outages,
+            args.redis_outage_seconds,
+            tally,
+            gap,
+            done,
+        ),
+    ]
+    chaos_tasks = [asyncio.create_task(job) for job in disruptions]
     await asyncio.gather(*(client_task() for _ in range(args.clients)))
     elapsed = time.monotonic() - began
     done.set()
-    await killer
+    await asyncio.gather(*chaos_tasks)
     return elapsed
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    redis_url = os.environ.get("REDIS_URL") or os.environ.get("TEST_REDIS_URL")
-    redis_url = redis_url or "redis://127.0.0.1:6379/0"
-    namespace = f"reckon-chaos-{uuid.uuid4().hex[:8]}"
     tally = Tally()
-    async with scratch_database("reckon_chaos") as url:
+    sink = Sink()
+    sink.start()
+    postgres, redis = ThrowawayPostgres(), ThrowawayRedis()
+    try:
+        await asyncio.to_thread(postgres.start)
+        await asyncio.to_thread(upgrade, postgres.url)
+        redis.start()
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "SMTP_"))}
-        env.pop("APP_DATABASE_URL", None)
+        for name in ("APP_DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+            env.pop(name, None)
         env.update(
-            DATABASE_URL=url,
-            REDIS_URL=redis_url,
-            REDIS_NAMESPACE=namespace,
+            DATABASE_URL=postgres.url,
+            REDIS_URL=redis.url,
+            REDIS_NAMESPACE=f"reckon-chaos-{uuid.uuid4().hex[:8]}",
             RECKON_ENV="development",
             LOG_JSON="false",
             PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
             PUBLIC_RATE_LIMIT_PER_MINUTE="100000",
+            # Nothing leaves the machine: every provider's API is the sink.
+            STRIPE_API_BASE=sink.url,
+            KASHIER_API_BASE=sink.url,
+            GOOGLE_CALENDAR_API_BASE=sink.url,
+            GOOGLE_TOKEN_URL=f"{sink.url}/token",
+            WHATSAPP_API_BASE=sink.url,
+            WHATSAPP_ACCESS_TOKEN="chaos-token",
+            WHATSAPP_PHONE_NUMBER_ID="100200300",
         )
-        with tempfile.TemporaryDirectory(prefix="reckon-chaos-") as logs:
-            processes = Processes(env, port, Path(logs))
+        with tempfile.TemporaryDirectory(prefix="reckon-chaos-") as scratch:
+            logs = Path(args.logs or scratch)
+            await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
+            processes = Processes(env, port, logs)
             try:
-                checks, elapsed = await _run(processes, args, tally, libpq(url))
+                checks, elapsed = await _run(processes, (postgres, redis), sink, args, tally)
             except BaseException:
                 print(f"--- api log ---\n{processes.tail('api')}\n--- worker log ---")
                 print(processes.tail("worker"))
                 raise
             finally:
                 processes.stop_all()
-                await _forget(redis_url, namespace)
-    _report(args, tally, checks, elapsed)
+        _report(args, tally, processes, sink, checks, elapsed)
+    finally:
+        redis.stop()
+        await asyncio.to_thread(postgres.destroy)
+        sink.stop()
     return 0 if all(ok for _, ok in checks) else 1
 
 
 async def _run(
-    processes: Processes, args: argparse.Namespace, tally: Tally, conninfo: str
+    processes: Processes,
+    servers: tuple[ThrowawayPostgres, ThrowawayRedis],
+    sink: Sink,
+    args: argparse.Namespace,
+    tally: Tally,
 ) -> tuple[list[tuple[str, bool]], float]:
     processes.start("api")
     processes.start("worker")
@@ -457,28 +600,36 @@ async def _run(
         owner = Client(http, {}, Tally())
         shop = await open_business(owner)
         token = owner.headers["Authorization"].removeprefix("Bearer ")
-    elapsed = await traffic(processes, shop, args, tally, token)
-    for role in ("api", "worker"):  # the final restart: both up whatever the last kill hit
-        if not processes.alive(role):
-            processes.start(role)
-    await processes.wait_ready()
-    began = time.monotonic()
-    drained = await drain(conninfo)
-    tally.drain_seconds = time.monotonic() - began
-    return await verify(conninfo, tally, drained), elapsed
-
-
-async def _forget(redis_url: str, namespace: str) -> None:
-    redis = Redis.from_url(redis_url)
+    finished = asyncio.Event()
+    supervisor = asyncio.create_task(processes.supervise(finished))
     try:
-        async for key in redis.scan_iter(match=f"{namespace}*"):
-            await redis.delete(key)
+        elapsed = await traffic(processes, servers, shop, args, tally, token)
+        await processes.wait_ready()
+        began = time.monotonic()
+        drained = await drain(servers[0].conninfo)
+        tally.drain_seconds = time.monotonic() - began
     finally:
-        await redis.aclose()
+        finished.set()
+        await supervisor
+    checks = await verify(servers[0].conninfo, tally, drained)
+    duplicates = sink.duplicates
+    checks.append(
+        (
+            f"duplicate effects: {len(duplicates)} ({sum(sink.calls.values())} provider and "
+            f"notification calls, {len(sink.calls)} distinct keys)",
+            not duplicates,
+        )
+    )
+    return checks, elapsed
 
 
 def _report(
-    args: argparse.Namespace, tally: Tally, checks: list[tuple[str, bool]], elapsed: float
+    args: argparse.Namespace,
+    tally: Tally,
+    processes: Processes,
+    sink: Sink,
+    checks: list[tuple[str, bool]],
+    elapsed: float,
 ) -> None:
     others = ", ".join(f"{k}: {v}" for k, v in sorted(tally.other_answers.items())) or "none"
     rows = [
@@ -495,6 +646,20 @@ def _report(
         ("definite answers/s", f"{(tally.requests - tally.retries) / elapsed:.1f}"),
         ("kills api / worker", f"{tally.kills['api']} / {tally.kills['worker']}"),
         ("kills during traffic", f"{tally.kills_during_traffic}"),
+        (
+            "postgres restarts (s down)",
+            f"{tally.pg_restarts} ({tally.pg_down_seconds:.1f})",
+        ),
+        (
+            "redis outages (s down)",
+            f"{tally.redis_outages} ({tally.redis_down_seconds:.1f})",
+        ),
+        (
+            "exits on their own api / worker",
+            f"{processes.exits['api']} / {processes.exits['worker']}",
+        ),
+        ("503 answers (retried)", f"{tally.unavailable_answers}"),
+        ("sink calls by endpoint", ", ".join(f"{k}: {v}" for k, v in sink.paths.items())),
         ("seconds (client traffic)", f"{elapsed:.1f}"),
         ("requests/s (incl. retries)", f"{tally.requests / elapsed:.1f}"),
         ("seconds to drain the outbox", f"{tally.drain_seconds:.1f}"),
@@ -513,11 +678,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bookings", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--kills", type=int, default=10)
+    # Mean seconds between kills (about 1 s apart by default).
+    parser.add_argument("--kill-gap", type=float, default=1.0)
+    parser.add_argument("--pg-restarts", type=int, default=1)
+    parser.add_argument("--redis-outages", type=int, default=1)
+    parser.add_argument("--redis-outage-seconds", type=float, default=30.0)
+    # Mean seconds between one PostgreSQL restart (or Redis outage) and the next.
+    parser.add_argument("--outage-gap", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--logs", help="keep the API's and the worker's logs in this directory")
     args = parser.parse_args(argv)
-    test_url = os.environ.get("TEST_DATABASE_URL")
-    if test_url and not (os.environ.get("DATABASE_URL") or os.environ.get("BENCH_DATABASE_URL")):
-        os.environ["BENCH_DATABASE_URL"] = test_url
+    # SIGTERM unwinds like Ctrl-C: the cluster, Redis and the processes started are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     return asyncio.run(main_async(args))
 
 

@@ -26,7 +26,8 @@ Client = AsyncTestClient[Litestar]
 async def test_ready_checks_database_and_redis(client: Client) -> None:
     response = await client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert response.json()["checks"] == {"postgres": "ok", "redis": "ok"}
+    assert response.json()["down"] == []
 
 
 async def test_live_metrics_and_schema(client: Client) -> None:

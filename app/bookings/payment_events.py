@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import traces
 from app.bookings import checkout, locks
 from app.db import new_id, retry_on_contention, set_tenant
 from app.errors import DomainError, RedeliverLater
@@ -45,6 +46,18 @@ async def ingest(session: AsyncSession, event: events.ProviderEvent, now: dateti
     """Store and apply one event in one transaction. When it keeps losing lock races the
     whole transaction (inbox row included) is rolled back and RedeliverLater raised: the edge
     answers 503 with Retry-After and the provider delivers it again."""
+    with traces.span(
+        "webhook.apply",
+        provider=event.provider,
+        event_type=event.type,
+        event_id=event.event_id,
+    ) as span:
+        ingested = await _ingest(session, event, now)
+        span.set_attribute("webhook.outcome", ingested.status)
+        return ingested
+
+
+async def _ingest(session: AsyncSession, event: events.ProviderEvent, now: datetime) -> Ingested:
     async with session.begin():
         inbox_id = await _insert(session, event)
         if inbox_id is None:

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import traces
 from app.audit import trail as audit
 from app.availability.service import Candidate, Offer, load_calendars, load_offer
 from app.bookings import events, guard, rules
@@ -62,6 +63,20 @@ async def place_booking(
 ) -> Placed:
     """`sandbox_base_url`: where the sandbox provider's hosted page lives (development)."""
     request = rules.check_request(request)
+    with traces.span("booking.place", tenant_id=tenant_id, service_id=request.service_id) as span:
+        placed = await _place(session, tenant_id, actor, request, now, sandbox_base_url)
+        span.set_attribute("booking_id", str(placed.booking.id))
+        return placed
+
+
+async def _place(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    actor: audit.Actor,
+    request: rules.BookingRequest,
+    now: datetime,
+    sandbox_base_url: str | None,
+) -> Placed:
     try:
         async with session.begin():
             await set_tenant_and_lock_timeout(session, tenant_id, guard.LOCK_TIMEOUT_MS)

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import traces
 from app.db import create_engine, session_factory
 from app.edge import ops
 from app.edge.api import audit as audit_routes
@@ -84,9 +85,11 @@ def route_modules() -> list[Router]:
 
 def create_app(settings: Settings, *, extra_routers: list[Router] | None = None) -> Litestar:
     configure_logging(json=settings.log_json)
+    tracing = traces.configure("reckon-api", endpoint=settings.otel_exporter_otlp_endpoint)
     jwt_auth = build_jwt_auth(settings.secret_key, settings.jwt_ttl_seconds)
     registry = CollectorRegistry()
     engine = create_engine(settings.runtime_database_url)
+    traces.instrument_engine(engine)
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     sessions = session_factory(engine)
 
@@ -129,7 +132,10 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
             "deps": Provide(lambda: deps, use_cache=True, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[ops.request_context_middleware],
+        middleware=[
+            ops.request_context_middleware,
+            *([ops.trace_middleware] if tracing else []),
+        ],
         on_app_init=[_register_auth],
         lifespan=[lifespan],
         state=state,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.util import greenlet_spawn
 
 from app import errors
+from app.db import is_unavailable
 from app.edge import idempotency
 from app.tenancy.models import MANAGER_ROLES
 from app.tenancy.service import Principal
@@ -121,7 +122,22 @@ class ReckonRequest(Request[Any, Any, Any]):
             raise ClientException("The JSON body nests too deeply") from None
 
 
+# Seconds a client should wait before retrying while PostgreSQL is unreachable.
+DATABASE_RETRY_AFTER = 1
+
+
 def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if is_unavailable(exc) or (exc.__cause__ is not None and is_unavailable(exc.__cause__)):
+        # PostgreSQL is down or restarting: the lost connection committed nothing of this
+        # request, so the client may retry it (with its Idempotency-Key) once it is back.
+        log.warning("request.database_unavailable", error_type=type(exc).__name__)
+        return domain_problem(
+            errors.DependencyUnavailable(
+                "The database is unavailable; retry shortly",
+                dependency="postgres",
+                retry_after=DATABASE_RETRY_AFTER,
+            )
+        )
     log.exception("request.failed", error_type=type(exc).__name__)
     return problem(500, "internal_error", "Internal server error")
 

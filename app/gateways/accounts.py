@@ -162,9 +162,12 @@ async def account_in(
         raise PermanentError(str(error)) from error
 
 
-def build_providers(settings: Settings) -> Providers:
-    """Clients for the providers whose keys are set; the others stay None."""
-    http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
+def build_providers(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> Providers:
+    """Clients for the providers whose keys are set; the others stay None. `transport`: the
+    worker's traced transport (app/gateways/tracing.py)."""
+    http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0), transport=transport)
     stripe = (
         StripeGateway(settings.stripe_api_key, http, api_base=settings.stripe_api_base)
         if settings.stripe_api_key

@@ -97,6 +97,7 @@ async def claim(
                 payload=r.payload,
                 created_at=r.created_at,
                 attempts=r.attempts,
+                traceparent=r.traceparent,
             ),
             channel=r.channel,
             held=frozenset(r.held or ()),

@@ -26,6 +26,8 @@ class OutboxEvent:
     payload: dict[str, Any]
     created_at: datetime
     attempts: int
+    # W3C trace context of the transaction that staged it (None when tracing was off).
+    traceparent: str | None = None
 
     @property
     def aggregate(self) -> tuple[uuid.UUID, str, uuid.UUID]:

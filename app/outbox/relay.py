@@ -23,16 +23,20 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import structlog
+from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app import traces
+from app.db import CONNECT_TIMEOUT, POOL_TIMEOUT
 from app.outbox import claims
 from app.outbox.claims import Aggregate, Claimed, Outcome, Settlement
 from app.outbox.dispatch import Dispatcher, HandlerContext, Route, UnknownChannel, UnknownTopic
@@ -41,6 +45,10 @@ from app.outbox.metrics import RelayMetrics
 from app.outbox.models import NOTIFY_CHANNEL, OutboxEvent
 
 log = structlog.get_logger()
+
+# The LISTEN connection's reconnect backoff, seconds.
+LISTEN_BACKOFF_BASE = 0.25
+LISTEN_BACKOFF_CAP = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +102,11 @@ class Relay:
             pool_pre_ping=False,
             pool_size=4,
             max_overflow=8,
-            connect_args={"options": "-c synchronous_commit=off"},
+            pool_timeout=POOL_TIMEOUT,
+            connect_args={
+                "options": "-c synchronous_commit=off",
+                "connect_timeout": CONNECT_TIMEOUT,
+            },
         )
         self.dispatcher = dispatcher
         self.ctx = ctx
@@ -104,19 +116,35 @@ class Relay:
         self.worker_id = ctx.worker_id
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not security
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     async def close(self) -> None:
         await self.engine.dispose()
 
+    def stop(self) -> None:
+        """Claim nothing more; run() returns once the batches in hand are settled."""
+        self._stopping.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     async def run(self) -> None:
-        """Forever: drain what is due, then sleep until notified or the poll interval."""
+        """Until stop(): drain what is due, then sleep until notified or the poll interval.
+
+        Survives PostgreSQL going away: a failed drain is logged and tried again next round
+        (SQLAlchemy replaces the dead connections), and the listener reconnects with backoff.
+        However it ends (stop(), or cancelled), it hands back every lease it still holds."""
         listener = asyncio.create_task(self._listen()) if self.listen_url else None
         try:
-            while True:
+            while not self.stopping:
                 try:
                     await self.drain()
                 except Exception:
                     log.exception("outbox.relay_failed", worker_id=self.worker_id)
+                if self.stopping:
+                    break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
                 self._wake.clear()
@@ -125,7 +153,29 @@ class Relay:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await listener
+            await _shielded(self.release_leases())
             await self.close()
+
+    async def release_leases(self) -> int:
+        """Clear every lease this relay holds (without charging an attempt): another relay
+        claims those rows at once instead of when the lease runs out. Covers a claim whose
+        answer was lost to a cancellation."""
+        try:
+            async with self.engine.connect() as connection:
+                released = int(
+                    (
+                        await connection.execute(
+                            text("SELECT outbox_release_worker(:worker)"),
+                            {"worker": self.worker_id},
+                        )
+                    ).scalar_one()
+                )
+        except Exception as error:  # the database is gone: the leases run out instead
+            log.warning("outbox.release_failed", error=f"{type(error).__name__}: {error}")
+            return 0
+        if released:
+            log.info("outbox.leases_released", worker_id=self.worker_id, released=released)
+        return released
 
     async def drain(self) -> int:
         """Claim and handle until nothing is due. Lanes overlap one batch's database round
@@ -135,11 +185,12 @@ class Relay:
 
     async def _drain_lane(self) -> int:
         total = 0
-        while True:
+        while not self.stopping:
             claimed = await self.run_once()
             total += claimed
             if claimed < self.config.batch_size:
                 return total
+        return total
 
     async def run_once(self) -> int:
         claimed = await self.claim()
@@ -169,8 +220,15 @@ class Relay:
         try:
             await asyncio.gather(*(run_group(group) for group in groups.values()))
         finally:
-            async with self.engine.connect() as connection:
-                await settlement.write(connection)
+            # Cancelled (the worker is stopping): what did not finish is handed back now.
+            settled = {id(c) for c in (*settlement.delivered, *settlement.released)}
+            settled.update(id(c) for c, _ in settlement.recorded)
+            settlement.released.extend(c for c in claimed if id(c) not in settled)
+            await _shielded(self._settle(settlement))
+
+    async def _settle(self, settlement: Settlement) -> None:
+        async with self.engine.connect() as connection:
+            await settlement.write(connection)
 
     async def _run_group(
         self, group: list[Claimed], deadline: float, settlement: Settlement
@@ -235,21 +293,37 @@ class Relay:
             owed.add(channel)
 
     async def _attempt(self, event: OutboxEvent, route: Route, budget: float) -> Outcome:
-        with structlog.contextvars.bound_contextvars(
-            outbox_id=str(event.id),
-            topic=event.topic,
-            channel=route.channel,
-            tenant_id=str(event.tenant_id),
-            attempt=event.attempts,
+        with (
+            structlog.contextvars.bound_contextvars(
+                outbox_id=str(event.id),
+                topic=event.topic,
+                channel=route.channel,
+                tenant_id=str(event.tenant_id),
+                attempt=event.attempts,
+            ),
+            # Continues the trace of the request that staged the event.
+            traces.span(
+                "outbox.deliver",
+                kind=SpanKind.CONSUMER,
+                parent=traces.continued(event.traceparent),
+                topic=event.topic,
+                channel=route.channel,
+                outbox_id=event.id,
+                tenant_id=event.tenant_id,
+                attempt=event.attempts,
+            ) as span,
         ):
             try:
                 async with asyncio.timeout(budget):
                     await route.handler(self.ctx, event)
             except PermanentError as error:
+                traces.set_error(span, error)
                 return self._failed(event, route.channel, error, dead=True)
             except RetryableError as error:
+                traces.set_error(span, error)
                 return self._failed(event, route.channel, error, retry_after=error.retry_after)
             except Exception as error:  # a bug or an unclassified failure: retry, loudly
+                traces.set_error(span, error)
                 return self._failed(event, route.channel, error)
             now = datetime.now(UTC)
             latency = (now - event.created_at).total_seconds()
@@ -304,13 +378,19 @@ class Relay:
         log.warning("outbox.dead", outbox_id=str(event.id), topic=event.topic, error=message)
 
     async def _listen(self) -> None:
+        """LISTEN on its own connection; when PostgreSQL goes away, reconnect with capped,
+        jittered exponential backoff (polling covers the gap)."""
         assert self.listen_url is not None
+        failures = 0
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self.listen_url, autocommit=True
+                    self.listen_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
                 ) as connection:
                     await connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    if failures:
+                        log.info("outbox.listen_restored", after_failures=failures)
+                    failures = 0
                     # Anything committed while we were not listening is picked up now.
                     self._wake.set()
                     async for _ in connection.notifies():
@@ -318,5 +398,25 @@ class Relay:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.warning("outbox.listen_failed", error=f"{type(error).__name__}: {error}")
-                await asyncio.sleep(1.0)
+                failures += 1
+                delay = min(LISTEN_BACKOFF_CAP, LISTEN_BACKOFF_BASE * 2 ** (failures - 1))
+                delay = delay / 2 + self._rng.uniform(0, delay / 2)
+                log.warning(
+                    "outbox.listen_failed",
+                    error=f"{type(error).__name__}: {error}",
+                    retry_in_s=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
+
+
+async def _shielded(work: Coroutine[Any, Any, Any]) -> None:
+    """Bookkeeping that must finish even while the caller is being cancelled."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
+    except Exception:
+        log.exception("outbox.settle_failed")

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import traces
 from app.db import new_id, set_tenant
 from app.outbox.errors import (
     OutboxChannelDelivered,
@@ -33,8 +34,10 @@ ENTRY_COLUMNS = (
 
 _STAGE = text(
     "WITH staged AS ("
-    " INSERT INTO outbox (tenant_id, id, aggregate_type, aggregate_id, topic, payload)"
-    " VALUES (:tenant_id, :id, :aggregate_type, :aggregate_id, :topic, CAST(:payload AS jsonb))"
+    " INSERT INTO outbox"
+    " (tenant_id, id, aggregate_type, aggregate_id, topic, payload, traceparent)"
+    " VALUES (:tenant_id, :id, :aggregate_type, :aggregate_id, :topic, CAST(:payload AS jsonb),"
+    " :traceparent)"
     " RETURNING id)"
     f" SELECT staged.id, pg_notify('{NOTIFY_CHANNEL}', '') FROM staged"
 )
@@ -89,17 +92,20 @@ async def stage(
     if not session.in_transaction():
         raise StageOutsideTransaction("outbox.stage needs the caller's open transaction")
     event_id = new_id()
-    await session.execute(
-        _STAGE,
-        {
-            "tenant_id": tenant_id,
-            "id": event_id,
-            "aggregate_type": aggregate_type,
-            "aggregate_id": aggregate_id,
-            "topic": topic,
-            "payload": json.dumps(payload, default=_json_default),
-        },
-    )
+    with traces.span("outbox.stage", topic=topic, outbox_id=event_id, tenant_id=tenant_id):
+        await session.execute(
+            _STAGE,
+            {
+                "tenant_id": tenant_id,
+                "id": event_id,
+                "aggregate_type": aggregate_type,
+                "aggregate_id": aggregate_id,
+                "topic": topic,
+                "payload": json.dumps(payload, default=_json_default),
+                # The delivery continues this trace in the worker (a child of this span).
+                "traceparent": traces.traceparent(),
+            },
+        )
     return event_id
 
 

@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.settings import Settings
 from app.worker.deps import JobDeps
 
+# How long a stopping worker's background tasks (the relay's in-flight handlers) may take.
+STOP_GRACE_SECONDS = 5.0
+
 BackgroundTask = Callable[["WorkerContext"], Coroutine[Any, Any, None]]
 
 
@@ -25,13 +28,20 @@ class WorkerContext:
     redis: Redis
     deps: JobDeps = field(default_factory=JobDeps)
     background: list[BackgroundTask] = field(default_factory=list)
+    # Set when the worker is told to stop: background tasks finish what they hold and return.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start_background_tasks(self) -> None:
         for task in self.background:
             self._tasks.append(asyncio.create_task(task(self)))
 
-    async def close(self) -> None:
+    async def close(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+        """Ask the background tasks to stop, give them `grace_seconds` to finish what they
+        hold, then cancel what is left (the relay hands back its leases either way)."""
+        self.stopping.set()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=grace_seconds)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -6,7 +6,7 @@ records, per outbox event and subscription, that a message went out: a redeliver
 finds it and sends nothing.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 """
 
 from alembic import op
@@ -14,7 +14,7 @@ from alembic import op
 from app.db import rls_statements
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,9 @@
 """The chaos harness in a small configuration: clients book, pay, cancel and refund while the
-API and the worker are SIGKILLed and restarted; nothing is lost, duplicated or left undone.
+API and the worker are SIGKILLed and restarted, PostgreSQL is crash-stopped and restarted and
+Redis is stopped for a while; nothing is lost, duplicated or left undone.
 
-Runs bench/chaos.py as a subprocess (it starts its own API and worker against a scratch
-database of the suite's PostgreSQL and the suite's Redis)."""
+Runs bench/chaos.py as a subprocess (it starts its own PostgreSQL cluster, Redis, API, worker
+and provider sink; the suite's servers are not touched)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ CHECKS = (
     "currencies whose postings do not sum to zero: 0",
     "outbox pending and due after drain: 0",
     "outbox dead rows/deliveries: 0",
+    "duplicate effects: 0",
 )
 
 
@@ -33,11 +35,11 @@ def clean_tables() -> Iterator[None]:
     yield
 
 
-def test_bookings_survive_api_and_worker_sigkills(base_urls: tuple[str, str]) -> None:
+def test_bookings_survive_sigkills_a_postgres_restart_and_a_redis_outage() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
-    env.pop("BENCH_DATABASE_URL", None)
-    env["DATABASE_URL"], env["REDIS_URL"] = base_urls
     args = ["--bookings", "30", "--clients", "4", "--kills", "3", "--seed", "17"]
+    args += ["--pg-restarts", "1", "--redis-outages", "1", "--redis-outage-seconds", "10"]
+    args += ["--outage-gap", "1"]  # both early: before 30 bookings are done
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "chaos.py"), *args],
         cwd=ROOT,
@@ -53,4 +55,8 @@ def test_bookings_survive_api_and_worker_sigkills(base_urls: tuple[str, str]) ->
         assert f"ok    {check}" in output, output[-6000:]
     kills = re.search(r"kills api / worker\s+(\d+) / (\d+)", output)
     assert kills is not None and int(kills[1]) + int(kills[2]) == 3, output[-6000:]
+    assert re.search(r"postgres restarts \(s down\)\s+1 ", output), output[-6000:]
+    assert re.search(r"redis outages \(s down\)\s+1 \(1\d\.", output), output[-6000:]
+    calls = re.search(r"duplicate effects: 0 \((\d+) provider", output)
+    assert calls is not None and int(calls[1]) > 0, output[-6000:]  # the sink was used
     assert "FAIL" not in output

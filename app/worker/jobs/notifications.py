@@ -9,6 +9,8 @@ customers without a phone are a no-op.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -18,6 +20,7 @@ from arq.cron import cron
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.bookings import events
+from app.db import is_unavailable
 from app.gateways.accounts import Providers
 from app.gateways.runtime import http_client, provider_config
 from app.integrations.errors import PermanentProviderError, RetryableProviderError
@@ -123,9 +126,31 @@ async def send_booking_message(ctx: Ctx, event: OutboxEvent) -> None:
     if claim is None or claim.already_sent:
         return
     wamid = await _send(ctx, config, event.tenant_id, claim)
-    async with ctx.sessions() as session:
-        await store_wamid(session, event.tenant_id, claim.message_id, wamid, datetime.now(UTC))
+    await _record_sent(ctx, event.tenant_id, claim.message_id, wamid)
     ctx.log(event).info("whatsapp.sent", kind=kind, booking_id=str(booking_id), wamid=wamid)
+
+
+# How long a sent message's wamid is retried into a database that is restarting.
+RECORD_PATIENCE_SECONDS = 5.0
+
+
+async def _record_sent(
+    ctx: HandlerContext, tenant_id: uuid.UUID, message_id: uuid.UUID, wamid: str
+) -> None:
+    """The message is out: record it even across a PostgreSQL restart. Failing the handler
+    instead would send it again on the retry (Meta has no idempotency key)."""
+    deadline = time.monotonic() + RECORD_PATIENCE_SECONDS
+    delay = 0.25
+    while True:
+        try:
+            async with ctx.sessions() as session:
+                await store_wamid(session, tenant_id, message_id, wamid, datetime.now(UTC))
+            return
+        except Exception as error:
+            if not is_unavailable(error) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 async def queue_reminders(

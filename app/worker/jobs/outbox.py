@@ -6,6 +6,7 @@ the RelayConfig (tests shorten the lease); the handlers get the same JobDeps as 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ import structlog
 from arq.cron import cron
 from sqlalchemy import text
 
+from app import traces
 from app.outbox.dispatch import HandlerContext
 from app.outbox.relay import Relay, libpq_url, new_worker_id
 from app.worker.context import WorkerContext, context_of
@@ -33,7 +35,7 @@ def build_relay(context: WorkerContext) -> Relay:
         worker_id=new_worker_id(),
         deps=deps,
     )
-    return Relay(
+    relay = Relay(
         context.engine,
         deps.dispatcher,
         handler_context,
@@ -41,6 +43,8 @@ def build_relay(context: WorkerContext) -> Relay:
         listen_url=libpq_url(context.settings.runtime_database_url),
         metrics=deps.relay_metrics,
     )
+    traces.instrument_engine(relay.engine)
+    return relay
 
 
 async def run_relay(context: WorkerContext) -> None:
@@ -51,7 +55,16 @@ async def run_relay(context: WorkerContext) -> None:
         topics=relay.dispatcher.topics,
         channels=relay.dispatcher.channels,
     )
-    await relay.run()
+    stopper = asyncio.create_task(_stop_when(context, relay))
+    try:
+        await relay.run()
+    finally:
+        stopper.cancel()
+
+
+async def _stop_when(context: WorkerContext, relay: Relay) -> None:
+    await context.stopping.wait()
+    relay.stop()
 
 
 async def purge_delivered(ctx: dict[str, Any]) -> int:

@@ -1,0 +1,97 @@
+"""The chaos harness's stand-in for every provider and notification endpoint: a loopback HTTP
+server that answers like the provider and records each call by its idempotency key.
+
+The key is the request's Idempotency-Key header (Stripe, Kashier); a WhatsApp message has
+none (Meta offers no idempotency key), so its recipient, template and parameters stand in: the
+same message sent twice is two messages on the customer's phone. A key called more than once
+is a duplicate effect."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A worker SIGKILLed mid-request resets its connection: expected here."""
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.paths: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                key = self.headers.get("idempotency-key") or _message_key(body)
+                sink.record(self.path, key)
+                answer = json.dumps(_answer(self.path, key)).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            do_PUT = do_POST
+            do_PATCH = do_POST
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def record(self, path: str, key: str) -> None:
+        with self._lock:
+            self.calls[key] += 1
+            self.paths[path.split("?", 1)[0].rsplit("/", 1)[-1]] += 1
+
+    @property
+    def duplicates(self) -> dict[str, int]:
+        return {key: count for key, count in self.calls.items() if count > 1}
+
+
+def _message_key(body: bytes) -> str:
+    try:
+        message = json.loads(body or b"{}")
+    except ValueError:
+        message = {"raw": body.decode("latin-1")}
+    if isinstance(message, dict) and "template" in message:
+        stable = {"to": message.get("to"), "template": message.get("template")}
+    else:
+        stable = message
+    return "body:" + hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _answer(path: str, key: str) -> dict[str, Any]:
+    if path.endswith("/messages"):  # WhatsApp Cloud API
+        return {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": "", "wa_id": ""}],
+            "messages": [{"id": f"wamid.{key[-24:]}"}],
+        }
+    return {"id": key, "status": "succeeded"}
