@@ -36,6 +36,7 @@ from app.worker.jobs.payments import KASHIER_API_BASE, PUBLIC_BASE_URL, STRIPE_A
 # Each domain contributes (functions, cron jobs) through its jobs module.
 JOB_MODULES: list[str] = [
     "app.worker.jobs.outbox",
+    "app.worker.jobs.inbox",
     "app.worker.jobs.events",
     "app.worker.jobs.bookings",
     "app.worker.jobs.payouts",

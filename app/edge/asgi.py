@@ -80,6 +80,9 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
     jwt_auth = build_jwt_auth(settings.secret_key, settings.jwt_ttl_seconds)
     registry = CollectorRegistry()
     engine = create_engine(settings.runtime_database_url)
+    inbox_engine = create_engine(
+        settings.runtime_database_url, pool_size=32, max_overflow=32
+    ).execution_options(isolation_level="AUTOCOMMIT")
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
 
     @asynccontextmanager
@@ -89,11 +92,16 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
         finally:
             await redis.aclose()
             await engine.dispose()
+            await inbox_engine.dispose()
 
     state = State(
         {
             "settings": settings,
             "engine": engine,
+            # Webhook acknowledgements: one INSERT each, committed by itself, on a pool of
+            # their own sized for bursts (an overflow connection would be opened and closed
+            # per request).
+            "inbox_engine": inbox_engine,
             "sessions": session_factory(engine),
             "redis": redis,
             "jwt_auth": jwt_auth,
