@@ -20,6 +20,7 @@ from app.db import create_engine, session_factory
 from app.edge.asgi import create_app
 from app.settings import Settings, load_settings
 from tests import infra
+from tests.inbox import support as inbox_support
 
 STRIPE_WEBHOOK_SECRET = "whsec_reckon_test_secret"
 KASHIER_API_KEY = "kashier-payment-api-key-test"
@@ -63,6 +64,12 @@ def settings(database_url: str, base_urls: tuple[str, str]) -> Settings:
 def clean_tables(database_url: str) -> Iterator[None]:
     yield
     infra.truncate_all(database_url)
+
+
+@pytest.fixture(autouse=True)
+def inbox_database(database_url: str) -> None:
+    """Where the inbox helpers (tests/inbox/support.py) find the database to drain."""
+    inbox_support.DATABASE["url"] = database_url
 
 
 @pytest.fixture(scope="session")

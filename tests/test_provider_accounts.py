@@ -46,6 +46,7 @@ from app.worker.jobs import payments as checkout_jobs
 from app.worker.jobs.payouts import handle_payout_requested
 from tests.checkout.support import PRICE, Client, Shop, book, open_shop, run_outbox
 from tests.conftest import STRIPE_WEBHOOK_SECRET
+from tests.inbox.support import applied
 from tests.integrations.conftest import stripe_fixture
 from tests.payouts.helpers import PERIOD, connect_stripe
 from tests.reconciliation.world import DAY_START, balance, earn_commission, make_world
@@ -238,10 +239,12 @@ async def send_paid(client: Client, shop: Shop, booking: dict[str, Any], own: bo
         if own
         else (STRIPE_WEBHOOK_SECRET, "/webhooks/stripe")
     )
-    answer = await client.post(
-        path,
-        content=raw,
-        headers={"Stripe-Signature": webhook_signing.sign(raw, secret, int(time.time()))},
+    answer = await applied(
+        await client.post(
+            path,
+            content=raw,
+            headers={"Stripe-Signature": webhook_signing.sign(raw, secret, int(time.time()))},
+        )
     )
     assert answer.json()["status"] == "processed", answer.text
 

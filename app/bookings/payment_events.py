@@ -1,15 +1,18 @@
-"""The webhook inbox: store a verified provider event once, apply its effect once.
+"""Applying a stored provider event: its effect on the payment, bookings, ledger and outbox,
+once, in the applier's transaction.
 
-One transaction: the inbox row (UNIQUE provider, event_id) and the payment state, ledger and
-outbox rows it causes commit together, so a duplicate delivery finds the row and changes
-nothing, and a crash leaves neither. An event the books refuse (an amount that does not match,
-an unknown payment) is stored with its reason and acknowledged: retrying it cannot help, and
-the stored row is the evidence for the engineer on call.
+The edge only verifies and stores (app/payments/inbox.py) and answers 2xx. The applier in the
+worker (app/worker/jobs/inbox.py) claims stored events and calls `apply_stored` for each: one
+transaction locks the inbox row first (two appliers that both hold a claim, one of them past
+its lease, queue there and the second finds it done), applies the effect and marks the row
+done with its outcome, so the effect and the mark commit together: exactly once. An event the
+books refuse (an amount that does not match, an unknown payment, a payment of another
+provider or, at a business's own endpoint, of another business) is marked done as rejected
+with its reason: retrying cannot help, and the row is the evidence for the engineer on call.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,18 +24,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import traces
 from app.bookings import checkout, locks
-from app.db import new_id, retry_on_contention, set_tenant
+from app.db import retry_on_contention, set_tenant
 from app.errors import DomainError, RedeliverLater
 from app.ledger import chart
 from app.ledger.service import post
 from app.money import Money
 from app.outbox.service import stage
+from app.payments import inbox
 from app.payments import provider_events as events
 from app.payments.models import CANCELLED, CAPTURED, FAILED, Payment
 
 log = structlog.get_logger()
 
 TOPIC_FETCH_FEE = "payment.fetch_fee"
+
+_LOCK_ROW = text("SELECT status FROM inbox WHERE id = :id FOR UPDATE")
+_FINISH = text(
+    "UPDATE inbox SET status = 'done', processed_at = clock_timestamp(), outcome = :outcome, "
+    "owner_tenant_id = :t, locked_until = NULL, last_error = NULL WHERE id = :id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,34 +52,37 @@ class Ingested:
 
 
 @retry_on_contention(RedeliverLater)
-async def ingest(session: AsyncSession, event: events.ProviderEvent, now: datetime) -> Ingested:
-    """Store and apply one event in one transaction. When it keeps losing lock races the
-    whole transaction (inbox row included) is rolled back and RedeliverLater raised: the edge
-    answers 503 with Retry-After and the provider delivers it again."""
+async def apply_stored(session: AsyncSession, claimed: inbox.Claimed, now: datetime) -> Ingested:
+    """Apply one stored event in one transaction, or find it already applied ("duplicate").
+    When it keeps losing lock races the transaction is rolled back whole and RedeliverLater
+    raised: the applier tries it again later, the row still pending."""
+    event = inbox.rebuild(claimed)
     with traces.span(
         "webhook.apply",
         provider=event.provider,
         event_type=event.type,
         event_id=event.event_id,
     ) as span:
-        ingested = await _ingest(session, event, now)
-        span.set_attribute("webhook.outcome", ingested.status)
-        return ingested
+        applied = await _apply_stored(session, claimed, event, now)
+        span.set_attribute("webhook.outcome", applied.status)
+        return applied
 
 
-async def _ingest(session: AsyncSession, event: events.ProviderEvent, now: datetime) -> Ingested:
+async def _apply_stored(
+    session: AsyncSession, claimed: inbox.Claimed, event: events.ProviderEvent, now: datetime
+) -> Ingested:
     async with session.begin():
-        inbox_id = await _insert(session, event)
-        if inbox_id is None:
+        status = await session.scalar(_LOCK_ROW, {"id": claimed.id})
+        if status != inbox.PENDING:
             return Ingested("duplicate")
-        tenant_id, payment_id = await _locate(session, event)
+        tenant_id, payment_id = await _locate(session, event, claimed.bound_tenant_id)
         if event.action == events.IGNORE or payment_id is None or tenant_id is None:
             status = "ignored" if event.action == events.IGNORE else "rejected"
             detail = "" if status == "ignored" else "unknown payment"
-            return await _finish(session, inbox_id, tenant_id, Ingested(status, detail))
+            return await _finish(session, claimed.id, tenant_id, Ingested(status, detail))
         if not await _same_provider(session, event, tenant_id, payment_id):
             # Signed by one provider, naming another provider's payment: never applied.
-            return await _finish(session, inbox_id, tenant_id, Ingested("rejected", "provider"))
+            return await _finish(session, claimed.id, tenant_id, Ingested("rejected", "provider"))
         try:
             async with session.begin_nested():
                 detail = await _apply(session, event, tenant_id, payment_id, now)
@@ -83,68 +96,61 @@ async def _ingest(session: AsyncSession, event: events.ProviderEvent, now: datet
                 reason=slug,
                 payment_id=str(payment_id),
             )
-            return await _finish(session, inbox_id, tenant_id, Ingested("rejected", slug))
-        return await _finish(session, inbox_id, tenant_id, Ingested("processed", detail))
-
-
-async def _insert(session: AsyncSession, event: events.ProviderEvent) -> uuid.UUID | None:
-    row = (
-        await session.execute(
-            text(
-                "INSERT INTO inbox (id, provider, event_id, event_type, payload) "
-                "VALUES (:id, :provider, :event_id, :type, CAST(:payload AS jsonb)) "
-                "ON CONFLICT (provider, event_id) DO NOTHING RETURNING id"
-            ),
-            {
-                "id": new_id(),
-                "provider": event.provider,
-                "event_id": event.event_id,
-                "type": event.type,
-                "payload": _json(event.payload),
-            },
-        )
-    ).first()
-    return row[0] if row else None
-
-
-def _json(payload: object) -> str:
-    return json.dumps(payload, default=str)
+            return await _finish(session, claimed.id, tenant_id, Ingested("rejected", slug))
+        return await _finish(session, claimed.id, tenant_id, Ingested("processed", detail))
 
 
 async def _finish(
     session: AsyncSession, inbox_id: uuid.UUID, tenant_id: uuid.UUID | None, result: Ingested
 ) -> Ingested:
     outcome = result.status + (f": {result.detail}" if result.detail else "")
-    await session.execute(
-        text(
-            "UPDATE inbox SET processed_at = now(), outcome = :outcome, owner_tenant_id = :t "
-            "WHERE id = :id"
-        ),
-        {"outcome": outcome[:500], "t": tenant_id, "id": inbox_id},
-    )
+    await session.execute(_FINISH, {"outcome": outcome[:500], "t": tenant_id, "id": inbox_id})
     return result
 
 
 async def _locate(
-    session: AsyncSession, event: events.ProviderEvent
+    session: AsyncSession, event: events.ProviderEvent, bound: uuid.UUID | None
 ) -> tuple[uuid.UUID | None, uuid.UUID | None]:
     """The payment an event is about: our own id from metadata first, else the provider's
-    reference (disputes and refunds made in the provider's dashboard carry no metadata)."""
+    reference (disputes and refunds made in the provider's dashboard carry no metadata).
+    An event a business's own endpoint received is bound to that business: when anything in
+    it names another business's payment it is applied to nothing."""
+    named: list[tuple[uuid.UUID, uuid.UUID]] = []
     if event.payment_id is not None:
         tenant = await session.scalar(text("SELECT payment_tenant(:p)"), {"p": event.payment_id})
         if tenant is not None and (event.tenant_id is None or tenant == event.tenant_id):
-            return tenant, event.payment_id
-    for ref in (event.provider_ref, event.charge_ref):
-        if ref:
-            row = (
-                await session.execute(
-                    text("SELECT * FROM payment_by_provider_ref(:p, :r)"),
-                    {"p": event.provider, "r": ref},
-                )
-            ).first()
-            if row is not None:
-                return row.tenant_id, row.id
-    return None, None
+            named.append((tenant, event.payment_id))
+        elif tenant is not None and bound is not None:
+            return _foreign(event, bound, tenant)
+    if bound is not None or not named:
+        for ref in (event.provider_ref, event.charge_ref):
+            if ref:
+                row = (
+                    await session.execute(
+                        text("SELECT * FROM payment_by_provider_ref(:p, :r)"),
+                        {"p": event.provider, "r": ref},
+                    )
+                ).first()
+                if row is not None:
+                    named.append((row.tenant_id, row.id))
+    if bound is not None:
+        foreign = next((t for t, _ in named if t != bound), None)
+        if foreign is not None:
+            return _foreign(event, bound, foreign)
+    return named[0] if named else (None, None)
+
+
+def _foreign(
+    event: events.ProviderEvent, bound: uuid.UUID, named: uuid.UUID
+) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    log.warning(
+        "webhook.stripe_foreign_event",
+        tenant_id=str(bound),
+        event_id=event.event_id,
+        names=str(named),
+    )
+    # Stored as evidence, applied to nothing: no payment of this business is named.
+    return bound, None
 
 
 async def _same_provider(
@@ -285,3 +291,29 @@ async def _lock(session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UU
     """Bookings, then the payment, locked and read fresh (app/bookings/locks.py)."""
     await set_tenant(session, tenant_id)
     return (await locks.lock_for_payment(session, tenant_id, payment_id)).payment
+
+
+_STORED = text(
+    "SELECT id, seq, provider, event_id, event_type, payload, bound_tenant_id, amount_minor, "
+    "attempts, received_at FROM inbox WHERE id = :id"
+)
+
+
+async def apply_now(session: AsyncSession, inbox_id: uuid.UUID, now: datetime) -> Ingested:
+    """Apply one stored event at once, outside the applier (the sandbox's own pay page). Safe
+    alongside the applier: apply_stored locks the row and finds it done if it came second."""
+    async with session.begin():
+        row = (await session.execute(_STORED, {"id": inbox_id})).one()
+    claimed = inbox.Claimed(
+        id=row.id,
+        seq=row.seq,
+        provider=row.provider,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        payload=row.payload,
+        bound_tenant_id=row.bound_tenant_id,
+        amount_minor=row.amount_minor,
+        attempts=row.attempts,
+        received_at=row.received_at,
+    )
+    return await apply_stored(session, claimed, now)

@@ -12,6 +12,7 @@ the same `reckon seed-demo` (see demo.py), so seeding twice adds nothing.
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from dataclasses import dataclass
@@ -24,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.audit import trail as audit
 from app.bookings import service as bookings
 from app.bookings.checkout import record_refund_result, refund_booking
-from app.bookings.payment_events import ingest
+from app.bookings.payment_events import apply_now
 from app.db import set_tenant
 from app.edge.api.payments import sandbox_event_for
+from app.payments import inbox
 from app.payments.models import Refund
 from app.payments.provider_events import sandbox_event
 from app.payments.types import PaymentView
@@ -122,7 +124,12 @@ class History:
         """The sandbox page's Pay: the same signed-event path, applied by the inbox."""
         event = sandbox_event(sandbox_event_for(self.tenant_id, payment.id, payment.amount, True))
         async with self.sessions() as session:
-            outcome = await ingest(session, event, now)
+            async with session.begin():
+                connection = await session.connection()
+                stored = await inbox.store(connection, event, json.dumps(event.payload))
+            if stored.inbox_id is None:
+                raise RuntimeError(f"demo payment {payment.id} was stored already")
+            outcome = await apply_now(session, stored.inbox_id, now)
         if outcome.status != "processed":
             raise RuntimeError(f"demo payment {payment.id} was {outcome.status}: {outcome.detail}")
 

@@ -17,7 +17,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import traces
 from app.db import create_engine, session_factory
@@ -90,6 +90,9 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
     registry = CollectorRegistry()
     engine = create_engine(settings.runtime_database_url)
     traces.instrument_engine(engine)
+    inbox_engine = create_engine(
+        settings.runtime_database_url, pool_size=32, max_overflow=32
+    ).execution_options(isolation_level="AUTOCOMMIT")
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     sessions = session_factory(engine)
 
@@ -100,10 +103,11 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
         finally:
             await redis.aclose()
             await engine.dispose()
+            await inbox_engine.dispose()
             if deps.providers.http is not None:
                 await deps.providers.http.aclose()
 
-    deps = api_deps(settings, sessions)
+    deps = api_deps(settings, sessions, inbox_engine)
     state = State(
         {
             "settings": settings,
@@ -167,7 +171,9 @@ def sandbox_secret(settings: Settings) -> str:
     ).hexdigest()
 
 
-def api_deps(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> ApiDeps:
+def api_deps(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], inbox_engine: AsyncEngine
+) -> ApiDeps:
     return ApiDeps(
         environment=settings.environment,
         public_base_url=settings.public_base_url,
@@ -176,6 +182,7 @@ def api_deps(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> 
         stripe_webhook_secret=settings.stripe_webhook_secret,
         kashier_api_key=settings.kashier_api_key,
         sandbox_secret=sandbox_secret(settings),
+        inbox_engine=inbox_engine,
         checkout_wait_seconds=settings.checkout_wait_seconds,
         providers=build_providers(settings),
     )

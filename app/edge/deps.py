@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.gateways.accounts import Providers
 from app.tenant_settings.sealing import Sealer
@@ -27,6 +27,8 @@ class ApiDeps:
     kashier_api_key: str = field(repr=False)
     # Signs the development sandbox's webhook events (derived from the application secret).
     sandbox_secret: str = field(repr=False)
+    # Webhook acknowledgements: one INSERT each, committed by itself, on a pool of their own.
+    inbox_engine: AsyncEngine
     # How long a booking answer waits for the provider's checkout URL (0: do not wait).
     checkout_wait_seconds: float = 0.0
     # The platform's provider clients (reconciliation runs on demand). Tests swap in their own.

@@ -6,13 +6,12 @@ it is bound to. Reads only: nothing is written before the signature is checked.
   wrong_webhook_endpoint): that business's account signs its own events, which arrive at
 - `POST /webhooks/stripe/{tenant_id}`, verified with that business's own webhook secret only
   (never the platform's, never by trying every secret; 404 when it saved none). The event is
-  bound to the business: one naming another business's payment (by our metadata or by
-  Stripe's references) is stored but never applied ("rejected: unknown payment").
+  stored bound to the business: one naming another business's payment (by our metadata or by
+  Stripe's references) is never applied ("rejected: unknown payment", by the applier).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
 
@@ -70,25 +69,14 @@ async def platform_event(
 async def business_event(
     session: AsyncSession, box: Sealer, tenant_id: uuid.UUID, raw: bytes, header: str | None
 ) -> events.ProviderEvent:
-    """Verify with the business's own secret, then bind the event to the business. Raises
-    StripeEndpointNotFound or InvalidSignature."""
+    """Verify with the business's own secret. Raises StripeEndpointNotFound or
+    InvalidSignature. The event is stored bound to the business; the applier applies it to
+    nothing when it names another business's payment (app/bookings/payment_events.py), so
+    this acknowledgement reads no payment."""
     secret = (await _config(session, box, tenant_id)).credentials.get("webhook_secret")
     if not secret:
         raise StripeEndpointNotFound(tenant_id=tenant_id)
-    event = events.stripe_event(stripe_client.verify_webhook(raw, header, secret, int(time.time())))
-    foreign = await _named_tenants(session, event) - {tenant_id}
-    if foreign:
-        log.warning(
-            "webhook.stripe_foreign_event",
-            tenant_id=str(tenant_id),
-            event_id=event.event_id,
-            names=sorted(str(t) for t in foreign),
-        )
-        # Stored as evidence, applied to nothing: no payment of this business is named.
-        return dataclasses.replace(
-            event, tenant_id=tenant_id, payment_id=None, provider_ref=None, charge_ref=None
-        )
-    return dataclasses.replace(event, tenant_id=tenant_id)
+    return events.stripe_event(stripe_client.verify_webhook(raw, header, secret, int(time.time())))
 
 
 async def _named_tenants(session: AsyncSession, event: events.ProviderEvent) -> set[uuid.UUID]:

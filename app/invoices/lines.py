@@ -121,7 +121,7 @@ def _service_line(booking: CoveredBooking, products_minor: int) -> Line:
 
 
 async def refund_line(
-    session: AsyncSession, tenant_id: uuid.UUID, refund: Refund, invoice_number: str
+    session: AsyncSession, tenant_id: uuid.UUID, refund: Refund, invoice_number: str | None
 ) -> Line:
     name = await session.scalar(
         text(
@@ -132,5 +132,8 @@ async def refund_line(
         {"t": tenant_id, "b": refund.booking_id},
     )
     subject = f"{name} " if name else ""
-    description = f"Refund of {subject}(invoice {invoice_number}): {refund.reason}"
+    # The invoice has no number yet when it is issued in the refund's own transaction (both
+    # are numbered at its commit); the credit note still names it in credits_number.
+    credited = f"(invoice {invoice_number})" if invoice_number else "(invoice issued with it)"
+    description = f"Refund of {subject}{credited}: {refund.reason}"
     return Line(description, 1, refund.amount_minor, refund.amount_minor, refund.booking_id)

@@ -45,8 +45,9 @@ class Invoice(TenantScoped, Base):
     kind: Mapped[str]
     series: Mapped[str]
     year: Mapped[int]
-    sequence: Mapped[int] = mapped_column(BigInteger)
-    number: Mapped[str]
+    # NULL only inside the issuing transaction: numbered at its commit (migration 0021).
+    sequence: Mapped[int | None] = mapped_column(BigInteger)
+    number: Mapped[str | None]
     payment_id: Mapped[uuid.UUID]
     refund_id: Mapped[uuid.UUID | None]
     credits_invoice_id: Mapped[uuid.UUID | None]

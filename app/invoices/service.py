@@ -1,8 +1,11 @@
 """Issuing invoices and credit notes INSIDE the caller's transaction (payment capture, refund).
 
-Numbers are gapless per tenant, series and year: a counter row is bumped with an UPSERT ...
-RETURNING in the same transaction, so issuers of one tenant queue on that row until commit and
-a rollback hands the number back. Call these last in the transaction to keep that lock short.
+Numbers are gapless per tenant, series and year, and drawn at COMMIT: a document is inserted
+unnumbered and a deferred constraint trigger (migration 0021) bumps the business's counter row
+and writes the number after every other statement of the transaction. Issuers of one business
+therefore queue on that row only for the length of a commit, never for the rest of a capture,
+and a transaction that rolls back never drew a number. Inside the issuing transaction the
+document has no number yet; every reader after the commit sees it numbered.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from app.invoices import amounts, lines
 from app.invoices.amounts import TaxSplit
 from app.invoices.models import CREDIT_NOTE, INVOICE, SERIES, Invoice, InvoiceLine
 from app.invoices.queries import current_settings, find_invoice
-from app.invoices.views import InvoiceView, load_views
 from app.payments.models import CAPTURED, FAILED, Payment, Refund
 from app.validation import check_aware
 
@@ -44,6 +46,18 @@ class CreditExceedsInvoice(InvalidState):
 
 
 @dataclass(frozen=True, slots=True)
+class Issued:
+    """A document issued (or found already issued) in the caller's transaction. Its number is
+    drawn when that transaction commits: read it afterwards (queries.get_invoice)."""
+
+    id: uuid.UUID
+    kind: str
+    payment_id: uuid.UUID
+    refund_id: uuid.UUID | None
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Issuer:
     """The tenant as the document states it at issue time."""
 
@@ -54,19 +68,23 @@ class Issuer:
 
 async def issue_invoice(
     session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UUID, now: datetime
-) -> InvoiceView:
+) -> Issued:
     """The invoice of a captured payment; the existing one when it was already issued."""
     issuer = await _issuer_in_transaction(session, tenant_id, now)
     payment = await _lock_payment(session, tenant_id, payment_id)
     existing = await find_invoice(session, tenant_id, payment_id=payment_id)
-    if existing is None:
-        existing = await _create_invoice(session, issuer, payment, now)
-    return (await load_views(session, [existing]))[0]
+    if existing is not None:
+        return _issued(existing, created=False)
+    return _issued(await _create_invoice(session, issuer, payment, now), created=True)
+
+
+def _issued(row: Invoice, *, created: bool) -> Issued:
+    return Issued(row.id, row.kind, row.payment_id, row.refund_id, created)
 
 
 async def issue_credit_note(
     session: AsyncSession, tenant_id: uuid.UUID, refund_id: uuid.UUID, now: datetime
-) -> InvoiceView:
+) -> Issued:
     """The credit note of a refund, against the payment's invoice (issued first if missing);
     the existing one when it was already issued."""
     issuer = await _issuer_in_transaction(session, tenant_id, now)
@@ -83,14 +101,14 @@ async def issue_credit_note(
         )
     )[0]
     existing = await find_invoice(session, tenant_id, refund_id=refund_id)
-    if existing is None:
-        if refund.status == FAILED:
-            raise InvalidState("A failed refund gets no credit note", refund_id=str(refund_id))
-        invoice = await find_invoice(session, tenant_id, payment_id=payment.id)
-        if invoice is None:
-            invoice = await _create_invoice(session, issuer, payment, now)
-        existing = await _create_credit_note(session, issuer, invoice, refund, now)
-    return (await load_views(session, [existing]))[0]
+    if existing is not None:
+        return _issued(existing, created=False)
+    if refund.status == FAILED:
+        raise InvalidState("A failed refund gets no credit note", refund_id=str(refund_id))
+    invoice = await find_invoice(session, tenant_id, payment_id=payment.id)
+    if invoice is None:
+        invoice = await _create_invoice(session, issuer, payment, now)
+    return _issued(await _create_credit_note(session, issuer, invoice, refund, now), created=True)
 
 
 async def _issuer_in_transaction(
@@ -171,7 +189,9 @@ async def _create_credit_note(
     ).one()
     if refund.currency != invoice.currency or credited + refund.amount_minor > invoice.total_minor:
         raise CreditExceedsInvoice(
-            invoice=invoice.number, credited_minor=int(credited), refund_minor=refund.amount_minor
+            invoice=invoice.number or str(invoice.id),
+            credited_minor=int(credited),
+            refund_minor=refund.amount_minor,
         )
     split = amounts.split_credit(
         refund.amount_minor, int(credited), int(credited_tax), invoice.tax_rate_bps
@@ -204,15 +224,13 @@ async def _insert(
 ) -> Invoice:
     series = SERIES[kind]
     year = now.astimezone(ZoneInfo(issuer.timezone)).year
-    sequence = await _next_number(session, issuer.id, series, year)
+    # sequence and number stay NULL here: drawn at commit (invoices_number_at_commit).
     invoice = Invoice(
         tenant_id=issuer.id,
         id=new_id(),
         kind=kind,
         series=series,
         year=year,
-        sequence=sequence,
-        number=format_number(series, year, sequence),
         issued_at=now,
         business_name=issuer.name,
         timezone=issuer.timezone,
@@ -248,28 +266,11 @@ async def _insert(
         kind,
         invoice.id,
         after={
-            "number": invoice.number,
+            "series": series,
+            "year": year,
             "total_minor": split.gross_minor,
             "currency": invoice.currency,
         },
     )
     await session.flush()
     return invoice
-
-
-async def _next_number(session: AsyncSession, tenant_id: uuid.UUID, series: str, year: int) -> int:
-    value = await session.scalar(
-        text(
-            "INSERT INTO invoice_counters (tenant_id, id, series, year, last_value) "
-            "VALUES (:t, :id, :series, :year, 1) "
-            "ON CONFLICT (tenant_id, series, year) "
-            "DO UPDATE SET last_value = invoice_counters.last_value + 1 "
-            "RETURNING last_value"
-        ),
-        {"t": tenant_id, "id": new_id(), "series": series, "year": year},
-    )
-    return int(value)
-
-
-def format_number(series: str, year: int, sequence: int) -> str:
-    return f"{series}-{year}-{sequence:06d}"

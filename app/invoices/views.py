@@ -61,7 +61,8 @@ def invoice_view(row: Invoice, lines: Sequence[InvoiceLine]) -> InvoiceView:
     return InvoiceView(
         id=row.id,
         kind=row.kind,
-        number=row.number,
+        # Numbered at the issuing transaction's commit: empty only to that transaction itself.
+        number=row.number or "",
         issued_at=row.issued_at,
         payment_id=row.payment_id,
         refund_id=row.refund_id,

@@ -1,5 +1,5 @@
-"""Reckon's own accounts with Google and Meta, as the worker's composition root builds them
-from settings; a business's saved credentials override them per tenant."""
+"""Configuration the worker's composition root builds: Reckon's own accounts with Google and
+Meta (a business's saved credentials override them per tenant) and the inbox applier's timing."""
 
 from __future__ import annotations
 
@@ -26,3 +26,16 @@ class WhatsAppConfig:
     phone_number_id: str = ""
     api_base: str = whatsapp.DEFAULT_API_BASE
     api_version: str = whatsapp.DEFAULT_API_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class ApplierConfig:
+    """The webhook inbox applier (app/worker/jobs/inbox.py); tests shorten the lease."""
+
+    batch_size: int = 64
+    concurrency: int = 8
+    lease_seconds: float = 30.0
+    poll_interval: float = 1.0
+    max_attempts: int = 10
+    backoff_base: float = 0.5
+    backoff_cap: float = 300.0

@@ -22,7 +22,7 @@ from app.outbox.dispatch import Dispatcher
 from app.outbox.metrics import RelayMetrics
 from app.outbox.relay import RelayConfig
 from app.reconciliation.matching import Tolerances
-from app.worker.config import GoogleConfig, WhatsAppConfig
+from app.worker.config import ApplierConfig, GoogleConfig, WhatsAppConfig
 
 
 @dataclass
@@ -42,6 +42,7 @@ class JobDeps:
     dispatcher: Dispatcher = field(default_factory=Dispatcher)
     relay: RelayConfig = field(default_factory=RelayConfig)
     relay_metrics: RelayMetrics = field(default_factory=RelayMetrics)
+    applier: ApplierConfig = field(default_factory=ApplierConfig)
     # One OAuth refresher per credential set, kept across handler runs (bounded by the job).
     google_refreshers: dict[tuple[str, ...], GoogleOAuthRefresher] = field(default_factory=dict)
 

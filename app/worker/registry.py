@@ -13,6 +13,7 @@ from app.worker.jobs import (
     bookings,
     calendar_sync,
     events,
+    inbox,
     mail,
     notifications,
     outbox,
@@ -43,7 +44,7 @@ CRON_JOBS: tuple[CronJob, ...] = (
 )
 
 # Started with the worker, cancelled when it stops.
-BACKGROUND: tuple[BackgroundTask, ...] = (outbox.run_relay,)
+BACKGROUND: tuple[BackgroundTask, ...] = (outbox.run_relay, inbox.run_applier)
 
 
 def build_dispatcher() -> Dispatcher:

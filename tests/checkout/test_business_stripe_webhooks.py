@@ -18,6 +18,7 @@ from app.integrations import webhook_signing
 from app.settings import Settings
 from tests.checkout.support import PRICE, Client, Shop, balance, book, count, get_booking, open_shop
 from tests.conftest import STRIPE_WEBHOOK_SECRET
+from tests.inbox.support import applied
 from tests.integrations.conftest import stripe_fixture
 
 OWN_KEY = "sk_test_business_own_account"
@@ -67,7 +68,7 @@ def disputed(payment_intent: str) -> dict[str, Any]:
 
 async def send(client: Client, body: dict[str, Any], *, secret: str, path: str) -> Any:
     raw = json.dumps(body).encode()
-    return await client.post(
+    response = await client.post(
         path,
         content=raw,
         headers={
@@ -75,6 +76,7 @@ async def send(client: Client, body: dict[str, Any], *, secret: str, path: str) 
             "content-type": "application/json",
         },
     )
+    return await applied(response)
 
 
 def own_endpoint(shop: Shop) -> str:

@@ -35,6 +35,7 @@ from app.worker.deps import JobDeps
 from app.worker.jobs import payments as checkout_jobs
 from tests.checkout.support import PRICE, Client, Shop, balance, book, get_booking, open_shop
 from tests.conftest import STRIPE_WEBHOOK_SECRET
+from tests.inbox.support import applied
 from tests.integrations.conftest import stripe_fixture
 
 STRIPE = "https://stripe.test"
@@ -315,13 +316,17 @@ async def test_money_arriving_after_a_refused_checkout_is_refunded_without_waiti
         data={"object": intent},
     )
     raw = json.dumps(event).encode()
-    answer = await client.post(
-        "/webhooks/stripe",
-        content=raw,
-        headers={
-            "Stripe-Signature": webhook_signing.sign(raw, STRIPE_WEBHOOK_SECRET, int(time.time())),
-            "content-type": "application/json",
-        },
+    answer = await applied(
+        await client.post(
+            "/webhooks/stripe",
+            content=raw,
+            headers={
+                "Stripe-Signature": webhook_signing.sign(
+                    raw, STRIPE_WEBHOOK_SECRET, int(time.time())
+                ),
+                "content-type": "application/json",
+            },
+        )
     )
     assert answer.json()["detail"] == "refunded: booking no longer held", answer.text
     await relay_round(owner_engine, w)

@@ -40,6 +40,7 @@ from tests.checkout.support import (
     unbalanced_entries,
 )
 from tests.conftest import KASHIER_API_KEY
+from tests.inbox.support import apply_inbox
 
 API = "https://test-api.kashier.test"
 FEP = "https://test-fep.kashier.test"
@@ -185,6 +186,7 @@ async def capture_by_webhook(client: Client, payment_id: str, order_id: str) -> 
         },
     )
     assert response.status_code == 200, response.text
+    await apply_inbox()
 
 
 async def ask_refund(client: Client, w: World, amount_minor: int) -> str:

@@ -21,6 +21,7 @@ from app.worker.jobs import payments as checkout_jobs
 from tests.checkout import races
 from tests.checkout.races import Tally, api, fire, sandbox_pay, stripe_send
 from tests.checkout.support import PRICE, Client, count, run_outbox
+from tests.inbox.support import apply_inbox
 
 
 @pytest.fixture
@@ -169,6 +170,7 @@ async def test_refund_results_and_a_provider_side_refund_race_the_owner(
     for b in bookings:
         captured = races.stripe_intent(shop, b, intents[b["id"]])
         assert await stripe_send(client, tally, "payment_intent.succeeded", captured) == 200
+    await apply_inbox()
 
     def dashboard_refund(booking: dict[str, Any]) -> dict[str, Any]:
         intent = intents[booking["id"]]
@@ -280,6 +282,7 @@ async def test_completion_and_payout_run_race_refunds(
     bookings = await races.place(client, shop)
     for b in bookings:
         assert await sandbox_pay(client, settings, tally, shop, b) == 200
+        await apply_inbox()
         checked_in = await client.post(f"/api/v1/bookings/{b['id']}/check-in", headers=headers)
         assert checked_in.status_code == 200, checked_in.text
 

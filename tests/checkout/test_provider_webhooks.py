@@ -25,6 +25,7 @@ from tests.checkout.support import (
     unbalanced_entries,
 )
 from tests.conftest import KASHIER_API_KEY, STRIPE_WEBHOOK_SECRET
+from tests.inbox.support import applied
 from tests.integrations.conftest import stripe_fixture
 
 
@@ -65,11 +66,12 @@ async def send_stripe(
 ) -> Any:
     raw = json.dumps(event).encode()
     header = webhook_signing.sign(raw, secret, at or int(time.time()))
-    return await client.post(
+    response = await client.post(
         "/webhooks/stripe",
         content=raw,
         headers={"Stripe-Signature": header, "content-type": "application/json"},
     )
+    return await applied(response)
 
 
 async def stripe_booking(client: Client) -> tuple[Shop, dict[str, Any]]:
@@ -240,11 +242,12 @@ def kashier_payload(payment_id: str, amount: str, status: str = "SUCCESS") -> di
 
 async def send_kashier(client: Client, payload: dict[str, Any], key: str = KASHIER_API_KEY) -> Any:
     signature = kashier.sign_webhook_data(payload["data"], key)
-    return await client.post(
+    response = await client.post(
         "/webhooks/kashier",
         content=json.dumps(payload).encode(),
         headers={kashier.SIGNATURE_HEADER: signature, "content-type": "application/json"},
     )
+    return await applied(response)
 
 
 async def test_kashier_payment_is_verified_captured_and_replays_are_caught(

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import tenant_transaction
+from app.invoices.queries import get_invoice
 from app.invoices.service import issue_credit_note, issue_invoice
 from app.invoices.views import InvoiceView
 
@@ -230,7 +231,9 @@ async def invoice(
     now: datetime = NOW,
 ) -> InvoiceView:
     async with tenant_transaction(sessions, tenant_id) as session:
-        return await issue_invoice(session, tenant_id, payment_id, now)
+        issued = await issue_invoice(session, tenant_id, payment_id, now)
+    # Numbered at commit: read it as every reader after the commit does.
+    return await view_of(sessions, tenant_id, issued.id)
 
 
 async def credit(
@@ -240,4 +243,12 @@ async def credit(
     now: datetime = NOW,
 ) -> InvoiceView:
     async with tenant_transaction(sessions, tenant_id) as session:
-        return await issue_credit_note(session, tenant_id, refund_id, now)
+        issued = await issue_credit_note(session, tenant_id, refund_id, now)
+    return await view_of(sessions, tenant_id, issued.id)
+
+
+async def view_of(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, invoice_id: uuid.UUID
+) -> InvoiceView:
+    async with sessions() as session:
+        return await get_invoice(session, tenant_id, invoice_id)

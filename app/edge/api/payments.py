@@ -1,7 +1,10 @@
 """Webhooks (Stripe, Kashier, sandbox), the sandbox hosted payment page, and refunds.
 
 Signatures are verified on the raw body before anything is stored; a bad or stale signature
-is a 400 and leaves no trace. Verified events go through the one inbox pipeline.
+is a 400 and leaves no trace. A verified event is stored in the inbox with one INSERT ... ON
+CONFLICT, committed, and answered 200 `accepted` (or `duplicate` when it was stored before):
+the provider is acknowledged in milliseconds, and the applier in the worker applies the
+event afterwards (app/payments/inbox.py, app/bookings/payment_events.py).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import msgspec
 import structlog
 from litestar import MediaType, Request, Response, Router, get, post
 from litestar.response import Redirect
+from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import trail as audit
@@ -31,6 +35,7 @@ from app.integrations import kashier, sandbox
 from app.integrations.crypto import DecryptionFailed
 from app.integrations.errors import InvalidSignature
 from app.money import Money
+from app.payments import inbox
 from app.payments import provider_events as events
 from app.tenancy.service import get_tenant
 from app.tenant_settings.service import load_provider_config
@@ -43,18 +48,44 @@ class SignatureInvalid(DomainError):
     title = "The webhook signature is missing, wrong or stale"
 
 
-class WebhookOut(msgspec.Struct):
-    status: str
-    detail: str = ""
+class UnstorableEvent(DomainError):
+    slug = "invalid_payload"
+    title = "The webhook body cannot be stored as JSON"
+
+
+class WebhookOut(msgspec.Struct, omit_defaults=True):
+    status: str  # accepted | duplicate
+    inbox_id: uuid.UUID | None = None  # the stored row, when this delivery stored it
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _ingest(session: AsyncSession, event: events.ProviderEvent) -> WebhookOut:
-    result = await webhooks.ingest(session, event, _now())
-    return WebhookOut(result.status, result.detail)
+async def _store(
+    deps: ApiDeps,
+    event: events.ProviderEvent,
+    raw: bytes,
+    *,
+    bound_tenant_id: uuid.UUID | None = None,
+) -> inbox.Stored:
+    """One statement in autocommit: the row is durable before the provider hears 200."""
+    engine = deps.inbox_engine
+    try:
+        body = raw.decode()
+    except UnicodeDecodeError:  # JSON in UTF-16/32: stored as we parsed it
+        body = json.dumps(event.payload)
+    try:
+        async with engine.connect() as connection:
+            return await inbox.store(connection, event, body, bound_tenant_id=bound_tenant_id)
+    except DataError:  # valid for Python, not for jsonb (NaN, \u0000, lone surrogates)
+        raise UnstorableEvent() from None
+
+
+def _answer(stored: inbox.Stored) -> WebhookOut:
+    if stored.inbox_id is None:
+        return WebhookOut("duplicate")
+    return WebhookOut("accepted", stored.inbox_id)
 
 
 @post("/stripe", status_code=200)
@@ -63,17 +94,18 @@ async def stripe_webhook(
 ) -> WebhookOut:
     """The platform account's events, verified with the platform's secret (see
     stripe_endpoints.py: a business with its own account has its own endpoint)."""
+    raw = await request.body()
     try:
         event = await stripe_endpoints.platform_event(
             session,
             deps.secret_box,
             deps.stripe_webhook_secret,
-            await request.body(),
+            raw,
             request.headers.get("stripe-signature", ""),
         )
     except InvalidSignature as error:
         raise SignatureInvalid(str(error)) from None
-    return await _ingest(session, event)
+    return _answer(await _store(deps, event, raw))
 
 
 @post("/stripe/{tenant_id:uuid}", status_code=200)
@@ -82,17 +114,18 @@ async def business_stripe_webhook(
 ) -> WebhookOut:
     """A business's own Stripe account's events, verified with its own webhook secret only
     and bound to that business."""
+    raw = await request.body()
     try:
         event = await stripe_endpoints.business_event(
             session,
             deps.secret_box,
             tenant_id,
-            await request.body(),
+            raw,
             request.headers.get("stripe-signature", ""),
         )
     except InvalidSignature as error:
         raise SignatureInvalid(str(error)) from None
-    return await _ingest(session, event)
+    return _answer(await _store(deps, event, raw, bound_tenant_id=tenant_id))
 
 
 @post("/kashier", status_code=200)
@@ -104,8 +137,9 @@ async def kashier_webhook(
     the key that applies (no read unless the order names one of our payments), verify, and
     only then store anything."""
     header = request.headers.get(kashier.SIGNATURE_HEADER)
+    raw = await request.body()
     try:
-        payload = _parse_json(await request.body())
+        payload = _parse_json(raw)
         data = kashier.check_webhook_shape(payload, header)
         api_key = await _kashier_key(deps, session, data)
         kashier.verify_webhook_signature(payload, header, api_key)
@@ -116,7 +150,7 @@ async def kashier_webhook(
         amount = kashier.parse_amount(data.get("amount"), currency)
     except (ValueError, DomainError):  # not a number, or an unknown currency
         amount = None
-    return await _ingest(session, events.kashier_event(payload, amount))
+    return _answer(await _store(deps, events.kashier_event(payload, amount), raw))
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -151,9 +185,7 @@ async def _kashier_key(deps: ApiDeps, session: AsyncSession, data: dict[str, Any
     return config.credentials.get("api_key") or deps.kashier_api_key
 
 
-async def receive_sandbox(
-    session: AsyncSession, secret: str, raw: bytes, header: str | None
-) -> WebhookOut:
+def verify_sandbox(secret: str, raw: bytes, header: str | None) -> events.ProviderEvent:
     try:
         if header is not None and not header.isascii():
             raise InvalidSignature("signature header is not ASCII")
@@ -162,20 +194,15 @@ async def receive_sandbox(
         raise SignatureInvalid(str(error)) from None
     except RecursionError:  # a signed body the parser cannot hold
         raise SignatureInvalid("the body nests too deeply") from None
-    return await _ingest(session, events.sandbox_event(event))
+    return events.sandbox_event(event)
 
 
 @post("/sandbox", status_code=200)
-async def sandbox_webhook(
-    request: Request[Any, Any, Any], session: AsyncSession, deps: ApiDeps
-) -> WebhookOut:
+async def sandbox_webhook(request: Request[Any, Any, Any], deps: ApiDeps) -> WebhookOut:
     _refuse_in_production(deps)
-    return await receive_sandbox(
-        session,
-        deps.sandbox_secret,
-        await request.body(),
-        request.headers.get(sandbox.SIGNATURE_HEADER),
-    )
+    raw = await request.body()
+    event = verify_sandbox(deps.sandbox_secret, raw, request.headers.get(sandbox.SIGNATURE_HEADER))
+    return _answer(await _store(deps, event, raw))
 
 
 def _refuse_in_production(deps: ApiDeps) -> None:
@@ -252,7 +279,12 @@ async def sandbox_act(
         raise NotFound("Not a sandbox payment")
     event = sandbox_event_for(tenant_id, payment.id, payment.amount, action == "pay")
     raw, header = sandbox.signed_event(event, deps.sandbox_secret, int(time.time()))
-    await receive_sandbox(session, deps.sandbox_secret, raw, header)
+    stored = await _store(deps, verify_sandbox(deps.sandbox_secret, raw, header), raw)
+    if stored.inbox_id is not None:
+        # The sandbox page stands in for the provider's own page, which returns once the
+        # payment is settled: the customer sees the outcome. The applier in the worker would
+        # apply it too; whichever comes second finds it done.
+        await webhooks.apply_now(session, stored.inbox_id, _now())
     return Redirect(path=f"/sandbox/pay/{tenant_id}/{payment_id}", status_code=303)
 
 
