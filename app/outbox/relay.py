@@ -235,13 +235,16 @@ class Relay:
             owed.add(channel)
 
     async def _attempt(self, event: OutboxEvent, route: Route, budget: float) -> Outcome:
-        with structlog.contextvars.bound_contextvars(
+        # Bound and reset by token: structlog's bound_contextvars copies the whole context
+        # first, a third of a no-op delivery's cost.
+        tokens = structlog.contextvars.bind_contextvars(
             outbox_id=str(event.id),
             topic=event.topic,
             channel=route.channel,
             tenant_id=str(event.tenant_id),
             attempt=event.attempts,
-        ):
+        )
+        try:
             try:
                 async with asyncio.timeout(budget):
                     await route.handler(self.ctx, event)
@@ -256,6 +259,8 @@ class Relay:
             self.metrics.delivered(latency, event.attempts, route.channel)
             log.info("outbox.delivered", latency_ms=round(latency * 1000, 1))
             return Outcome(route.channel, "delivered", event.attempts, now)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
 
     def _held(self, event: OutboxEvent, channel: str) -> Outcome:
         """Not run now: owed by an earlier event, or out of time. Not charged an attempt."""
