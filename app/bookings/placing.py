@@ -1,9 +1,10 @@
 """place_booking: one booking, or a whole recurring series, in one transaction.
 
-The guarantee lives in PostgreSQL. Capacity-1 resources: the exclusion constraint over the
-buffered range rejects the loser (23P01). Capacity-N: the resource row is locked (sorted ids,
-bounded wait) and party sizes are recounted inside the transaction. Every way of losing the
-race becomes SlotUnavailable; nothing else leaks out.
+The guarantee lives in PostgreSQL. A booker that finds room locks the resource row (sorted
+ids, bounded wait) before it writes. Capacity-1 resources: the exclusion constraint over the
+buffered range rejects the loser (23P01). Capacity-N: party sizes are recounted under the
+lock, inside the transaction. Every way of losing the race becomes SlotUnavailable; nothing
+else leaks out.
 """
 
 from __future__ import annotations
@@ -207,8 +208,14 @@ async def _conflicting_dates(
     wanted: Sequence[rules.Occurrence],
     now: datetime,
 ) -> list[str]:
-    if candidate.capacity > 1:
-        await guard.lock_resources(session, tenant_id, [candidate.resource_id])
+    """The dates `candidate` cannot take. Read without a lock first: when the slot is plainly
+    taken (every loser of a rush for one slot, once the winner has committed) the answer
+    comes at once and nobody queues. Only a booker that sees room takes the resource's row
+    lock, so the bookers of one resource insert one at a time: capacity-N recounts party
+    sizes under it; capacity-1 leaves the verdict to the exclusion constraint, which then
+    meets the winner's committed row (at once 23P01) instead of a concurrent inserter's
+    uncommitted one (two such inserters wait on each other until the deadlock detector
+    breaks the cycle, a second later)."""
     loaded = await load_calendars(
         session,
         offer,
@@ -218,17 +225,22 @@ async def _conflicting_dates(
         now=now,
     )
     await expire_overdue_holds(session, tenant_id, loaded.overdue_holds, now)
-    calendars = loaded.calendars
-    conflicts = []
-    for occ in wanted:
-        ok = rules.is_bookable(offer, calendars[0], occ, now, request.party_size)
-        if ok and candidate.capacity > 1:
+    calendar = loaded.calendars[0]
+    conflicts = [
+        occ.local_date.isoformat()
+        for occ in wanted
+        if not rules.is_bookable(offer, calendar, occ, now, request.party_size)
+    ]
+    if conflicts:
+        return conflicts
+    await guard.lock_resources(session, tenant_id, [candidate.resource_id])
+    if candidate.capacity > 1:
+        for occ in wanted:
             peak = await guard.booked_party_size(
                 session, candidate.resource_id, occ.blocked_start, occ.blocked_end
             )
-            ok = peak + request.party_size <= candidate.capacity
-        if not ok:
-            conflicts.append(occ.local_date.isoformat())
+            if peak + request.party_size > candidate.capacity:
+                conflicts.append(occ.local_date.isoformat())
     return conflicts
 
 
