@@ -107,17 +107,22 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-# Built once: every transaction starts with one of these.
-_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant_id, true)")
-_SET_TENANT_AND_TIMEOUT = text(
-    "SELECT set_config('app.tenant_id', :tenant_id, true), "
-    "set_config('lock_timeout', :timeout, true)"
-)
+def set_tenant_sql(tenant_id: uuid.UUID | str, lock_timeout_ms: int | None = None) -> str:
+    """`SET LOCAL app.tenant_id = '<uuid>'` (and lock_timeout): statements, not set_config(),
+    because Citus forwards SET LOCAL to the workers that hold the shards (with
+    citus.propagate_set_commands = 'local') and never a set_config() call. A SET takes no
+    bind parameter, so the value is a literal: a uuid.UUID round trip makes sure it is
+    nothing but a uuid."""
+    literal = str(uuid.UUID(str(tenant_id)))
+    sql = f"SET LOCAL app.tenant_id = '{literal}'"
+    if lock_timeout_ms is not None:
+        sql += f"; SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'"
+    return sql
 
 
 async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     """SET LOCAL app.tenant_id: row-level security scopes every query of this transaction."""
-    await session.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
+    await session.execute(text(set_tenant_sql(tenant_id)))
 
 
 async def set_lock_timeout(session: AsyncSession, milliseconds: int = 2000) -> None:
@@ -128,11 +133,9 @@ async def set_lock_timeout(session: AsyncSession, milliseconds: int = 2000) -> N
 async def set_tenant_and_lock_timeout(
     session: AsyncSession, tenant_id: uuid.UUID, milliseconds: int
 ) -> None:
-    """set_tenant and set_lock_timeout in one round trip, for hot write paths."""
-    await session.execute(
-        _SET_TENANT_AND_TIMEOUT,
-        {"tenant_id": str(tenant_id), "timeout": f"{int(milliseconds)}ms"},
-    )
+    """set_tenant and set_lock_timeout in one round trip (two statements, simple protocol),
+    for hot write paths."""
+    await session.execute(text(set_tenant_sql(tenant_id, milliseconds)))
 
 
 @asynccontextmanager

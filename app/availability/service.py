@@ -81,7 +81,8 @@ _BRANCH_AND_RESOURCES = text(
            r.archived_ids
       FROM branches b
       LEFT JOIN service_branch_prices p
-        ON p.tenant_id = b.tenant_id AND p.branch_id = b.id AND p.service_id = :service_id
+        ON p.tenant_id = b.tenant_id AND p.tenant_id = :tenant_id AND p.branch_id = b.id
+       AND p.service_id = :service_id
       CROSS JOIN LATERAL (
         SELECT array_agg(res.id ORDER BY res.id) FILTER (WHERE res.active) AS resource_ids,
                array_agg(res.capacity ORDER BY res.id) FILTER (WHERE res.active) AS capacities,
@@ -93,7 +94,7 @@ _BRANCH_AND_RESOURCES = text(
           JOIN resource_branches rb
             ON rb.tenant_id = res.tenant_id AND rb.resource_id = res.id
            AND rb.branch_id = b.id
-         WHERE res.tenant_id = b.tenant_id
+         WHERE res.tenant_id = b.tenant_id AND res.tenant_id = :tenant_id
       ) r
      WHERE b.tenant_id = :tenant_id AND b.id = :branch_id
     """
@@ -188,19 +189,22 @@ CALENDAR_ROWS = text(
            NULL::date AS on_date, NULL::boolean AS closed, NULL::timestamptz AS since,
            NULL::timestamptz AS until, NULL::int AS party_size, NULL::uuid AS id,
            NULL::boolean AS overdue
-      FROM resource_hours WHERE resource_id = ANY(:ids) AND branch_id = :branch
+      FROM resource_hours WHERE tenant_id = :tenant AND resource_id = ANY(:ids)
+       AND branch_id = :branch
     UNION ALL
     SELECT 'override', resource_id, NULL, start_time, end_time, on_date, closed, NULL, NULL,
            NULL, NULL, NULL
-      FROM schedule_overrides WHERE resource_id = ANY(:ids) AND on_date BETWEEN :first AND :last
+      FROM schedule_overrides WHERE tenant_id = :tenant AND resource_id = ANY(:ids)
+       AND on_date BETWEEN :first AND :last
     UNION ALL
     SELECT 'time_off', resource_id, NULL, NULL, NULL, NULL, NULL, starts_at, ends_at, NULL,
            NULL, NULL
-      FROM time_off WHERE resource_id = ANY(:ids) AND ends_at > :since AND starts_at < :until
+      FROM time_off WHERE tenant_id = :tenant AND resource_id = ANY(:ids)
+       AND ends_at > :since AND starts_at < :until
     UNION ALL
     SELECT 'busy', resource_id, NULL, NULL, NULL, NULL, NULL, lower(blocked), upper(blocked),
            party_size, id, status = 'pending_payment' AND hold_expires_at <= :now
-      FROM bookings WHERE resource_id = ANY(:ids)
+      FROM bookings WHERE tenant_id = :tenant AND resource_id = ANY(:ids)
        AND status IN ('pending_payment', 'confirmed', 'checked_in')
        AND blocked && tstzrange(:since, :until)
        AND (CAST(:exclude AS uuid) IS NULL OR id <> CAST(:exclude AS uuid))
@@ -239,6 +243,7 @@ async def load_calendars(
         await session.execute(
             CALENDAR_ROWS,
             {
+                "tenant": offer.service.tenant_id,
                 "ids": ids,
                 "branch": offer.branch_id,
                 "now": now,
@@ -287,19 +292,21 @@ CALENDAR_VERSION = text(
     SELECT concat_ws(':',
       (SELECT count(*) || '.' || coalesce(sum(hashtextextended(concat_ws(',', resource_id,
               weekday, start_time, end_time), 0)), 0)
-         FROM resource_hours WHERE resource_id = ANY(:ids) AND branch_id = :branch),
+         FROM resource_hours WHERE tenant_id = :tenant AND resource_id = ANY(:ids)
+       AND branch_id = :branch),
       (SELECT count(*) || '.' || coalesce(sum(hashtextextended(concat_ws(',', resource_id,
               on_date, closed, start_time, end_time), 0)), 0)
          FROM schedule_overrides
-        WHERE resource_id = ANY(:ids) AND on_date BETWEEN :first AND :last),
+        WHERE tenant_id = :tenant AND resource_id = ANY(:ids) AND on_date BETWEEN :first AND :last),
       (SELECT count(*) || '.' || coalesce(sum(hashtextextended(concat_ws(',', resource_id,
               starts_at, ends_at), 0)), 0)
-         FROM time_off WHERE resource_id = ANY(:ids) AND ends_at > :since AND starts_at < :until),
+         FROM time_off WHERE tenant_id = :tenant AND resource_id = ANY(:ids)
+       AND ends_at > :since AND starts_at < :until),
       (SELECT count(*) || '.' || coalesce(sum(hash_range_extended(blocked,
               uuid_hash_extended(resource_id, party_size * 2 + CASE
                 WHEN status = 'pending_payment' AND hold_expires_at <= :now THEN 1 ELSE 0
               END))), 0)
-         FROM bookings WHERE resource_id = ANY(:ids)
+         FROM bookings WHERE tenant_id = :tenant AND resource_id = ANY(:ids)
           AND status IN ('pending_payment', 'confirmed', 'checked_in')
           AND blocked && tstzrange(:since, :until))
     )
@@ -325,6 +332,7 @@ async def calendar_version(
     found = await session.scalar(
         CALENDAR_VERSION,
         {
+            "tenant": offer.service.tenant_id,
             "ids": ids,
             "branch": offer.branch_id,
             "now": now,

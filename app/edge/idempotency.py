@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import new_id
+from app.db import new_id, set_tenant_sql
 from app.errors import (
     IdempotencyKeyInProgress,
     IdempotencyKeyReused,
@@ -31,8 +31,6 @@ from app.errors import (
 
 MAX_KEY_LENGTH = 255
 LOCK_NOT_AVAILABLE = "55P03"
-
-_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant_id, true)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +62,7 @@ async def record_key(
     """Insert the key if it is new, in its own committed transaction: a duplicate then finds
     the row (and its lock) instead of waiting on an uncommitted insert."""
     async with connection.begin():
-        await connection.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
+        await connection.execute(text(set_tenant_sql(tenant_id)))
         # Look first: an INSERT ... ON CONFLICT meeting a row its holder has updated waits for
         # the holder's whole transaction.
         known = await connection.execute(
@@ -88,7 +86,7 @@ async def lock_key(
 ) -> StoredResponse | None:
     """Inside the request's transaction: lock the key's row for the rest of it. None: run the
     operation. A response: replay it."""
-    await connection.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
+    await connection.execute(text(set_tenant_sql(tenant_id)))
     try:
         row = (
             await connection.execute(
@@ -131,7 +129,7 @@ async def store_response(
     connection: AsyncConnection, tenant_id: uuid.UUID, key: str, response: StoredResponse
 ) -> None:
     """Inside the request's transaction, after the work: the response commits with it."""
-    await connection.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
+    await connection.execute(text(set_tenant_sql(tenant_id)))
     await connection.execute(
         text(
             "UPDATE idempotency_keys SET status = 'completed', locked_at = NULL, "
@@ -155,7 +153,7 @@ async def replace_body(
     """After commit: store the body completed with what only the commit could bring (a
     checkout URL the relay opened), so a replay matches what was sent."""
     async with connection.begin():
-        await connection.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
+        await connection.execute(text(set_tenant_sql(tenant_id)))
         await connection.execute(
             text(
                 "UPDATE idempotency_keys SET response_body = :body "

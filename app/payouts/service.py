@@ -366,7 +366,9 @@ async def set_payout_account(
         account = (
             await session.scalars(
                 select(PayoutAccount)
-                .where(PayoutAccount.resource_id == resource_id)
+                .where(
+                    PayoutAccount.tenant_id == tenant_id, PayoutAccount.resource_id == resource_id
+                )
                 .with_for_update()
             )
         ).one_or_none()
