@@ -30,7 +30,27 @@ Revision ID: 0030
 Revises: 0021
 """
 
+import importlib.util
+from pathlib import Path
+
 from alembic import op
+
+
+def _with_traceparent(body: str) -> str:
+    """0020's edits (the outbox row's traceparent) applied to this claim function."""
+    path = Path(__file__).with_name("0020_outbox_trace_context.py")
+    spec = importlib.util.spec_from_file_location("reckon_migration_0020", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # The row type once; the claim query twice (plain, and per business when distributed).
+    for index, (before, after, _) in enumerate(module._EDITS):
+        expected = 1 if index == 0 else 2
+        if body.count(before) != expected:
+            raise RuntimeError(f"outbox_claim no longer has {before!r} {expected} time(s)")
+        body = body.replace(before, after)
+    return body
+
 
 revision = "0030"
 down_revision = "0021"
@@ -226,7 +246,8 @@ FUNCTIONS: dict[str, str] = {
         END
         $$
     """,
-    "outbox_claim(text, integer, double precision)": _claim_function(),
+    # With 0020's trace context column in the claimed row, as 0020 made it.
+    "outbox_claim(text, integer, double precision)": _with_traceparent(_claim_function()),
     "outbox_mark_delivered(uuid[], uuid[])": f"""
         CREATE OR REPLACE FUNCTION outbox_mark_delivered(p_tenant_ids uuid[], p_ids uuid[])
         RETURNS integer

@@ -14,7 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_engine, session_factory
-from app.edge.api.payments import sandbox_event_for, sandbox_secret
+from app.edge.api.payments import sandbox_event_for
+from app.edge.asgi import sandbox_secret
 from app.integrations import sandbox
 from app.money import Money
 from app.payments import inbox
