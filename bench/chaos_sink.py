@@ -3,8 +3,10 @@ server that answers like the provider and records each call by its idempotency k
 
 The key is the request's Idempotency-Key header (Stripe, Kashier); a WhatsApp message has
 none (Meta offers no idempotency key), so its recipient, template and parameters stand in: the
-same message sent twice is two messages on the customer's phone. A key called more than once
-is a duplicate effect."""
+same message sent twice is two messages on the customer's phone. Like the providers, the sink
+applies a request with an Idempotency-Key once: a retry under the same key is a replay, answered
+as before and no new effect (Stripe's documented behaviour). A message without one called
+more than once is a duplicate effect."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class _QuietServer(ThreadingHTTPServer):
 class Sink:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.keyed: set[str] = set()  # keys that came as an Idempotency-Key header
         self.paths: Counter[str] = Counter()
         self._lock = threading.Lock()
         sink = self
@@ -34,8 +37,9 @@ class Sink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                key = self.headers.get("idempotency-key") or _message_key(body)
-                sink.record(self.path, key)
+                header = self.headers.get("idempotency-key")
+                key = header or _message_key(body)
+                sink.record(self.path, key, keyed=header is not None)
                 answer = json.dumps(_answer(self.path, key)).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
@@ -65,14 +69,24 @@ class Sink:
         self.server.shutdown()
         self.server.server_close()
 
-    def record(self, path: str, key: str) -> None:
+    def record(self, path: str, key: str, *, keyed: bool = False) -> None:
         with self._lock:
             self.calls[key] += 1
+            if keyed:
+                self.keyed.add(key)
             self.paths[path.split("?", 1)[0].rsplit("/", 1)[-1]] += 1
 
     @property
     def duplicates(self) -> dict[str, int]:
-        return {key: count for key, count in self.calls.items() if count > 1}
+        """Effects applied more than once: messages sent again (an idempotency key's replays
+        are answered from the provider's memory and change nothing)."""
+        return {
+            key: count for key, count in self.calls.items() if count > 1 and key not in self.keyed
+        }
+
+    @property
+    def replays(self) -> int:
+        return sum(self.calls[key] - 1 for key in self.keyed)
 
 
 def _message_key(body: bytes) -> str:

@@ -47,6 +47,7 @@ class MessageClaim:
     template: str
     language: str
     parameters: tuple[str, ...]
+    uncertain: bool = False  # an earlier attempt stopped mid-send: not sent again
 
 
 def whatsapp_number(phone: str | None) -> str | None:
@@ -138,16 +139,27 @@ async def claim_message(
                 .with_for_update()
             )
         ).one()
+        # A previous attempt marked it 'sending' and never recorded an outcome: it stopped
+        # mid-send (a crash), so Meta may have it. Meta takes no idempotency key: sending
+        # again could put it on the phone twice, so it is not sent again; on-call sees why.
+        # (A failure Meta answered leaves its last_error; a crash leaves none.)
+        uncertain = (
+            message.wamid is None and message.status == SENDING and message.last_error is None
+        )
         claim = MessageClaim(
             message.id,
-            message.wamid is not None,
+            message.wamid is not None or uncertain,
             facts.to,
             template_name(kind),
             facts.language,
             facts.parameters,
+            uncertain=uncertain,
         )
+        if uncertain:
+            message.last_error = "outcome unknown: an attempt stopped mid-send; not sent again"
         if not claim.already_sent:
             message.status = SENDING
+            message.last_error = None
             message.attempts += 1
             message.outbox_id = message.outbox_id or outbox_id
             message.template, message.language, message.to_phone = (
@@ -183,6 +195,7 @@ async def record_send_failure(
                 WhatsAppMessage.id == message_id,
                 WhatsAppMessage.wamid.is_(None),
             )
+            # A known failure (last_error set): the next attempt sends again (see `uncertain`).
             .values(last_error=error[:1000])
         )
 

@@ -141,7 +141,7 @@ async def test_the_arabic_site_reads_right_to_left(
     assert brand["x"] > languages["x"]  # the business name starts on the right
     await page.get_by_role("link", name="احجز Haircut").click()
     assert await page.evaluate("document.documentElement.lang") == "ar"  # the cookie kept it
-    await expect(page.get_by_role("link", name="الشهر التالي")).to_be_visible()
+    await expect(page.get_by_role("link", name="الشهر التالي", exact=True)).to_be_visible()
     await page.screenshot(path=str(tmp_path / "arabic-month.png"), full_page=True)
     await page.goto(f"/b/{site.slug}")
     await shot(page, tmp_path, "7-arabic-business")

@@ -160,6 +160,27 @@ async def test_a_failed_send_leaves_sending_and_the_retry_sends_once(
     assert route.call_count == 2
 
 
+async def test_a_send_cut_off_mid_flight_is_not_sent_again(
+    ctx: HandlerContext, meta: respx.MockRouter, enabled: World, owner_engine: AsyncEngine
+) -> None:
+    """The worker died between handing the message to Meta and recording it: Meta may have
+    it and takes no idempotency key, so the retry does not send it a second time."""
+    booking_id = await make_booking(owner_engine, enabled.shop)
+    route = meta.post(MESSAGES)
+    route.side_effect = httpx.ReadTimeout  # stands in for the process dying mid-request
+    event = booking_event(enabled.shop.tenant_id, "booking.confirmed", booking_id)
+    with pytest.raises(RetryableError):
+        await send_booking_message(ctx, event)
+    async with owner_engine.begin() as connection:  # as a crash leaves it: no error recorded
+        await connection.execute(text("UPDATE whatsapp_messages SET last_error = NULL"))
+    route.side_effect = None
+    route.return_value = httpx.Response(200, json=accepted("wamid.again"))
+    await send_booking_message(ctx, event)
+    [row] = await messages(owner_engine)
+    assert route.call_count == 1
+    assert row.wamid is None and "outcome unknown" in row.last_error
+
+
 @pytest.mark.parametrize(
     ("response", "retry_after"),
     [

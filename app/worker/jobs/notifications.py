@@ -123,6 +123,10 @@ async def send_booking_message(ctx: Ctx, event: OutboxEvent) -> None:
         claim = await claim_message(
             session, event.tenant_id, booking_id=booking_id, kind=kind, outbox_id=event.id
         )
+    if claim is not None and claim.uncertain:
+        ctx.log(event).warning(
+            "whatsapp.outcome_unknown", kind=kind, booking_id=str(booking_id), sent_again=False
+        )
     if claim is None or claim.already_sent:
         return
     wamid = await _send(ctx, config, event.tenant_id, claim)

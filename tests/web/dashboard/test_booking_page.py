@@ -114,3 +114,36 @@ async def test_cancel_the_rest_on_a_single_booking_is_refused_on_the_page(client
     assert "There is a problem" in refused.text
     still = await client.get(f"/api/v1/bookings/{single['id']}", headers=site.business.headers)
     assert still.json()["status"] == "confirmed"
+
+
+async def test_an_owner_refunds_part_of_a_paid_booking_from_its_page(
+    client: Client, owner_engine: AsyncEngine
+) -> None:
+    site = await make_site(client)
+    booking = await _book(client, site, "sandbox")
+    payment = booking["payment"]
+    assert isinstance(payment, dict)
+    await pay_on_sandbox_page(client, str(payment["checkout_url"]))
+    tenant = uuid.UUID(str(site.business.tenant_id))
+    csrf = await sign_in(client, site.business.email)
+    page = await client.get(f"/dashboard/bookings/{booking['id']}")
+    assert 'action="/dashboard/bookings/' in page.text and "Amount to refund" in page.text
+
+    bad = await client.post(
+        f"/dashboard/bookings/{booking['id']}/refund", data={"_csrf": csrf, "amount": "ten"}
+    )
+    assert bad.status_code == 422 and "Enter the amount to refund" in bad.text
+    assert await balance(owner_engine, tenant, "clearing:sandbox") == 35_000
+
+    done = await client.post(
+        f"/dashboard/bookings/{booking['id']}/refund",
+        data={"_csrf": csrf, "amount": "100.50", "reason": "late start"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    assert await balance(owner_engine, tenant, "clearing:sandbox") == 35_000 - 10_050
+    too_much = await client.post(
+        f"/dashboard/bookings/{booking['id']}/refund", data={"_csrf": csrf, "amount": "1000"}
+    )
+    assert too_much.status_code in (409, 422) and "There is a problem" in too_much.text
+    assert await balance(owner_engine, tenant, "clearing:sandbox") == 35_000 - 10_050

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import errors
 from app.audit import trail as audit
-from app.bookings import service
+from app.bookings import checkout, service
 from app.bookings.errors import ProviderUnavailable, SlotUnavailable
 from app.bookings.models import STATUSES
 from app.bookings.rules import PHONE
@@ -26,9 +26,10 @@ from app.edge.web.config import web_config
 from app.edge.web.dashboard.booking_detail import load_detail
 from app.edge.web.dashboard.labels import STATUS_LABELS
 from app.edge.web.dashboard.pages_calendar import local_input
+from app.edge.web.dashboard.pages_catalog_forms import parse_minor
 from app.edge.web.dashboard.pages_customers import pick_context
 from app.edge.web.dashboard.queries import bookings_between, get_business, get_catalog
-from app.edge.web.dashboard.rendering import page
+from app.edge.web.dashboard.rendering import is_manager, page
 from app.edge.web.rendering import AnyRequest, now
 from app.presentation.i18n import N_
 from app.tenant_settings.service import get_provider_settings
@@ -144,6 +145,7 @@ async def _booking_page(
         tz=business.tz,
         error=error,
         placed=request.query_params.get("placed") == "1",
+        is_manager=is_manager(request),
     )
 
 
@@ -191,6 +193,39 @@ async def cancel(
     try:
         await service.cancel_booking(
             session, tenant_id, actor, booking_id, now(), "series" if series else "one"
+        )
+    except (errors.ValidationFailed, errors.Conflict) as error:
+        return await _booking_page(
+            request, session, booking_id, error=problem_message(error), status=409
+        )
+    return Redirect(f"/dashboard/bookings/{booking_id}", status_code=303)
+
+
+@post("/bookings/{booking_id:uuid}/refund", include_in_schema=False)
+async def refund(
+    request: AnyRequest, session: AsyncSession, booking_id: uuid.UUID
+) -> Response[Any]:
+    """An owner's refund, through the same use case as POST /api/v1/bookings/{id}/refunds:
+    blank amount refunds whatever is still refundable."""
+    if not is_manager(request):
+        raise errors.Forbidden("Only owners and admins refund")
+    tenant_id, actor = _actor(request)
+    form = await request.form()
+    booking = await service.get_booking(session, tenant_id, booking_id)
+    text = str(form.get("amount") or "").strip()
+    amount = parse_minor(text, booking.total.currency) if text else None
+    if text and (amount is None or amount <= 0):
+        return await _booking_page(
+            request,
+            session,
+            booking_id,
+            error=N_("Enter the amount to refund, for example 150 or 150.50."),
+            status=422,
+        )
+    reason = str(form.get("reason") or "").strip()[:200] or None
+    try:
+        await checkout.refund_booking(
+            session, tenant_id, actor, booking_id, amount_minor=amount, reason=reason, now=now()
         )
     except (errors.ValidationFailed, errors.Conflict) as error:
         return await _booking_page(

@@ -115,6 +115,11 @@ def parse_whole(text: str) -> int | None:
     return int(text) if re.fullmatch(r"-?\d{1,12}", text) else None
 
 
+def parse_minor(text: str, currency: str) -> int | None:
+    """'350', '350.5' or '350,50' in `currency` -> minor units; None when it is not one."""
+    return _minor(text.strip(), currency)
+
+
 def _minor(text: str, currency: str) -> int | None:
     exponent = currency_exponent(currency)
     decimals = max(exponent, 1)

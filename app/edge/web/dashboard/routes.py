@@ -58,6 +58,7 @@ def routers(headers: Sequence[ResponseHeader], opt: dict[str, Any]) -> list[Rout
             pages_bookings.booking,
             pages_bookings.move,
             pages_bookings.cancel,
+            pages_bookings.refund,
             pages_bookings.transition,
             pages_customers.customers,
             pages_customers.customer,
