@@ -31,13 +31,15 @@ PENDING = "pending"
 DONE = "done"
 DEAD = "dead"
 
+# No subquery in the INSERT (Citus refuses one in an INSERT into a reference table): an event
+# that names no payment of ours has its order key looked up first (_BY_REF).
 _STORE = text(
     "INSERT INTO inbox (id, provider, event_id, event_type, payload, order_key, "
     "bound_tenant_id, amount_minor) VALUES (:id, :provider, :event_id, :type, "
-    "CAST(:payload AS jsonb), coalesce(:key, (SELECT CAST(p.id AS text) FROM "
-    "payment_by_provider_ref(:provider, :ref) p), :ref, :event_id), :bound, :amount) "
+    "CAST(:payload AS jsonb), :key, :bound, :amount) "
     "ON CONFLICT (provider, event_id) DO NOTHING RETURNING id"
 )
+_BY_REF = text("SELECT CAST(p.id AS text) FROM payment_by_provider_ref(:provider, :ref) p")
 _CLAIM = text("SELECT * FROM inbox_claim(:worker, :limit, :lease)")
 _FAIL = text(
     "UPDATE inbox SET status = CASE WHEN :dead THEN 'dead' ELSE 'pending' END, "
@@ -91,6 +93,10 @@ async def store(
 ) -> Stored:
     """Store a verified event in the caller's connection (the caller commits). `raw` is the
     body as delivered: stored as the payload without serialising it again."""
+    ref = event.provider_ref or event.charge_ref
+    key = str(event.payment_id) if event.payment_id else None
+    if key is None and ref:
+        key = await connection.scalar(_BY_REF, {"provider": event.provider, "ref": ref})
     row = (
         await connection.execute(
             _STORE,
@@ -100,8 +106,7 @@ async def store(
                 "event_id": event.event_id,
                 "type": event.type,
                 "payload": raw,
-                "key": str(event.payment_id) if event.payment_id else None,
-                "ref": event.provider_ref or event.charge_ref,
+                "key": key or ref or event.event_id,
                 "bound": bound_tenant_id,
                 "amount": event.amount_minor if event.provider == "kashier" else None,
             },
