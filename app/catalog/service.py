@@ -237,6 +237,20 @@ async def create_resource(
     )
 
 
+async def read_catalog(
+    session: AsyncSession, tenant_id: uuid.UUID
+) -> tuple[list[BranchView], list[ResourceView], list[ServiceView]]:
+    """The active branches, resources and services, read in one transaction (pages that show
+    all three, like the dashboard's calendar)."""
+    async with session.begin():
+        await set_tenant(session, tenant_id)
+        return (
+            await load_branches(session, tenant_id, archived=False),
+            await load_resources(session, tenant_id, archived=False),
+            await load_services(session, tenant_id, archived=False),
+        )
+
+
 async def list_resources(
     session: AsyncSession, tenant_id: uuid.UUID, *, archived: bool | None = False
 ) -> list[ResourceView]:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bookings.queries import CalendarRow, bookings_overlapping
 from app.bookings.service import BookingView, list_bookings
-from app.catalog.service import list_branches, list_resources, list_services
+from app.catalog.service import read_catalog
 from app.catalog.views import BranchView, ResourceView, ServiceView
 from app.paging import MAX_LIMIT
 from app.tenancy.service import get_tenant
@@ -52,11 +52,7 @@ async def get_business(session: AsyncSession, tenant_id: uuid.UUID) -> Business:
 
 
 async def get_catalog(session: AsyncSession, tenant_id: uuid.UUID) -> Catalog:
-    return Catalog(
-        await list_branches(session, tenant_id),
-        await list_resources(session, tenant_id),
-        await list_services(session, tenant_id),
-    )
+    return Catalog(*await read_catalog(session, tenant_id))
 
 
 async def bookings_between(
