@@ -29,7 +29,9 @@ from app.availability.service import (
     slot_rule,
 )
 from app.bookings import rules
+from app.bookings.events import BOOKING_CANCELLED
 from app.bookings.models import ACTIVE
+from app.bookings.payment_effects import ending_split
 from app.bookings.queries import BookingView, find_booking_row, lines_of, with_payments
 from app.db import set_tenant
 from app.edge.web.calendar import free_days
@@ -303,8 +305,8 @@ class ManagedBooking:
 
 
 def refund_preview(booking: BookingView, service: ServiceInfo, now: datetime) -> RefundPreview:
-    """Mirrors app/bookings/payment_effects.py: only captured money is refunded, at the
-    policy's rate."""
+    """Only captured money is refunded, split by the same function cancelling uses
+    (app/bookings/payment_effects.ending_split)."""
     payment = booking.payment
     currency = booking.total.currency
     if payment is None or payment.status not in CAPTURED:
@@ -317,7 +319,7 @@ def refund_preview(booking: BookingView, service: ServiceInfo, now: datetime) ->
         ]
     }
     bps = policy.cancellation_refund_bps(terms, booking.start, now)
-    split = policy.split_refund(max(refundable, 0), bps)
+    split = ending_split(BOOKING_CANCELLED, max(refundable, 0), terms, booking.start, now)
     return RefundPreview(
         Money(max(refundable, 0), currency), Money(split.refund_minor, currency), bps
     )
