@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.availability import engine, schedule
+from app.availability.memo import AvailabilityMemo, Remembered
 from app.catalog.errors import BranchArchived, ResourceArchived, ServiceArchived
 from app.catalog.models import (
     Service,
@@ -352,6 +353,15 @@ def check_range(first: date, last: date) -> None:
         raise field_error("to", f"the range may span at most {MAX_RANGE_DAYS} days")
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What is free, and the memo entry it is when it was served unchanged from one (an edge
+    may keep its rendering there)."""
+
+    found: Availability
+    remembered: Remembered | None = None
+
+
 async def get_availability(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -363,7 +373,10 @@ async def get_availability(
     now: datetime,
     resource_id: uuid.UUID | None = None,
     party_size: int = 1,
-) -> Availability:
+    memo: AvailabilityMemo | None = None,
+) -> Answer:
+    """What is free. With a memo, a time-slot service's answer is reused while the calendar
+    rows it came from hold (app/availability/memo.py)."""
     check_range(first, last)
     if not 1 <= party_size <= 1000:
         raise field_error("party_size", "must be between 1 and 1000")
@@ -373,12 +386,56 @@ async def get_availability(
         candidates = (
             [offer.candidate(resource_id)] if resource_id is not None else list(offer.candidates)
         )
+        if memo is not None and offer.service.policy == "time_slot":
+            return await _remembered(
+                session, offer, candidates, (first, last), now, party_size, memo
+            )
         # A stay that checks in on `last` runs on for up to max_nights: load that far.
         horizon = last
         if offer.service.policy == "nightly":
             horizon = last + timedelta(days=nightly_rule(offer.service).max_nights)
         loaded = await load_calendars(session, offer, candidates, first, horizon, now=now)
-    return compute(offer, loaded.calendars, first, last, now, party_size)
+    return Answer(compute(offer, loaded.calendars, first, last, now, party_size))
+
+
+async def _remembered(
+    session: AsyncSession,
+    offer: Offer,
+    candidates: list[Candidate],
+    days: tuple[date, date],
+    now: datetime,
+    party_size: int,
+    memo: AvailabilityMemo,
+) -> Answer:
+    first, last = days
+    version = await calendar_version(session, offer, candidates, first, last, now=now)
+    rule = slot_rule(offer.service)
+    key = (
+        offer.service.tenant_id,
+        offer.service.id,
+        offer.branch_id,
+        str(offer.tz),
+        tuple(candidates),
+        rule,
+        party_size,
+        first,
+        last,
+        now.replace(second=0, microsecond=0),
+        version,
+    )
+    entry = memo.get(key)
+    if entry is None:
+        loaded = await load_calendars(session, offer, candidates, first, last, now=now)
+        entry = Remembered(compute(offer, loaded.calendars, first, last, now, party_size))
+        memo.put(key, entry)
+        return Answer(entry.found, entry)
+    # Remembered within this minute: drop what the minimum notice has ruled out since.
+    earliest = now + rule.min_notice
+    found = entry.found
+    if all(slot.start >= earliest for slot in found.slots):
+        return Answer(found, entry)
+    slots = [slot for slot in found.slots if slot.start >= earliest]
+    return Answer(Availability(found.timezone, found.policy, slots))
 
 
 def compute(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.availability.memo import AvailabilityMemo
 from app.gateways.accounts import Providers
 from app.tenant_settings.sealing import Sealer
 
@@ -33,6 +34,8 @@ class ApiDeps:
     checkout_wait_seconds: float = 0.0
     # The platform's provider clients (reconciliation runs on demand). Tests swap in their own.
     providers: Providers = field(default_factory=Providers)
+    # Time-slot availability reused while its calendar rows hold (app/availability/memo.py).
+    availability_memo: AvailabilityMemo = field(default_factory=AvailabilityMemo, repr=False)
 
     @property
     def production(self) -> bool:

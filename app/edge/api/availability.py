@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
-from litestar import Request, Router, get
+from litestar import MediaType, Request, Response, Router, get
 from litestar.params import Parameter
+from litestar.serialization import encode_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.availability import service
+from app.availability.memo import AvailabilityMemo
+from app.edge.deps import ApiDeps
 from app.edge.http import principal
 from app.edge.ratelimit import public_rate_limit
 from app.errors import NotFound
@@ -48,22 +51,34 @@ async def _availability(
     tenant_id: uuid.UUID,
     service_id: uuid.UUID,
     branch_id: uuid.UUID,
-    first: date,
-    last: date,
+    dates: tuple[date, date],
     resource_id: uuid.UUID | None,
     party_size: int,
-) -> AvailabilityOut:
-    found = await service.get_availability(
+    memo: AvailabilityMemo,
+) -> Response[AvailabilityOut]:
+    """The answer as JSON; an answer served unchanged from the memo reuses its rendering."""
+    answer = await service.get_availability(
         session,
         tenant_id,
         service_id=service_id,
         branch_id=branch_id,
-        first=first,
-        last=last,
+        first=dates[0],
+        last=dates[1],
         now=datetime.now(UTC),
         resource_id=resource_id,
         party_size=party_size,
+        memo=memo,
     )
+    remembered = answer.remembered
+    body = remembered.rendered if remembered is not None else None
+    if body is None:
+        body = encode_json(_out(answer.found))
+        if remembered is not None:
+            remembered.rendered = body
+    return cast("Response[AvailabilityOut]", Response(body, media_type=MediaType.JSON))
+
+
+def _out(found: service.Availability) -> AvailabilityOut:
     return AvailabilityOut(
         timezone=found.timezone,
         policy=found.policy,
@@ -76,16 +91,24 @@ async def _availability(
 async def availability(
     request: Request[Any, Any, Any],
     session: AsyncSession,
+    deps: ApiDeps,
     service_id: uuid.UUID,
     branch_id: uuid.UUID,
     from_: From,
     to: To,
     resource_id: uuid.UUID | None = None,
     party_size: PartySize = 1,
-) -> AvailabilityOut:
+) -> Response[AvailabilityOut]:
     tenant_id = principal(request).tenant_id
     return await _availability(
-        session, tenant_id, service_id, branch_id, from_, to, resource_id, party_size
+        session,
+        tenant_id,
+        service_id,
+        branch_id,
+        (from_, to),
+        resource_id,
+        party_size,
+        deps.availability_memo,
     )
 
 
@@ -93,18 +116,26 @@ async def availability(
 async def public_availability(
     slug: str,
     session: AsyncSession,
+    deps: ApiDeps,
     service_id: uuid.UUID,
     branch_id: uuid.UUID,
     from_: From,
     to: To,
     resource_id: uuid.UUID | None = None,
     party_size: PartySize = 1,
-) -> AvailabilityOut:
+) -> Response[AvailabilityOut]:
     tenant = await find_tenant_by_slug(session, slug)
     if tenant is None:
         raise NotFound("Business not found", entity="tenant", slug=slug)
     return await _availability(
-        session, tenant.id, service_id, branch_id, from_, to, resource_id, party_size
+        session,
+        tenant.id,
+        service_id,
+        branch_id,
+        (from_, to),
+        resource_id,
+        party_size,
+        deps.availability_memo,
     )
 
 
