@@ -30,6 +30,9 @@ class ProviderError(Exception):
         self.provider = provider
         self.status = status
         self.code = code
+        # The request went out and no answer came back: the provider may have acted on it.
+        # Retrying is safe only where the provider takes an idempotency key.
+        self.answer_lost = False
 
 
 class RetryableProviderError(ProviderError):
@@ -118,12 +121,19 @@ def classify_response(
     )
 
 
+# Raised after the request was written: the provider may have acted on it and its answer was
+# lost. (Connect and pool failures and write errors mean it never arrived whole.)
+ANSWER_LOST = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+
+
 def classify_transport_error(provider: str, exc: httpx.HTTPError) -> ProviderError:
     """Timeouts and connection failures are transient; a malformed request is not."""
     if isinstance(exc, httpx.TransportError) and not isinstance(
         exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError
     ):
-        return RetryableProviderError(f"{type(exc).__name__}: {exc}", provider=provider)
+        error = RetryableProviderError(f"{type(exc).__name__}: {exc}", provider=provider)
+        error.answer_lost = isinstance(exc, ANSWER_LOST)
+        return error
     return PermanentProviderError(f"{type(exc).__name__}: {exc}", provider=provider)
 
 

@@ -50,6 +50,20 @@ class MessageClaim:
     uncertain: bool = False  # an earlier attempt stopped mid-send: not sent again
 
 
+# Marks a message whose fate at Meta is unknown (last_error starts with it): never sent again.
+OUTCOME_UNKNOWN = "outcome unknown"
+
+
+def _outcome_unknown(message: WhatsAppMessage) -> bool:
+    """An attempt was under way at Meta and its answer was lost: it stopped mid-send (a crash,
+    a deadline: `sending` with no error recorded), or Meta's answer never arrived (an error
+    marked OUTCOME_UNKNOWN). Meta takes no idempotency key, so such a message is never sent
+    again, however often its event is redelivered."""
+    if message.wamid is not None or message.status != SENDING:
+        return False
+    return message.last_error is None or message.last_error.startswith(OUTCOME_UNKNOWN)
+
+
 def whatsapp_number(phone: str | None) -> str | None:
     """Meta wants the international number as digits only (no '+', spaces or 00 prefix)."""
     if not phone:
@@ -143,9 +157,7 @@ async def claim_message(
         # mid-send (a crash), so Meta may have it. Meta takes no idempotency key: sending
         # again could put it on the phone twice, so it is not sent again; on-call sees why.
         # (A failure Meta answered leaves its last_error; a crash leaves none.)
-        uncertain = (
-            message.wamid is None and message.status == SENDING and message.last_error is None
-        )
+        uncertain = _outcome_unknown(message)
         claim = MessageClaim(
             message.id,
             message.wamid is not None or uncertain,
@@ -155,8 +167,8 @@ async def claim_message(
             facts.parameters,
             uncertain=uncertain,
         )
-        if uncertain:
-            message.last_error = "outcome unknown: an attempt stopped mid-send; not sent again"
+        if uncertain and message.last_error is None:
+            message.last_error = f"{OUTCOME_UNKNOWN}: an attempt stopped mid-send; not sent again"
         if not claim.already_sent:
             message.status = SENDING
             message.last_error = None
@@ -198,6 +210,16 @@ async def record_send_failure(
             # A known failure (last_error set): the next attempt sends again (see `uncertain`).
             .values(last_error=error[:1000])
         )
+
+
+async def record_outcome_unknown(
+    session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID, error: str
+) -> None:
+    """Meta may have the message but its answer was lost (a read timeout, a connection cut
+    after the request went out): recorded so no later attempt sends it again."""
+    await record_send_failure(
+        session, tenant_id, message_id, f"{OUTCOME_UNKNOWN}: {error}; not sent again"
+    )
 
 
 async def queue_due_reminders(

@@ -160,25 +160,68 @@ async def test_a_failed_send_leaves_sending_and_the_retry_sends_once(
     assert route.call_count == 2
 
 
-async def test_a_send_cut_off_mid_flight_is_not_sent_again(
+class ProcessDied(Exception):
+    """Raised inside the request, as the worker dying mid-send would leave it: no error is
+    recorded anywhere."""
+
+
+async def test_a_send_cut_off_mid_flight_is_never_sent_again(
     ctx: HandlerContext, meta: respx.MockRouter, enabled: World, owner_engine: AsyncEngine
 ) -> None:
     """The worker died between handing the message to Meta and recording it: Meta may have
-    it and takes no idempotency key, so the retry does not send it a second time."""
+    it and takes no idempotency key, so no redelivery sends it a second time — not the first
+    (which marks it "outcome unknown") and not any after that (the chaos run's 10,000
+    bookings found the third attempt sending again)."""
     booking_id = await make_booking(owner_engine, enabled.shop)
     route = meta.post(MESSAGES)
-    route.side_effect = httpx.ReadTimeout  # stands in for the process dying mid-request
+    route.side_effect = ProcessDied
+    event = booking_event(enabled.shop.tenant_id, "booking.confirmed", booking_id)
+    with pytest.raises(ProcessDied):
+        await send_booking_message(ctx, event)
+    route.side_effect = None
+    route.return_value = httpx.Response(200, json=accepted("wamid.again"))
+    for _ in range(3):
+        await send_booking_message(ctx, event)
+    [row] = await messages(owner_engine)
+    assert route.call_count == 1
+    assert (row.status, row.wamid) == ("sending", None)
+    assert row.last_error.startswith("outcome unknown")
+
+
+async def test_an_answer_lost_on_the_wire_is_never_sent_again(
+    ctx: HandlerContext, meta: respx.MockRouter, enabled: World, owner_engine: AsyncEngine
+) -> None:
+    """A read timeout: the request went out, Meta may have delivered it. Recorded as outcome
+    unknown, the handler finishes, and redeliveries send nothing."""
+    booking_id = await make_booking(owner_engine, enabled.shop)
+    route = meta.post(MESSAGES)
+    route.side_effect = httpx.ReadTimeout("timed out")
+    event = booking_event(enabled.shop.tenant_id, "booking.confirmed", booking_id)
+    await send_booking_message(ctx, event)
+    route.side_effect = None
+    route.return_value = httpx.Response(200, json=accepted("wamid.twice"))
+    await send_booking_message(ctx, event)
+    await send_booking_message(ctx, event)
+    [row] = await messages(owner_engine)
+    assert route.call_count == 1 and row.wamid is None
+    assert row.last_error.startswith("outcome unknown") and "ReadTimeout" in row.last_error
+
+
+async def test_a_request_that_never_left_is_sent_on_the_retry(
+    ctx: HandlerContext, meta: respx.MockRouter, enabled: World, owner_engine: AsyncEngine
+) -> None:
+    booking_id = await make_booking(owner_engine, enabled.shop)
+    route = meta.post(MESSAGES)
+    route.side_effect = [
+        httpx.ConnectError("connection refused"),
+        httpx.Response(200, json=accepted("wamid.retried")),
+    ]
     event = booking_event(enabled.shop.tenant_id, "booking.confirmed", booking_id)
     with pytest.raises(RetryableError):
         await send_booking_message(ctx, event)
-    async with owner_engine.begin() as connection:  # as a crash leaves it: no error recorded
-        await connection.execute(text("UPDATE whatsapp_messages SET last_error = NULL"))
-    route.side_effect = None
-    route.return_value = httpx.Response(200, json=accepted("wamid.again"))
     await send_booking_message(ctx, event)
     [row] = await messages(owner_engine)
-    assert route.call_count == 1
-    assert row.wamid is None and "outcome unknown" in row.last_error
+    assert route.call_count == 2 and (row.status, row.wamid) == ("sent", "wamid.retried")
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,12 @@
 """WhatsApp template messages for booking events, and the 24 h reminder cron.
 
 Handler: tenant config -> tx1 claim ('sending') -> Meta -> tx2 store wamid. A redelivery that
-finds a wamid sends nothing; one that finds 'sending' without a wamid sends again — Meta has
-no idempotency key, so a crash or lost response between Meta's acceptance and tx2 is the one
-window in which a customer can receive a message twice. Tenants with whatsapp off and
+finds a wamid sends nothing. Meta takes no idempotency key, so a message whose fate is unknown
+is never sent again (at most once beats twice on a customer's phone): one left 'sending' with
+no error (the attempt stopped mid-send: a crash, a deadline) or whose answer was lost on the
+wire (a read timeout, the connection cut after the request went out) is marked "outcome
+unknown" and logged `whatsapp.outcome_unknown`, on every later redelivery too. Only a failure
+Meta answered (or a request that never left) is sent again. Tenants with whatsapp off and
 customers without a phone are a no-op.
 """
 
@@ -40,6 +43,7 @@ from app.notifications.service import (
     MessageClaim,
     claim_message,
     queue_due_reminders,
+    record_outcome_unknown,
     record_send_failure,
     store_wamid,
     tenants_with_due_reminders,
@@ -90,7 +94,10 @@ async def _config_for(ctx: Ctx, tenant_id: uuid.UUID) -> WhatsAppConfig | None:
     return merged
 
 
-async def _send(ctx: Ctx, config: WhatsAppConfig, tenant_id: uuid.UUID, claim: MessageClaim) -> str:
+async def _send(
+    ctx: Ctx, config: WhatsAppConfig, tenant_id: uuid.UUID, claim: MessageClaim
+) -> str | None:
+    """Meta's wamid; None when Meta's answer was lost (the message may be on the phone)."""
     client = WhatsAppClient(
         config.access_token,
         http_client(ctx.need().providers),
@@ -106,6 +113,11 @@ async def _send(ctx: Ctx, config: WhatsAppConfig, tenant_id: uuid.UUID, claim: M
             components=body_parameters(*claim.parameters),
         )
     except (RetryableProviderError, PermanentProviderError) as error:
+        if error.answer_lost:
+            # Meta may have it: recorded so that no redelivery sends it a second time.
+            async with ctx.sessions() as session:
+                await record_outcome_unknown(session, tenant_id, claim.message_id, str(error))
+            return None
         async with ctx.sessions() as session:
             await record_send_failure(session, tenant_id, claim.message_id, str(error))
         if isinstance(error, RetryableProviderError):
@@ -130,6 +142,11 @@ async def send_booking_message(ctx: Ctx, event: OutboxEvent) -> None:
     if claim is None or claim.already_sent:
         return
     wamid = await _send(ctx, config, event.tenant_id, claim)
+    if wamid is None:
+        ctx.log(event).warning(
+            "whatsapp.outcome_unknown", kind=kind, booking_id=str(booking_id), sent_again=False
+        )
+        return
     await _record_sent(ctx, event.tenant_id, claim.message_id, wamid)
     ctx.log(event).info("whatsapp.sent", kind=kind, booking_id=str(booking_id), wamid=wamid)
 
