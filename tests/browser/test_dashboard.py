@@ -152,7 +152,7 @@ async def test_owner_drags_a_booking_to_a_new_time_and_it_stays_there(
     for step in range(1, 11):
         await page.mouse.move(x, y + 2 * hour * step / 10)
     await page.mouse.up()
-    await expect(page.get_by_role("status")).to_have_text("Booking moved.")
+    await expect(page.get_by_role("status")).to_contain_text("Booking moved: 12:00")
     await page.reload()
     await expect(block(page, r"^12:00\sPM.1:00\sPM.*Layla Hassan")).to_be_visible()
     await shot(page, "2-day-after-drag")

@@ -50,7 +50,7 @@ class Column:
     resource: Lane
     origin: datetime  # the instant of the column's first row
     blocks: list[Block] = field(default_factory=list)
-    free: list[FreeHour] = field(default_factory=list)
+    free: tuple[FreeHour, ...] = ()  # the same tuple for every column of the day
     lanes: int = 1
 
 
@@ -104,14 +104,47 @@ def _spans(
     return [(b, minutes(b.start), minutes(b.end)) for b in bookings]
 
 
+def _days_touched(start: int, end: int, count: int) -> range:
+    """The indexes of the days (of `count`) that minutes [start, end) overlap."""
+    return range(start // 1440 if start > 0 else 0, min(count, (end - 1) // 1440 + 1))
+
+
 def _window(spans: Sequence[tuple[CalendarRow, int, int]], count: int) -> tuple[int, int]:
     first, last = DEFAULT_OPEN_HOUR * 60, DEFAULT_CLOSE_HOUR * 60
     for _, start, end in spans:
-        for index in range(max(0, start // 1440), min(count, (end - 1) // 1440 + 1)):
-            low, high = max(0, start - index * 1440), min(1440, end - index * 1440)
+        for index in _days_touched(start, end, count):
+            base = index * 1440
+            low = start - base if start > base else 0
+            high = end - base if end - base < 1440 else 1440
             if low < high:
-                first, last = min(first, low), max(last, high)
+                if low < first:
+                    first = low
+                if high > last:
+                    last = high
     return first // 60, min(24, math.ceil(last / 60))
+
+
+def _place(
+    spans: Sequence[tuple[CalendarRow, int, int]],
+    by_resource: dict[uuid.UUID, list[Column]],
+    low: int,
+    high: int,
+) -> None:
+    """Each booking into its resource's column of every day it touches, clipped to the
+    window [low, high) minutes (plain comparisons: this runs once per booking and day)."""
+    for booking, start_all, end_all in spans:
+        days = by_resource.get(booking.resource_id)
+        if days is None:
+            continue
+        for index in _days_touched(start_all, end_all, len(days)):
+            start, end = start_all - index * 1440, end_all - index * 1440
+            top = start if start > low else low
+            bottom = end if end < high else high
+            if top >= bottom:
+                continue
+            row = 1 + (top - low) // ROW_MINUTES
+            span = -(-(bottom - low) // ROW_MINUTES) + 1 - row  # ceiling division
+            days[index].blocks.append(Block(booking, row, max(1, span), start < low, end > high))
 
 
 def _assign_lanes(blocks: list[Block]) -> int:
@@ -146,32 +179,20 @@ def build_grid(
     spans = _spans(days, (b for b in bookings if b.status in SHOWN), tz)
     open_hour, close_hour = _window(spans, len(days))
     low, high = open_hour * 60, close_hour * 60
-    columns: dict[tuple[int, uuid.UUID], Column] = {}
+    by_resource: dict[uuid.UUID, list[Column]] = {resource.id: [] for resource in resources}
     order: list[Column] = []
-    for index, day in enumerate(days):
-        free = [
-            (1 + (hour - open_hour) * ROWS_PER_HOUR, start_at)
+    for day in days:
+        free = tuple(
+            FreeHour(1 + (hour - open_hour) * ROWS_PER_HOUR, start_at)
             for hour in range(open_hour, close_hour)
             if (start_at := _local(day, hour * 60, tz)) > now
-        ]
+        )
         origin = _local(day, low, tz)
         for resource in resources:
-            column = Column(day, resource, origin)
-            column.free = [FreeHour(row, start_at) for row, start_at in free]
-            columns[(index, resource.id)] = column
+            column = Column(day, resource, origin, free=free)
+            by_resource[resource.id].append(column)
             order.append(column)
-    for booking, start_all, end_all in spans:
-        for index in range(max(0, start_all // 1440), min(len(days), (end_all - 1) // 1440 + 1)):
-            column_of = columns.get((index, booking.resource_id))
-            if column_of is None:
-                continue
-            start, end = start_all - index * 1440, end_all - index * 1440
-            top, bottom = max(start, low), min(end, high)
-            if top >= bottom:
-                continue
-            row = 1 + (top - low) // ROW_MINUTES
-            span = max(1, math.ceil((bottom - low) / ROW_MINUTES) + 1 - row)
-            column_of.blocks.append(Block(booking, row, span, start < low, end > high))
+    _place(spans, by_resource, low, high)
     for column in order:
         column.blocks.sort(key=lambda b: (b.row, b.booking.start, b.booking.id))
         column.lanes = _assign_lanes(column.blocks)

@@ -3,7 +3,7 @@
 // offline start, shows the offline page when a navigation cannot reach the server, and shows
 // Web Push notices of bookings. Pages, API answers and anything about money always come from
 // the network and are never stored here: what the dashboard shows is never stale.
-const CACHE = "reckon-shell-v1";
+const CACHE = "reckon-shell-v2"; // a new name when the shell's modules change together
 const OFFLINE = "/dashboard/offline";
 const SHELL = [
   OFFLINE,
@@ -11,7 +11,9 @@ const SHELL = [
   "/static/css/dashboard.css",
   "/static/js/submit-once.js",
   "/static/js/localtime.js",
+  "/static/js/dashboard/calendar-move.js",
   "/static/js/dashboard/calendar-drag.js",
+  "/static/js/dashboard/calendar-keys.js",
   "/static/js/dashboard/live.js",
   "/static/js/dashboard/push.js",
   "/static/shell/icon.svg",

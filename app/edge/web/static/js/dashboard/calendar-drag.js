@@ -1,17 +1,13 @@
 // Drag a booking to move it (to another time, day or resource) and drag its bottom edge to
 // change its length. The drop asks the server (the reschedule use case, authenticated by the
-// session cookie and the CSRF header); a refused drop snaps back and says why. Without this
-// module every booking is still a link to a page with a keyboard-usable "Move" form.
+// session cookie and the CSRF header); a refused drop snaps back and says why. The keyboard
+// does the same through calendar-keys.js; without JavaScript every booking is still a link to
+// a page with a "Move" form.
+import { moved, reschedule, say } from "./calendar-move.js";
+
 const cal = document.querySelector("[data-calendar]");
-const status = document.getElementById("cal-status");
 const MINUTE = 60 * 1000;
 const THRESHOLD_PX = 6;
-
-function say(text, refused) {
-  if (!status) return;
-  status.textContent = text;
-  status.classList.toggle("refused", Boolean(refused));
-}
 
 function columnAt(x, y) {
   for (const el of document.elementsFromPoint(x, y)) {
@@ -22,28 +18,6 @@ function columnAt(x, y) {
 
 function rowHeight(column) {
   return column.getBoundingClientRect().height / Number(column.dataset.rows || 1);
-}
-
-async function reschedule(block, body) {
-  const response = await fetch(cal.dataset.rescheduleUrl + block.dataset.booking + "/reschedule", {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/json",
-      Accept: "application/json",
-      "X-CSRF-Token": cal.dataset.csrf,
-    },
-    body: JSON.stringify(body),
-    credentials: "same-origin",
-  });
-  if (response.ok) return { ok: true };
-  let reason = response.statusText;
-  try {
-    const problem = await response.json();
-    reason = problem.detail || problem.title || reason;
-  } catch {
-    // not JSON: keep the status text
-  }
-  return { ok: false, reason };
 }
 
 let drag = null;
@@ -135,7 +109,7 @@ async function end(event) {
     say(`${cal.dataset.refused} ${result.reason}`, true);
     return;
   }
-  say(cal.dataset.moved, false);
+  say(moved(body.start, body.end, current.resize ? current.column : current.target), false);
   document.dispatchEvent(new CustomEvent("calendar:changed"));
 }
 
