@@ -3,6 +3,7 @@
     CITUS_URL=postgresql://postgres@127.0.0.1:9700/postgres \\
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/citus.py [--bookings 400] [--workers 16] [--racers 24]
+            [--citus-workers 1,2]
 
 CITUS_URL is a superuser on the coordinator of a cluster you run (the official
 citusdata/citus images, see compose.citus.yaml, or a managed service); the workers must be
@@ -20,6 +21,9 @@ PostgreSQL), then:
 3. checkout throughput: `bookings` checkouts (booking, payment, ledger entry, outbox, audit
    in one transaction) from `workers` concurrent tasks over as many connections, spread over
    `businesses` businesses.
+
+`--citus-workers 1,2` repeats the Citus run with only the first worker registered, then with
+two, in fresh databases: what the second machine buys, measured.
 
 Redis comes from REDIS_URL (default redis://127.0.0.1:6379/0). The databases are dropped at
 the end unless --keep.
@@ -75,6 +79,7 @@ from tests.checkout.support import (  # noqa: E402
     unbalanced_entries,
 )
 from tests.checkout.test_money_path import pay_on_sandbox_page, refunds_dispatcher  # noqa: E402
+from tests.factories import PASSWORD  # noqa: E402
 from tests.infra import libpq, with_database  # noqa: E402
 from tests.payouts.helpers import paid_stripe_payout  # noqa: E402
 from tests.reconciliation.conftest import STRIPE_API, FakeStripe  # noqa: E402
@@ -118,12 +123,24 @@ def citus_nodes(base: str) -> tuple[tuple[str, int], list[tuple[str, int]]]:
     return coordinator[0], workers
 
 
-def create_citus_database(base: str, name: str) -> str:
+def create_citus_database(base: str, name: str, worker_count: int | None = None) -> str:
     """A database on the coordinator and on every worker, the extension in each, the nodes
-    registered in the new one (Citus keeps its metadata per database)."""
+    registered in the new one (Citus keeps its metadata per database): all the cluster's
+    workers, or the first `worker_count` of them."""
     coordinator, workers = citus_nodes(base)
+    if worker_count is not None:
+        if not 1 <= worker_count <= len(workers):
+            raise SystemExit(f"--citus-workers {worker_count}: the cluster has {len(workers)}")
+        workers = workers[:worker_count]
     with psycopg.connect(libpq(base), autocommit=True) as conn:
-        conn.execute("SELECT * FROM run_command_on_workers(%s)", (f'CREATE DATABASE "{name}"',))
+        conn.execute(
+            "SELECT * FROM master_run_on_worker(%s, %s, %s, false)",
+            (
+                [w[0] for w in workers],
+                [w[1] for w in workers],
+                [f'CREATE DATABASE "{name}"'] * len(workers),
+            ),
+        )
         conn.execute(f'CREATE DATABASE "{name}"')
     url = with_database(base, name)
     with psycopg.connect(libpq(url), autocommit=True) as conn:
@@ -194,6 +211,39 @@ async def money_path(
             with report.step(f"business {n}: sign-up, catalog, providers (HTTP)") as note:
                 shops.append(await open_shop(client))
                 note["result"] = f"ok, tenant {shops[-1].business.tenant_id}"
+        for n, shop in enumerate(shops, 1):
+            with report.step(f"business {n}: sign-in by email (login_emails directory)") as note:
+                token = await client.post(
+                    "/api/v1/auth/token", json={"email": shop.business.email, "password": PASSWORD}
+                )
+                check(token.status_code == 200, token.text)
+                bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+                me = (await client.get("/api/v1/me", headers=bearer)).json()
+                check(me["tenant_id"] == str(shop.business.tenant_id), f"signed in to {me}")
+                note["result"] = "ok, the owner of this business"
+        with report.step("business 1: add a user, change their email, sign in with it") as note:
+            headers = shops[0].business.headers
+            email = f"staff-{uuid.uuid4().hex[:8]}@example.com"
+            created = await client.post(
+                "/api/v1/users",
+                headers=headers,
+                json={"email": email, "password": PASSWORD, "role": "staff"},
+            )
+            check(created.status_code == 201, created.text)
+            moved = await client.patch(
+                f"/api/v1/users/{created.json()['id']}",
+                headers=headers,
+                json={"email": "moved-" + email},
+            )
+            check(moved.status_code == 200, moved.text)
+            codes = []
+            for address in (email, "moved-" + email):
+                signed = await client.post(
+                    "/api/v1/auth/token", json={"email": address, "password": PASSWORD}
+                )
+                codes.append(signed.status_code)
+            check(codes == [401, 200], f"old, new email: {codes}")
+            note["result"] = "ok, the old email refused (401), the new one signs in"
         for n, shop in enumerate(shops, 1):
             tenant = shop.business.tenant_id
             with report.step(f"business {n}: checkout + capture by signed webhook") as note:
@@ -401,11 +451,24 @@ def describe_cluster(url: str) -> str:
             "WHERE p.partmethod = 'h'"
         ).fetchone()
     assert version and nodes and tables and shards
+    workers = f"{nodes[0]} worker" + ("s" if nodes[0] != 1 else "")
     return (
-        f"{str(version[0]).split(' on ')[0]}, {nodes[0]} workers; {tables[0]} tables "
+        f"{str(version[0]).split(' on ')[0]}, {workers}; {tables[0]} tables "
         f"distributed on tenant_id in {tables[2]} colocation group, {tables[1]} reference "
         f"tables, {shards[0]} shards"
     )
+
+
+def businesses_per_worker(url: str) -> str:
+    """Where each business's shard group landed: what each worker holds."""
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT n.nodename || ':' || n.nodeport, count(*) FROM tenants t "
+            "JOIN pg_dist_placement p "
+            "  ON p.shardid = get_shard_id_for_distribution_column('bookings', t.id) "
+            "JOIN pg_dist_node n ON n.groupid = p.groupid GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    return ", ".join(f"{count} on {node}" for node, count in rows)
 
 
 def print_reports(reports: list[Report]) -> None:
@@ -429,6 +492,12 @@ async def main() -> int:
     parser.add_argument("--racers", type=int, default=24)
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument("--citus-only", action="store_true")
+    parser.add_argument(
+        "--citus-workers",
+        default="",
+        help="comma-separated worker counts, one Citus run each on the first N workers "
+        "(e.g. 1,2: what the second machine buys); default: one run on all of them",
+    )
     args = parser.parse_args()
     citus = os.environ.get("CITUS_URL", "")
     if not citus:
@@ -440,20 +509,26 @@ async def main() -> int:
     name = f"reckon_citus_bench_{uuid.uuid4().hex[:8]}"
     reports = []
 
-    started = time.perf_counter()
-    url = create_citus_database(citus, name)
-    try:
-        upgrade(url)
-        migrated = time.perf_counter() - started
-        cluster = describe_cluster(url)
-        report = await run_on("Citus: " + cluster, url, redis_url, args)
-        report.steps.insert(
-            0, ("create database on every node + migrate + distribute", "ok", migrated * 1000)
-        )
-        reports.append(report)
-    finally:
-        if not args.keep:
-            drop_citus_database(citus, name)
+    counts: list[int | None] = [int(c) for c in args.citus_workers.split(",") if c.strip()]
+    if not counts:
+        counts = [None]  # every registered worker
+    for worker_count in counts:
+        started = time.perf_counter()
+        url = create_citus_database(citus, name, worker_count)
+        try:
+            upgrade(url)
+            migrated = time.perf_counter() - started
+            cluster = describe_cluster(url)
+            report = await run_on("Citus: " + cluster, url, redis_url, args)
+            report.steps.insert(
+                0, ("create database on every node + migrate + distribute", "ok", migrated * 1000)
+            )
+            with report.step("placement: businesses per worker") as note:
+                note["result"] = businesses_per_worker(url)
+            reports.append(report)
+        finally:
+            if not args.keep:
+                drop_citus_database(citus, name)
     if not args.citus_only:
         started = time.perf_counter()
         url = create_plain_database(plain, name)

@@ -12,11 +12,13 @@
    during this phase: it measures the acknowledgement. Figures: deliveries/s and p50/p99
    (client-side, so the client's own CPU on the same two cores is in them), next to the goal
    (>= 2,000/s, p99 <= 50 ms) and to pgbench running the same INSERT ... ON CONFLICT on the
-   same inbox (its trigger included) with the same duplicate share: the limit.
+   same inbox with the same duplicate share: the limit (the edge's wake-up after the commit,
+   one short statement when the inbox was idle, is not in it).
 2. Commit -> applied: `--appliers` applier processes (the worker's inbox applier, LISTEN +
    poll) run while capture events of real sandbox payments arrive over HTTP at 200/s;
-   latency = processed_at (clock_timestamp() in the applying transaction) - received_at
-   (the acknowledging INSERT's commit), both on the database's clock. Goal p99 <= 100 ms.
+   latency = processed_at (statement_timestamp() of the applying transaction's last
+   statement) - received_at (the acknowledging INSERT's commit), both on the database's
+   clock. Goal p99 <= 100 ms.
 3. Applying captures for one business: `--captures` acknowledged capture events of one
    business, then the appliers drain them: captures/s from the first to the last applied.
    Each capture locks its bookings and payment, posts the ledger entry, confirms the

@@ -39,8 +39,10 @@ log = structlog.get_logger()
 TOPIC_FETCH_FEE = "payment.fetch_fee"
 
 _LOCK_ROW = text("SELECT status FROM inbox WHERE id = :id FOR UPDATE")
+# statement_timestamp(): the time of this last statement of the applying transaction, as
+# clock_timestamp() would give it here, but STABLE, which Citus allows in an UPDATE.
 _FINISH = text(
-    "UPDATE inbox SET status = 'done', processed_at = clock_timestamp(), outcome = :outcome, "
+    "UPDATE inbox SET status = 'done', processed_at = statement_timestamp(), outcome = :outcome, "
     "owner_tenant_id = :t, locked_until = NULL, last_error = NULL WHERE id = :id"
 )
 

@@ -8,13 +8,16 @@ was migrated on one PostgreSQL and then restored onto a coordinator, by
 Both do nothing when the `citus` extension is not installed in the database, and nothing
 to a table that is already distributed, so running it twice is harmless.
 
-- `tenants` and `inbox` become reference tables (a copy on every node): every tenant table
-  refers to `tenants`, and the webhook inbox is keyed by the provider's event, not a tenant.
+- `tenants`, `inbox` and `login_emails` become reference tables (a copy on every node):
+  every tenant table refers to `tenants`, the webhook inbox is keyed by the provider's event,
+  not a tenant, and sign-in looks an email up before it knows the business.
 - Every other table with a `tenant_id` column is hash-distributed on it, all colocated, so a
   business's bookings, payments, ledger and outbox live on the same node and every foreign
   key (all of them carry tenant_id) and every join stays on that node.
-- Foreign keys are dropped first and re-added last: distributing a referenced table before
-  its children would otherwise turn the children into local tables.
+- Foreign keys of the tables being distributed are dropped first and re-added last:
+  distributing a referenced table before its children would otherwise turn the children into
+  local tables. Keys between tables distributed earlier are left alone, so a later migration
+  that adds a table (0032's login_emails) touches only that table's keys.
 - The database's sessions get `citus.propagate_set_commands = 'local'`, so the
   `SET LOCAL app.tenant_id` that row-level security reads reaches the shards, and
   `citus.enable_unsafe_triggers = on`: the ledger, refund, invoice and stock triggers only
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 
-REFERENCE_TABLES = ("tenants", "inbox")
+REFERENCE_TABLES = ("tenants", "inbox", "login_emails")
 # The first distributed table anchors the colocation group the others join.
 ANCHOR = "users"
 
@@ -59,6 +62,15 @@ def _already(connection: Connection) -> set[str]:
     return set(rows)
 
 
+def _existing(connection: Connection, tables: tuple[str, ...]) -> list[str]:
+    """Those of `tables` the schema has (a table a later migration adds is not there yet)."""
+    return [
+        table
+        for table in tables
+        if connection.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table}).scalar()
+    ]
+
+
 def _tenant_tables(connection: Connection) -> list[str]:
     rows = connection.execute(
         text(
@@ -82,19 +94,24 @@ def distribute(connection: Connection) -> Distribution:
     if not citus_installed(connection):
         return done
     already = _already(connection)
-    reference = [t for t in REFERENCE_TABLES if t not in already]
+    reference = [t for t in _existing(connection, REFERENCE_TABLES) if t not in already]
     tenant_tables = [t for t in _tenant_tables(connection) if t not in already]
     if reference or tenant_tables:
         connection.execute(text("SET LOCAL citus.enable_unsafe_triggers = on"))
         # DDL and distribution in one transaction with foreign keys between the new shards.
         connection.execute(text("SET LOCAL citus.multi_shard_modify_mode = 'sequential'"))
-        keys = connection.execute(
-            text(
-                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
-                "FROM pg_constraint WHERE contype = 'f' "
-                "AND connamespace = 'public'::regnamespace ORDER BY conrelid::regclass::text"
-            )
-        ).all()
+        moving = set(reference) | set(tenant_tables)
+        keys = [
+            (table, name, definition)
+            for table, name, definition, target in connection.execute(
+                text(
+                    "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), "
+                    "confrelid::regclass::text FROM pg_constraint WHERE contype = 'f' "
+                    "AND connamespace = 'public'::regnamespace ORDER BY conrelid::regclass::text"
+                )
+            ).all()
+            if table in moving or target in moving
+        ]
         for table, name, _ in keys:
             connection.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
         for table in reference:

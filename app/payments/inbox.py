@@ -5,7 +5,8 @@ before the provider is answered, so an acknowledged event is durable and a dupli
 finds the row and stores nothing. Applying happens afterwards (app/bookings/payment_events.py,
 driven by the applier in the worker): `inbox_claim` (migration 0021) hands out due rows with
 SKIP LOCKED, at most the oldest unfinished event of each order key, so the events of one
-payment apply in the order they arrived and other payments' events apply alongside.
+payment apply in the order they arrived and other payments' events apply alongside. The
+edge wakes the applier after the commit (`wake`).
 
 The order key is the payment the event is about: our id when the event names it, else the
 payment its provider reference points at (one indexed lookup inside the same INSERT), else
@@ -37,8 +38,10 @@ _STORE = text(
     "INSERT INTO inbox (id, provider, event_id, event_type, payload, order_key, "
     "bound_tenant_id, amount_minor) VALUES (:id, :provider, :event_id, :type, "
     "CAST(:payload AS jsonb), :key, :bound, :amount) "
-    "ON CONFLICT (provider, event_id) DO NOTHING RETURNING id"
+    "ON CONFLICT (provider, event_id) DO NOTHING RETURNING id, seq"
 )
+# The applier's NOTIFY when no earlier event waits unclaimed (migration 0032).
+_WAKE = text("SELECT inbox_wake(:seq)")
 _BY_REF = text("SELECT CAST(p.id AS text) FROM payment_by_provider_ref(:provider, :ref) p")
 _CLAIM = text("SELECT * FROM inbox_claim(:worker, :limit, :lease)")
 _FAIL = text(
@@ -59,9 +62,11 @@ _RETRY = text(
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """The inbox row a delivery created; None when the event was already stored."""
+    """The inbox row a delivery created (its id and claim order); None when the event was
+    already stored."""
 
     inbox_id: uuid.UUID | None
+    seq: int | None = None
 
     @property
     def duplicate(self) -> bool:
@@ -112,7 +117,17 @@ async def store(
             },
         )
     ).first()
-    return Stored(row[0] if row else None)
+    if row is None:
+        return Stored(None)
+    return Stored(row.id, row.seq)
+
+
+async def wake(connection: AsyncConnection, seq: int) -> bool:
+    """After the commit that stored event `seq`: NOTIFY the applier, unless an earlier event is
+    waiting unclaimed (then it is on its way already). Returns whether it notified. Its own
+    transaction, never the INSERT's: on Citus that one commits by two-phase commit, which
+    refuses NOTIFY."""
+    return bool(await connection.scalar(_WAKE, {"seq": seq}))
 
 
 def rebuild(claimed: Claimed) -> events.ProviderEvent:

@@ -152,11 +152,14 @@ _UPSERT_FINDINGS = text(
     " CAST(:details AS text[]))"
     " AS f(id, kind, ref, record_type, ledger, provider_minor, currency, provider_currency,"
     " details)"
-    " ON CONFLICT (tenant_id, provider, kind, provider_ref) DO UPDATE SET run_id = :run_id,"
+    # The conflict arm names no parameter: Citus runs it on the shards as a statement of its
+    # own, with the parameters it does not use left untyped ("could not determine data type").
+    " ON CONFLICT (tenant_id, provider, kind, provider_ref) DO UPDATE SET run_id = EXCLUDED.run_id,"
     " record_type = EXCLUDED.record_type, ledger_minor = EXCLUDED.ledger_minor,"
     " provider_minor = EXCLUDED.provider_minor, currency = EXCLUDED.currency,"
     " provider_currency = EXCLUDED.provider_currency, details = EXCLUDED.details,"
-    " updated_at = :now, status = CASE WHEN d.status = 'cleared' THEN 'open' ELSE d.status END"
+    " updated_at = EXCLUDED.updated_at,"
+    " status = CASE WHEN d.status = 'cleared' THEN 'open' ELSE d.status END"
 )
 
 # Findings this run no longer sees; they were fixed at the source or by a later posting.

@@ -77,6 +77,27 @@ class UserPatch:
     active: bool | Literal[Unset.UNSET] = UNSET
 
 
+# The sign-in directory (migration 0032): every user's email, kept in step in the transaction
+# that writes the user. On Citus a reference table, so sign-in finds the business without
+# asking every shard.
+_LIST_EMAIL = text(
+    "INSERT INTO login_emails (tenant_id, user_id, email) VALUES (:tenant_id, :user_id, :email)"
+)
+_MOVE_EMAIL = text(
+    "UPDATE login_emails SET email = :email WHERE tenant_id = :tenant_id AND user_id = :user_id"
+)
+
+
+async def _list_email(session: AsyncSession, user: User, *, moved: bool = False) -> None:
+    """The user's row in the directory: added (a new user, flushed first: it must exist), or
+    moved to the user's new email."""
+    await session.flush()
+    await session.execute(
+        _MOVE_EMAIL if moved else _LIST_EMAIL,
+        {"tenant_id": user.tenant_id, "user_id": user.id, "email": user.email.lower()},
+    )
+
+
 async def sign_up(
     session: AsyncSession,
     *,
@@ -106,15 +127,15 @@ async def sign_up(
                 Tenant(id=tenant_id, slug=slug, name=name, currency=currency, timezone=timezone)
             )
             await session.flush()
-            session.add(
-                User(
-                    tenant_id=tenant_id,
-                    id=user_id,
-                    email=email,
-                    password_hash=password_hash,
-                    role="owner",
-                )
+            owner = User(
+                tenant_id=tenant_id,
+                id=user_id,
+                email=email,
+                password_hash=password_hash,
+                role="owner",
             )
+            session.add(owner)
+            await _list_email(session, owner)
             audit.record(
                 session,
                 tenant_id,
@@ -180,16 +201,16 @@ async def create_user(
     try:
         async with session.begin():
             await set_tenant(session, actor.tenant_id)
-            session.add(
-                User(
-                    tenant_id=actor.tenant_id,
-                    id=user_id,
-                    email=email,
-                    password_hash=password_hash,
-                    role=role,
-                    resource_id=resource_id,
-                )
+            user = User(
+                tenant_id=actor.tenant_id,
+                id=user_id,
+                email=email,
+                password_hash=password_hash,
+                role=role,
+                resource_id=resource_id,
             )
+            session.add(user)
+            await _list_email(session, user)
             audit.record(
                 session,
                 actor.tenant_id,
@@ -294,6 +315,8 @@ async def update_user(
             await session.flush()
             after = _user_snapshot(user)
             changed = [key for key in after if after[key] != before[key]]
+            if "email" in changed:
+                await _list_email(session, user, moved=True)
             action = "user.updated"
             if before["active"] != after["active"]:
                 action = "user.reactivated" if after["active"] else "user.deactivated"

@@ -69,7 +69,8 @@ async def _store(
     *,
     bound_tenant_id: uuid.UUID | None = None,
 ) -> inbox.Stored:
-    """One statement in autocommit: the row is durable before the provider hears 200."""
+    """One statement in autocommit: the row is durable before the provider hears 200. A
+    second one, after that commit, wakes the applier if the inbox was idle."""
     engine = deps.inbox_engine
     try:
         body = raw.decode()
@@ -77,7 +78,10 @@ async def _store(
         body = json.dumps(event.payload)
     try:
         async with engine.connect() as connection:
-            return await inbox.store(connection, event, body, bound_tenant_id=bound_tenant_id)
+            stored = await inbox.store(connection, event, body, bound_tenant_id=bound_tenant_id)
+            if stored.seq is not None:
+                await inbox.wake(connection, stored.seq)
+            return stored
     except DataError:  # valid for Python, not for jsonb (NaN, \u0000, lone surrogates)
         raise UnstorableEvent() from None
 

@@ -1,7 +1,7 @@
 """The inbox applier: applies stored provider events after the edge acknowledged them.
 
 Runs as a background task of the worker, like the outbox relay: wakes on LISTEN reckon_inbox
-(a trigger NOTIFYs when an event arrives at an idle inbox) and polls as a fallback, so a lost
+(the edge NOTIFYs after storing an event at an idle inbox) and polls as a fallback, so a lost
 notification only delays. Each round claims due rows with SKIP LOCKED under a lease
 (`inbox_claim`): at most the oldest unfinished event of each payment, so one payment's events
 apply in arrival order while different payments apply in parallel, and several appliers share
@@ -93,9 +93,9 @@ class Applier:
 
     async def drain(self) -> int:
         """Claim and apply until nothing is due; returns how many attempts were made. After
-        work, one more look a moment later: an event whose insert saw ours still unclaimed
-        sent no NOTIFY (see migration 0021's inbox_notify) and may commit just after our
-        last empty claim."""
+        work, one more look a moment later: an event stored while ours was still unclaimed
+        sent no NOTIFY (see migration 0032's inbox_wake) and may be claimable only just
+        after our last empty claim."""
         total = 0
         looked_again = False
         while True:
