@@ -614,6 +614,8 @@ async def _run(
         await supervisor
     checks = await verify(servers[0].conninfo, tally, drained)
     duplicates = sink.duplicates
+    for key in list(duplicates)[:10]:  # what was sent twice, and when: for on-call to follow
+        print(f"  duplicate {key}: " + "; ".join(sink.seen.get(key, [])), flush=True)
     checks.append(
         (
             f"duplicate effects: {len(duplicates)} ({sum(sink.calls.values())} provider and "

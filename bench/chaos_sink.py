@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,6 +29,8 @@ class Sink:
         self.calls: Counter[str] = Counter()
         self.keyed: set[str] = set()  # keys that came as an Idempotency-Key header
         self.paths: Counter[str] = Counter()
+        # What each unkeyed effect was and when it came (for naming a duplicate to on-call).
+        self.seen: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         sink = self
 
@@ -40,6 +43,8 @@ class Sink:
                 header = self.headers.get("idempotency-key")
                 key = header or _message_key(body)
                 sink.record(self.path, key, keyed=header is not None)
+                if header is None:
+                    sink.note(key, _describe(body))
                 answer = json.dumps(_answer(self.path, key)).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
@@ -76,6 +81,10 @@ class Sink:
                 self.keyed.add(key)
             self.paths[path.split("?", 1)[0].rsplit("/", 1)[-1]] += 1
 
+    def note(self, key: str, about: str) -> None:
+        with self._lock:
+            self.seen.setdefault(key, []).append(f"{time.strftime('%H:%M:%S')} {about}")
+
     @property
     def duplicates(self) -> dict[str, int]:
         """Effects applied more than once: messages sent again (an idempotency key's replays
@@ -99,6 +108,17 @@ def _message_key(body: bytes) -> str:
     else:
         stable = message
     return "body:" + hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _describe(body: bytes) -> str:
+    """Recipient, template and parameters of a WhatsApp message, for the report."""
+    try:
+        message = json.loads(body or b"{}")
+        template = message["template"]
+        values = [p["text"] for c in template.get("components", []) for p in c["parameters"]]
+        return f"to {message['to']} {template['name']} {values}"
+    except (ValueError, KeyError, TypeError):
+        return body[:120].decode("latin-1")
 
 
 def _answer(path: str, key: str) -> dict[str, Any]:
