@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import trail as audit
 from app.bookings import checkout
 from app.bookings import payment_events as webhooks
+from app.db import once_more_on_disconnect
 from app.edge.deps import ApiDeps
 from app.edge.http import idempotent, manager_only, principal
 from app.edge.web.config import web_config
@@ -76,8 +77,12 @@ async def _store(
     except UnicodeDecodeError:  # JSON in UTF-16/32: stored as we parsed it
         body = json.dumps(event.payload)
     try:
-        async with engine.connect() as connection:
-            return await inbox.store(connection, event, body, bound_tenant_id=bound_tenant_id)
+        return await once_more_on_disconnect(
+            engine,
+            lambda connection: inbox.store(
+                connection, event, body, bound_tenant_id=bound_tenant_id
+            ),
+        )
     except DataError:  # valid for Python, not for jsonb (NaN, \u0000, lone surrogates)
         raise UnstorableEvent() from None
 
