@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 from sqlalchemy import DateTime, MetaData, Select, text
@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -66,7 +67,11 @@ CONNECT_TIMEOUT = 2
 POOL_TIMEOUT = 5.0
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 20, pre_ping: bool = True
+) -> AsyncEngine:
+    """`pre_ping=False` only for an engine whose every use repeats itself once on a dead
+    connection (once_more_on_disconnect): the ping's round trip is then saved."""
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -74,7 +79,7 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> A
         # Pre-ping: after PostgreSQL restarts, pooled connections are dead; the ping (one
         # round trip on loopback, microseconds) replaces them before a request uses them, so
         # recovery needs no restart and costs no failed request.
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_recycle=1800,
         pool_timeout=POOL_TIMEOUT,
         connect_args={"connect_timeout": CONNECT_TIMEOUT},
@@ -101,6 +106,50 @@ def is_unavailable(error: BaseException) -> bool:
         # reset, closed) - psycopg's OperationalError.
         return isinstance(error.orig, psycopg.OperationalError)
     return str(state).startswith(_UNAVAILABLE_PREFIXES)
+
+
+@asynccontextmanager
+async def driver(
+    connection: AsyncConnection, sql: str, *, pipeline: bool = True
+) -> AsyncIterator[Any]:
+    """The psycopg connection under `connection` (in pipeline mode unless told otherwise), for
+    hot statements that need none of SQLAlchemy's per-statement work. Its errors come out as
+    SQLAlchemy's (DBAPIError subclasses, sqlstate on `.orig`), as if SQLAlchemy had run `sql`;
+    a connection that broke is invalidated, so the pool does not hand it out again. A
+    transaction stays the caller's to begin and end through `connection`."""
+    raw: Any = (await connection.get_raw_connection()).driver_connection
+    try:
+        if pipeline:
+            async with raw.pipeline():
+                yield raw
+        else:
+            yield raw
+    except psycopg.Error as error:
+        broken = bool(raw.closed or raw.broken)
+        if broken:
+            await connection.invalidate()
+        raise DBAPIError.instance(
+            sql, None, error, psycopg.Error, connection_invalidated=broken
+        ) from error
+
+
+async def once_more_on_disconnect(
+    engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]
+) -> T:
+    """Run `work` on a connection of `engine` (one without pre-ping); if the connection turns
+    out dead (PostgreSQL restarted since it was pooled), run it once more on a new one - the
+    pool drops every connection older than the failure - so a restart costs no failed request,
+    as the ping would have made sure, without a ping's round trip on every checkout. Only for
+    work that is safe to repeat: a read, or one statement that stores nothing twice (INSERT ...
+    ON CONFLICT DO NOTHING) in autocommit."""
+    try:
+        async with engine.connect() as connection:
+            return await work(connection)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+    async with engine.connect() as connection:
+        return await work(connection)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import percentile, scratch_database
 from _http import Business, api_processes, clients, open_business
+from _results import result
 
 from tests.infra import libpq
 
@@ -133,6 +134,8 @@ async def bench(url: str, options: argparse.Namespace) -> None:
     )
     print(f"  p50/limit: {p50 / P50_LIMIT_MS:.2f}   (p50 <= {P50_LIMIT_MS:.0f} ms)")
     print("  API peak RSS (MB): " + ", ".join(f"{v:.0f}" for v in rss))
+    result("availability_http.p50", p50, P50_LIMIT_MS, "ms", "<=", "availability over HTTP p50")
+    result("availability_http.api_rss", max(rss), None, "MB", None, "availability: API peak RSS")
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import percentile, pgbench, scratch_database
 from _http import Business, Clients, Fleet, api_processes, clients, open_business
+from _results import result
 from checkout import PARAM, PGBENCH_DAYS, Replay
 
 from app.edge.asgi import create_app
@@ -161,6 +162,23 @@ async def capture(fleet: Fleet, biz: Business) -> tuple[list[Step], list[Step], 
     ]
     for name, listener in listeners:
         event.listen(engine.sync_engine, name, listener)
+
+    def record_driver(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # The idempotency key's statements go straight to psycopg (pipeline mode, see
+        # app/edge/idempotency.py), past SQLAlchemy's cursor events: record them here.
+        raw = dbapi_connection.driver_connection
+        if getattr(raw, "_bench_recorded", False):
+            return
+        original = raw.execute
+
+        async def execute(query: Any, params: Any = None, **options: Any) -> Any:
+            sql = query if isinstance(query, str) else query.as_string(raw)
+            statement(None, None, sql, params, None, False)
+            return await original(query, params, **options)
+
+        raw.execute, raw._bench_recorded = execute, True
+
+    event.listen(engine.sync_engine, "checkout", record_driver)
     far = first_day() + timedelta(days=200, hours=10)
     runs, keys = [], []
     async with AsyncTestClient(app=app) as client:
@@ -275,6 +293,11 @@ async def bench(url: str, options: argparse.Namespace) -> None:
         + "; after half "
         + ", ".join(f"{v:.0f}" for v in rss_half)
     )
+    label = f"checkout over HTTP, {options.processes} API processes, vs pgbench"
+    result("checkout_http.rate", max_rate, tps, "/s", ">=", label, target=RATIO_GOAL)
+    result("checkout_http.p99", p99, P99_LIMIT_MS, "ms", "<=", "checkout over HTTP p99 at half max")
+    rss = max([*rss_max, *rss_half])
+    result("checkout_http.api_rss", rss, None, "MB", None, "checkout over HTTP: API peak RSS")
 
 
 def main() -> None:

@@ -64,6 +64,7 @@ from _http import (
     redis_url,
     spawn,
 )
+from _results import result
 
 DEADLINE_SECONDS = 2.0
 LOCK_TTL_MS = 30_000
@@ -466,6 +467,21 @@ def report(
             )
     for name, values in rss.items():
         print(f"  {name} peak RSS (MB): " + ", ".join(f"{v:.0f}" for v in values))
+    for r in results:
+        name = f"contention.{r.strategy}.c{r.capacity}"
+        label = f"contention {r.strategy}, capacity {r.capacity}"
+        # Goals for Reckon; the comparison strategies are reported beside it.
+        goal = "<=" if r.strategy == "reckon" else None
+        if goal:
+            slowest = max(r.latencies)
+            result(name + ".slowest", slowest, DEADLINE_SECONDS, "s", goal, f"{label}: slowest")
+        result(name + ".rate", requests / r.wall, None, "req/s", None, f"{label}: req/s")
+        p99 = percentile(r.latencies, 0.99) * 1000
+        result(name + ".p99", p99, None, "ms", None, f"{label}: p99")
+        wrong = r.wrong + r.server_errors
+        result(name + ".wrong", wrong, 0, "", goal, f"{label}: wrong outcomes + 5xx")
+    if "API" in rss:
+        result("contention.api_rss", max(rss["API"]), None, "MB", None, "contention: API peak RSS")
 
 
 async def bench(url: str, options: argparse.Namespace) -> None:

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ROOT  # noqa: F401  (puts this checkout's `app` first on sys.path)
+from _results import result
 
 from app.cli.migrate import upgrade
 from app.db import create_engine, session_factory, tenant_transaction
@@ -266,6 +267,10 @@ async def bench(url: str, args: argparse.Namespace) -> None:
         f"({args.clients} clients, batch {args.batch}); best of {args.repeat} turns each"
     )
     print(f"  ratio relays/raw {ratio:.2f}  (goal >= {DRAIN_RATIO})")
+    result("outbox.p50", p50, LATENCY_P50_MS, "ms", "<=", "outbox commit→handled p50 at 200/s")
+    result("outbox.p99", p99, LATENCY_P99_MS, "ms", "<=", "outbox commit→handled p99 at 200/s")
+    label = f"outbox drain, {args.relays} relays vs raw SKIP LOCKED"
+    result("outbox.drain", relay_rate, raw_rate, "rows/s", ">=", label, target=DRAIN_RATIO)
     await owner.dispose()
     await app.dispose()
 

@@ -53,6 +53,8 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ROOT, percentile, pgbench, scratch_database
+from _http import peak_rss_mb
+from _results import result
 from checkout import checkout
 
 from app.db import create_engine, session_factory
@@ -352,6 +354,7 @@ async def bench(url: str, options: argparse.Namespace) -> None:
     shop, real = await place(url, latency_events + options.captures)
     progress("starting the API processes")
 
+    applier_rss: list[float] = []
     with processes(api_commands(ports), env) as api_pids:
         await wait_ready(bases)
         # 1. acknowledgement
@@ -387,6 +390,8 @@ async def bench(url: str, options: argparse.Namespace) -> None:
             cpu_before = cpu_seconds(applier_pids)
             await wait_applied(url, len(captures))
             capture_cpu = (cpu_seconds(applier_pids) - cpu_before) / len(captures)
+            applier_rss = [peak_rss_mb(pid) for pid in applier_pids]
+        api_rss = [peak_rss_mb(pid) for pid in api_pids]
     span = await rows(
         url,
         "SELECT count(*) AS n, extract(epoch FROM max(processed_at) - min(processed_at)) AS s, "
@@ -437,6 +442,22 @@ async def bench(url: str, options: argparse.Namespace) -> None:
         f"  applier CPU / capture : {ms(capture_cpu):5.2f} ms (Python; the database's share "
         f"not counted)"
     )
+    print(
+        f"  peak RSS (MB)         : API {', '.join(f'{v:.0f}' for v in api_rss)}; appliers "
+        + ", ".join(f"{v:.0f}" for v in applier_rss)
+    )
+    waits_p99 = ms(percentile(waits, 0.99))
+    result("webhooks.ack_rate", rate, GOALS["ack_rate"], "/s", ">=", "webhook acks")
+    result("webhooks.ack_p99", ms(p99), GOALS["ack_p99_ms"], "ms", "<=", "webhook ack p99")
+    result("webhooks.ack_pgbench", rate, limit, "/s", None, "webhook acks vs pgbench's INSERT")
+    result("webhooks.ack_cpu", ms(ack_cpu), None, "ms", None, "API CPU per webhook ack")
+    applied = GOALS["applied_p99_ms"]
+    result("webhooks.applied_p99", waits_p99, applied, "ms", "<=", "commit→applied p99 at 200/s")
+    captured = (n - 1) / seconds
+    result("webhooks.captures", captured, GOALS["captures"], "/s", ">=", "captures, 1 business")
+    result("webhooks.capture_cpu", ms(capture_cpu), None, "ms", None, "applier CPU per capture")
+    result("webhooks.api_rss", max(api_rss), None, "MB", None, "webhooks: API peak RSS")
+    result("webhooks.applier_rss", max(applier_rss), None, "MB", None, "webhooks: applier peak RSS")
 
 
 async def run_applier() -> None:

@@ -91,8 +91,10 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
     registry = CollectorRegistry()
     engine = create_engine(settings.runtime_database_url)
     traces.instrument_engine(engine)
+    # Webhook acknowledgements, one statement in autocommit: no pre-ping, each use repeats
+    # itself once on a dead connection instead (app.db.once_more_on_disconnect).
     inbox_engine = create_engine(
-        settings.runtime_database_url, pool_size=32, max_overflow=32
+        settings.runtime_database_url, pool_size=32, max_overflow=32, pre_ping=False
     ).execution_options(isolation_level="AUTOCOMMIT")
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     sessions = session_factory(engine)

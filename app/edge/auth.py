@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from litestar.connection import ASGIConnection
 from litestar.security.jwt import JWTAuth, Token
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.tenancy.models import ROLES
 from app.tenancy.service import Principal, find_principal
@@ -41,9 +41,12 @@ async def principal_from_token(
         version = int(extras.get("tv", 0))
     except (KeyError, ValueError, TypeError):
         return None
-    sessions: async_sessionmaker[AsyncSession] = connection.app.state.sessions
-    async with sessions() as session:
-        principal = await find_principal(session, tenant_id, user_id, version)
+    # A connection of the request pool in autocommit, no ORM session: this runs on every
+    # authenticated request.
+    engine: AsyncEngine = connection.app.state.engine
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        principal = await find_principal(conn, tenant_id, user_id, version)
     if principal is None or principal.role not in ROLES:
         return None
     structlog.contextvars.bind_contextvars(

@@ -274,7 +274,10 @@ async def idempotent(
             stored = idempotency.StoredResponse(
                 status_code, response.content, response.media_type or "application/json"
             )
-            await idempotency.store_response(connection, tenant_id, key, stored)
+            # Without a probe, the COMMIT rides with the stored response (one round trip).
+            await idempotency.store_response(
+                connection, tenant_id, key, stored, commit=probe is None
+            )
             if probe is not None:
                 await probe("worked", connection)
             await transaction.commit()

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from sqlalchemy import or_, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.audit import trail as audit
 from app.db import lock_all, new_id, retry_on_contention, set_tenant, set_tenant_and_lock_timeout
@@ -246,14 +246,13 @@ _USER_STATE = text("SELECT * FROM auth_user_state(:tenant_id, :user_id)")
 
 
 async def find_principal(
-    session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, token_version: int
+    connection: AsyncConnection, tenant_id: uuid.UUID, user_id: uuid.UUID, token_version: int
 ) -> Principal | None:
     """The caller a token names, if the token still stands: the user exists, is active and the
     token carries their current version (deactivation bumps it). Role and email come from the
     row, so a role change applies to the next request. One statement, one round trip: it runs
-    on every authenticated request, so without a transaction around it (a single read needs
-    none)."""
-    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    on every authenticated request, so on a connection in autocommit (a single read needs no
+    transaction)."""
     row = (
         await connection.execute(_USER_STATE, {"tenant_id": tenant_id, "user_id": user_id})
     ).first()
