@@ -25,6 +25,12 @@ PostgreSQL), then:
 `--citus-workers 1,2` repeats the Citus run with only the first worker registered, then with
 two, in fresh databases: what the second machine buys, measured.
 
+For every server that runs on this machine (coordinator, each worker, the plain PostgreSQL)
+it also prints the CPU seconds its PostgreSQL processes spent, over the whole run and over
+the throughput phase, and per checkout: how the database work divides between the nodes
+(bench/_pg_cpu.py says how it is counted). A node elsewhere shows n/a. The figure is the
+whole server's, so give the plain run a server nothing else is using.
+
 Redis comes from REDIS_URL (default redis://127.0.0.1:6379/0). The databases are dropped at
 the end unless --keep.
 """
@@ -55,6 +61,8 @@ ROOT = Path(__file__).resolve().parent.parent
 for path in (ROOT, ROOT / "bench"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+
+from _pg_cpu import NOT_HERE, Server, locate, measure  # noqa: E402
 
 from app.audit import trail as audit  # noqa: E402
 from app.bookings.placing import place_booking  # noqa: E402
@@ -159,6 +167,21 @@ def create_citus_database(base: str, name: str, worker_count: int | None = None)
     return url
 
 
+def citus_servers(url: str) -> list[Server]:
+    """The coordinator and the workers this database has registered, each located."""
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT nodename, nodeport, groupid FROM pg_dist_node "
+            "WHERE noderole = 'primary' AND isactive ORDER BY groupid, nodeport"
+        ).fetchall()
+    return [locate("worker" if g else "coordinator", url, h, p) for h, p, g in rows]
+
+
+def plain_server(url: str) -> list[Server]:
+    parsed = make_url(url)
+    return [locate("server", url, parsed.host or "127.0.0.1", parsed.port or 5432)]
+
+
 def drop_citus_database(base: str, name: str) -> None:
     with psycopg.connect(libpq(base), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -177,6 +200,10 @@ class Report:
     steps: list[tuple[str, str, float]] = field(default_factory=list)
     figures: dict[str, str] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    # phase ("run", "throughput") -> server -> CPU seconds (None: not on this machine)
+    cpu: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    checkouts: int = 0
+    tenants: list[uuid.UUID] = field(default_factory=list)  # the throughput phase's
 
     @contextmanager
     def step(self, name: str) -> Iterator[dict[str, str]]:
@@ -359,6 +386,7 @@ async def throughput(
     report: Report,
     owner: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
+    servers: list[Server],
     total: int,
     workers: int,
     businesses: int,
@@ -391,8 +419,11 @@ async def throughput(
         f"throughput: {total} checkouts, {workers} workers, {businesses} businesses"
     ) as note:
         began = time.perf_counter()
-        await asyncio.gather(*(work() for _ in range(workers)))
+        with measure(servers) as used:
+            await asyncio.gather(*(work() for _ in range(workers)))
         elapsed = time.perf_counter() - began
+        report.cpu["throughput"], report.checkouts = used, total
+        report.tenants = [shop.tenant_id for shop in shops]
         latencies.sort()
         rate = total / elapsed
         p50 = latencies[len(latencies) // 2] * 1000
@@ -408,7 +439,9 @@ async def throughput(
 # -- one server ------------------------------------------------------------------------------
 
 
-async def run_on(label: str, url: str, redis_url: str, args: argparse.Namespace) -> Report:
+async def run_on(
+    label: str, url: str, servers: list[Server], redis_url: str, args: argparse.Namespace
+) -> Report:
     report = Report(label)
     settings = load_settings(
         url,
@@ -426,9 +459,13 @@ async def run_on(label: str, url: str, redis_url: str, args: argparse.Namespace)
     app_engine = create_engine(settings.runtime_database_url, pool_size=pool, max_overflow=8)
     sessions = session_factory(app_engine)
     try:
-        await money_path(report, settings, owner, sessions)
-        await race(report, owner, sessions, args.racers)
-        await throughput(report, owner, sessions, args.bookings, args.workers, args.businesses)
+        with measure(servers) as used:
+            await money_path(report, settings, owner, sessions)
+            await race(report, owner, sessions, args.racers)
+            await throughput(
+                report, owner, sessions, servers, args.bookings, args.workers, args.businesses
+            )
+        report.cpu["run"] = used
     finally:
         await app_engine.dispose()
         await owner.dispose()
@@ -459,14 +496,17 @@ def describe_cluster(url: str) -> str:
     )
 
 
-def businesses_per_worker(url: str) -> str:
-    """Where each business's shard group landed: what each worker holds."""
+def businesses_per_worker(url: str, only: list[uuid.UUID] | None = None) -> str:
+    """Where each business's shard group landed: what each worker holds (of `only`)."""
     with psycopg.connect(libpq(url), autocommit=True) as conn:
         rows = conn.execute(
             "SELECT n.nodename || ':' || n.nodeport, count(*) FROM tenants t "
             "JOIN pg_dist_placement p "
             "  ON p.shardid = get_shard_id_for_distribution_column('bookings', t.id) "
-            "JOIN pg_dist_node n ON n.groupid = p.groupid GROUP BY 1 ORDER BY 1"
+            "JOIN pg_dist_node n ON n.groupid = p.groupid "
+            "WHERE %(only)s::uuid[] IS NULL OR t.id = ANY(%(only)s::uuid[]) "
+            "GROUP BY 1 ORDER BY 1",
+            {"only": only},
         ).fetchall()
     return ", ".join(f"{count} on {node}" for node, count in rows)
 
@@ -482,6 +522,30 @@ def print_reports(reports: list[Report]) -> None:
     for report in reports:
         row = "".join(f"{report.figures.get(k, '-'):>14}" for k in keys)
         print(f"  {report.label[:30]:<30}{row}")
+    print_cpu(reports)
+
+
+def print_cpu(reports: list[Report]) -> None:
+    """Each server's CPU seconds over the whole run and the throughput phase, and per
+    checkout in that phase: how the database work divides between the nodes."""
+    print("\n== database CPU per server (its PostgreSQL processes, from /proc)")
+    heads = ["run s", "throughput s", "ms/checkout"]
+    print(f"  {'':<58}" + "".join(f"{h:>14}" for h in heads))
+    for report in reports:
+        print(f"  {report.label.split(';')[0]}")
+        run, phase = report.cpu.get("run", {}), report.cpu.get("throughput", {})
+        for server in phase or run:
+            whole, used = run.get(server), phase.get(server)
+            if whole is None and used is None:
+                print(f"    {server:<56}{NOT_HERE:>42}")
+                continue
+            per = used * 1000 / report.checkouts if used is not None and report.checkouts else None
+            cells = [
+                "-" if whole is None else f"{whole:.1f}",
+                "-" if used is None else f"{used:.1f}",
+                "-" if per is None else f"{per:.1f}",
+            ]
+            print(f"    {server:<56}" + "".join(f"{c:>14}" for c in cells))
 
 
 async def main() -> int:
@@ -519,12 +583,15 @@ async def main() -> int:
             upgrade(url)
             migrated = time.perf_counter() - started
             cluster = describe_cluster(url)
-            report = await run_on("Citus: " + cluster, url, redis_url, args)
+            report = await run_on("Citus: " + cluster, url, citus_servers(url), redis_url, args)
             report.steps.insert(
                 0, ("create database on every node + migrate + distribute", "ok", migrated * 1000)
             )
             with report.step("placement: businesses per worker") as note:
-                note["result"] = businesses_per_worker(url)
+                note["result"] = (
+                    f"{businesses_per_worker(url)}; of the throughput phase's "
+                    f"{len(report.tenants)}: {businesses_per_worker(url, report.tenants)}"
+                )
             reports.append(report)
         finally:
             if not args.keep:
@@ -535,7 +602,9 @@ async def main() -> int:
         try:
             upgrade(url)
             migrated = time.perf_counter() - started
-            report = await run_on("PostgreSQL (one server)", url, redis_url, args)
+            report = await run_on(
+                "PostgreSQL (one server)", url, plain_server(url), redis_url, args
+            )
             report.steps.insert(0, ("create database + migrate", "ok", migrated * 1000))
             reports.append(report)
         finally:
