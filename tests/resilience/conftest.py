@@ -88,9 +88,12 @@ class Stack:
             time.sleep(0.1)
         raise AssertionError(f"the API did not get ready:\n{self.tail('serve')}")
 
-    def tail(self, role: str) -> str:
+    def log(self, role: str) -> str:
         path = self.logs / f"{role}.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def tail(self, role: str) -> str:
+        return self.log(role)[-4000:]
 
     def stop_all(self) -> None:
         for child in self.children.values():
