@@ -40,6 +40,12 @@ class Sink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:
+                    # The sender died mid-request (a worker SIGKILLed while writing): like any
+                    # HTTP server, the provider never acts on a request whose body did not
+                    # arrive, so it is no call at all.
+                    self.close_connection = True
+                    return
                 header = self.headers.get("idempotency-key")
                 key = header or _message_key(body)
                 sink.record(self.path, key, keyed=header is not None)
