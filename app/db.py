@@ -71,7 +71,7 @@ def create_engine(
     url: str, *, pool_size: int = 10, max_overflow: int = 20, pre_ping: bool = True
 ) -> AsyncEngine:
     """`pre_ping=False` only for an engine whose every use repeats itself once on a dead
-    connection (once_more_on_disconnect): the ping's round trip is then saved."""
+    connection: the ping's round trip is then saved."""
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -131,25 +131,6 @@ async def driver(
         raise DBAPIError.instance(
             sql, None, error, psycopg.Error, connection_invalidated=broken
         ) from error
-
-
-async def once_more_on_disconnect(
-    engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]
-) -> T:
-    """Run `work` on a connection of `engine` (one without pre-ping); if the connection turns
-    out dead (PostgreSQL restarted since it was pooled), run it once more on a new one - the
-    pool drops every connection older than the failure - so a restart costs no failed request,
-    as the ping would have made sure, without a ping's round trip on every checkout. Only for
-    work that is safe to repeat: a read, or one statement that stores nothing twice (INSERT ...
-    ON CONFLICT DO NOTHING) in autocommit."""
-    try:
-        async with engine.connect() as connection:
-            return await work(connection)
-    except DBAPIError as error:
-        if not error.connection_invalidated:
-            raise
-    async with engine.connect() as connection:
-        return await work(connection)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

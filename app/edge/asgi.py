@@ -18,10 +18,10 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import traces
-from app.db import create_engine, session_factory
+from app.db import CONNECT_TIMEOUT, POOL_TIMEOUT, create_engine, session_factory
 from app.edge import ops
 from app.edge.api import audit as audit_routes
 from app.edge.api import availability as availability_routes
@@ -53,6 +53,8 @@ from app.gateways.accounts import build_providers
 from app.integrations.crypto import SecretBox
 from app.logs import configure_logging
 from app.outbox.metrics import OutboxGauges
+from app.outbox.relay import libpq_url
+from app.payments.inbox_writer import InboxWriter
 from app.presentation.links import ManageLinks
 from app.settings import Settings
 from app.tenancy.demo import DEMO_TENANTS
@@ -91,11 +93,14 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
     registry = CollectorRegistry()
     engine = create_engine(settings.runtime_database_url)
     traces.instrument_engine(engine)
-    # Webhook acknowledgements, one statement in autocommit: no pre-ping, each use repeats
-    # itself once on a dead connection instead (app.db.once_more_on_disconnect).
-    inbox_engine = create_engine(
-        settings.runtime_database_url, pool_size=32, max_overflow=32, pre_ping=False
-    ).execution_options(isolation_level="AUTOCOMMIT")
+    # Webhook acknowledgements, one statement in autocommit on plain psycopg connections of
+    # their own (app/payments/inbox_writer.py).
+    inbox_writer = InboxWriter(
+        libpq_url(settings.runtime_database_url),
+        size=32,
+        connect_timeout=CONNECT_TIMEOUT,
+        pool_timeout=POOL_TIMEOUT,
+    )
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     sessions = session_factory(engine)
 
@@ -109,11 +114,11 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
         finally:
             await redis.aclose()
             await engine.dispose()
-            await inbox_engine.dispose()
+            await inbox_writer.close()
             if deps.providers.http is not None:
                 await deps.providers.http.aclose()
 
-    deps = api_deps(settings, sessions, inbox_engine)
+    deps = api_deps(settings, sessions, inbox_writer)
     state = State(
         {
             "settings": settings,
@@ -178,7 +183,7 @@ def sandbox_secret(settings: Settings) -> str:
 
 
 def api_deps(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], inbox_engine: AsyncEngine
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], inbox_writer: InboxWriter
 ) -> ApiDeps:
     return ApiDeps(
         environment=settings.environment,
@@ -188,7 +193,7 @@ def api_deps(
         stripe_webhook_secret=settings.stripe_webhook_secret,
         kashier_api_key=settings.kashier_api_key,
         sandbox_secret=sandbox_secret(settings),
-        inbox_engine=inbox_engine,
+        inbox_writer=inbox_writer,
         checkout_wait_seconds=settings.checkout_wait_seconds,
         providers=build_providers(settings),
     )

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.availability.memo import AvailabilityMemo
 from app.gateways.accounts import Providers
+from app.payments.inbox_writer import InboxWriter
 from app.tenant_settings.sealing import Sealer
 
 
@@ -29,7 +30,7 @@ class ApiDeps:
     # Signs the development sandbox's webhook events (derived from the application secret).
     sandbox_secret: str = field(repr=False)
     # Webhook acknowledgements: one INSERT each, committed by itself, on a pool of their own.
-    inbox_engine: AsyncEngine
+    inbox_writer: InboxWriter
     # How long a booking answer waits for the provider's checkout URL (0: do not wait).
     checkout_wait_seconds: float = 0.0
     # The platform's provider clients (reconciliation runs on demand). Tests swap in their own.

@@ -16,6 +16,7 @@ that reference itself.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,16 +36,27 @@ DEAD = "dead"
 # No subquery in the INSERT (Citus refuses one in an INSERT into a reference table): an event
 # that names no payment of ours has its order key looked up first (_BY_REF). Both go straight
 # to psycopg (app.db.driver): they run on every delivery, and SQLAlchemy's per-statement work
-# was a tenth of an acknowledgement's CPU.
-_STORE = (
-    "INSERT INTO inbox (id, provider, event_id, event_type, payload, order_key, "
-    "bound_tenant_id, amount_minor) VALUES (%(id)s, %(provider)s, %(event_id)s, %(type)s, "
-    "CAST(%(payload)s AS jsonb), %(key)s, %(bound)s, %(amount)s) "
-    "ON CONFLICT (provider, event_id) DO NOTHING RETURNING id, seq"
-)
+# was a tenth of an acknowledgement's CPU. The INSERT takes one or more rows (VALUES lists:
+# the acknowledgement's writer stores the deliveries that arrive together in one statement).
+_COLUMNS = "id, provider, event_id, event_type, payload, order_key, bound_tenant_id, amount_minor"
+_ROW = "(%s, %s, %s, %s, CAST(%s AS jsonb), %s, %s, %s)"
+MAX_ROWS = 64
+
+
+@functools.cache
+def store_sql(rows: int) -> str:
+    values = ", ".join([_ROW] * rows)
+    return (
+        f"INSERT INTO inbox ({_COLUMNS}) VALUES {values} "
+        "ON CONFLICT (provider, event_id) DO NOTHING RETURNING id, seq"
+    )
+
+
+STORE_SQL = store_sql(1)
 _BY_REF = "SELECT CAST(p.id AS text) FROM payment_by_provider_ref(%(provider)s, %(ref)s) p"
 # The applier's NOTIFY when no earlier event waits unclaimed (migration 0032).
 _WAKE = text("SELECT inbox_wake(:seq)")
+WAKE_SQL = "SELECT inbox_wake(%(seq)s)"
 _CLAIM = text("SELECT * FROM inbox_claim(:worker, :limit, :lease)")
 _FAIL = text(
     "UPDATE inbox SET status = CASE WHEN :dead THEN 'dead' ELSE 'pending' END, "
@@ -100,29 +112,66 @@ async def store(
 ) -> Stored:
     """Store a verified event in the caller's connection (the caller commits). `raw` is the
     body as delivered: stored as the payload without serialising it again."""
+    async with driver(connection, STORE_SQL, pipeline=False) as pg:
+        return await store_on(pg, event, raw, bound_tenant_id=bound_tenant_id)
+
+
+Row = tuple[Any, ...]
+
+
+async def store_on(
+    pg: Any,
+    event: events.ProviderEvent,
+    raw: str,
+    *,
+    bound_tenant_id: uuid.UUID | None = None,
+) -> Stored:
+    """`store` on a psycopg AsyncConnection: psycopg errors come out as they are."""
+    row = await row_for(pg, event, raw, bound_tenant_id=bound_tenant_id)
+    return (await store_rows(pg, [row]))[0]
+
+
+async def row_for(
+    pg: Any,
+    event: events.ProviderEvent,
+    raw: str,
+    *,
+    bound_tenant_id: uuid.UUID | None = None,
+) -> Row:
+    """The inbox row for a verified event, its order key looked up when the event names no
+    payment of ours but a provider reference (one indexed read)."""
     ref = event.provider_ref or event.charge_ref
     key = str(event.payment_id) if event.payment_id else None
-    async with driver(connection, _STORE, pipeline=False) as pg:
-        if key is None and ref:
-            found = await pg.execute(_BY_REF, {"provider": event.provider, "ref": ref})
-            key = (await found.fetchone() or (None,))[0]
-        stored = await pg.execute(
-            _STORE,
-            {
-                "id": new_id(),
-                "provider": event.provider,
-                "event_id": event.event_id,
-                "type": event.type,
-                "payload": raw,
-                "key": key or ref or event.event_id,
-                "bound": bound_tenant_id,
-                "amount": event.amount_minor if event.provider == "kashier" else None,
-            },
-        )
-        row = await stored.fetchone()
-    if row is None:
-        return Stored(None)
-    return Stored(row[0], row[1])
+    if key is None and ref:
+        found = await pg.execute(_BY_REF, {"provider": event.provider, "ref": ref})
+        key = (await found.fetchone() or (None,))[0]
+    amount = event.amount_minor if event.provider == "kashier" else None
+    return (
+        new_id(),
+        event.provider,
+        event.event_id,
+        event.type,
+        raw,
+        key or ref or event.event_id,
+        bound_tenant_id,
+        amount,
+    )
+
+
+def needs_lookup(event: events.ProviderEvent) -> bool:
+    """Whether `row_for` reads the database for this event's order key."""
+    return event.payment_id is None and bool(event.provider_ref or event.charge_ref)
+
+
+async def store_rows(pg: Any, rows: list[Row]) -> list[Stored]:
+    """One INSERT ... ON CONFLICT DO NOTHING for up to MAX_ROWS rows, in the caller's
+    transaction (autocommit: committed when it returns). A row whose event was stored before,
+    or earlier in the same list, comes back as a duplicate."""
+    cursor = await pg.execute(store_sql(len(rows)), [value for row in rows for value in row])
+    inserted = {row[0]: row[1] for row in await cursor.fetchall()}
+    return [
+        Stored(row[0], inserted[row[0]]) if row[0] in inserted else Stored(None) for row in rows
+    ]
 
 
 async def wake(connection: AsyncConnection, seq: int) -> bool:

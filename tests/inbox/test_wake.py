@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import create_engine
 from app.payments import inbox
+from app.payments.inbox_writer import InboxWriter
 from app.payments.provider_events import sandbox_event
 from app.settings import Settings, app_role_url
 from app.worker.jobs.inbox import ApplierConfig
@@ -128,3 +129,26 @@ async def test_wake_after_commit_notifies_only_when_no_earlier_event_waits(
             )
             assert await inbox.wake(edge, seqs[1]) is True
             assert await notifications(listener) == 1
+
+
+async def test_a_burst_stored_by_the_writer_wakes_the_applier_and_not_once_per_delivery(
+    owner_engine: AsyncEngine,
+) -> None:
+    writer = InboxWriter(libpq(app_role_url(owner_url(owner_engine))), size=8)
+    try:
+        async with listening(owner_engine) as listener:
+            payloads = [
+                {"id": f"evt_burst_{uuid.uuid4().hex}", "type": "payment.succeeded", "data": {}}
+                for _ in range(40)
+            ]
+            stored = await asyncio.gather(
+                *(writer.store(sandbox_event(p), json.dumps(p)) for p in payloads)
+            )
+            assert all(s.inbox_id is not None for s in stored)
+            woken = await notifications(listener, within=1.0)
+        # At least one wake-up reached the applier; the ones that ran while another was in
+        # flight were folded into the next, and an inbox with earlier events waiting stays
+        # quiet, so a burst of 40 is not 40 notifications.
+        assert 1 <= woken < 10, woken
+    finally:
+        await writer.close()

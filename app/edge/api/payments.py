@@ -20,13 +20,12 @@ import msgspec
 import structlog
 from litestar import MediaType, Request, Response, Router, get, post
 from litestar.response import Redirect
-from sqlalchemy.exc import DataError, DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.exc import DataError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import trail as audit
 from app.bookings import checkout
 from app.bookings import payment_events as webhooks
-from app.db import once_more_on_disconnect
 from app.edge.deps import ApiDeps
 from app.edge.http import idempotent, manager_only, principal
 from app.edge.web.config import web_config
@@ -70,36 +69,16 @@ async def _store(
     *,
     bound_tenant_id: uuid.UUID | None = None,
 ) -> inbox.Stored:
-    """One statement in autocommit: the row is durable before the provider hears 200. A
-    second one, after that commit, wakes the applier if the inbox was idle."""
-    engine = deps.inbox_engine
+    """One statement in autocommit: the row is durable before the provider hears 200. The
+    applier is woken after that commit (app/payments/inbox_writer.py)."""
     try:
         body = raw.decode()
     except UnicodeDecodeError:  # JSON in UTF-16/32: stored as we parsed it
         body = json.dumps(event.payload)
     try:
-        return await once_more_on_disconnect(
-            engine,
-            lambda connection: _store_and_wake(connection, event, body, bound_tenant_id),
-        )
+        return await deps.inbox_writer.store(event, body, bound_tenant_id=bound_tenant_id)
     except DataError:  # valid for Python, not for jsonb (NaN, \u0000, lone surrogates)
         raise UnstorableEvent() from None
-
-
-async def _store_and_wake(
-    connection: AsyncConnection,
-    event: events.ProviderEvent,
-    body: str,
-    bound_tenant_id: uuid.UUID | None,
-) -> inbox.Stored:
-    stored = await inbox.store(connection, event, body, bound_tenant_id=bound_tenant_id)
-    if stored.seq is not None:
-        try:
-            await inbox.wake(connection, stored.seq)
-        except DBAPIError as error:
-            # Stored and committed already: the applier finds it on its next poll.
-            log.warning("inbox.wake_failed", error=type(error).__name__)
-    return stored
 
 
 def _answer(stored: inbox.Stored) -> WebhookOut:
