@@ -126,3 +126,29 @@ async def closed_loop(
         for connection in pool:
             await connection.close()
     return sent / elapsed, tally
+
+
+class Pool:
+    """Keep-alive connections spread over `bases`, opened as requests need them (an open loop
+    sends more at once than a closed one) and reused once answered."""
+
+    def __init__(self, bases: list[str]) -> None:
+        self.bases = bases
+        self.idle: list[Connection] = []
+        self.opened = 0
+
+    async def send(self, request: bytes, tally: Tally) -> Answer:
+        if self.idle:
+            connection = self.idle.pop()
+        else:
+            connection = Connection(self.bases[self.opened % len(self.bases)])
+            self.opened += 1
+        try:
+            return await send(connection, request, tally)
+        finally:
+            self.idle.append(connection)
+
+    async def close(self) -> None:
+        idle, self.idle = self.idle, []
+        for connection in idle:
+            await connection.close()

@@ -6,9 +6,11 @@ the statements one such request sends.
 `processes` API processes (`python -m app.cli.main serve`, one per core) on free ports against
 a scratch migrated database; a business opened through the API (signup, branch, `resources`
 capacity-1 resources open 00:00-23:00, a 60-minute sandbox-paid service). Every POST carries
-its own Idempotency-Key and the owner's bearer token; the clients are keep-alive httpx
-clients in this process, spread over the API processes. Booking n takes a slot of its own
-(resource n % resources, then the next hour, then the next day): nobody waits on anybody.
+its own Idempotency-Key and the owner's bearer token; the clients are keep-alive connections
+of a lean HTTP/1.1 client in this process (bench/_rawhttp.py: httpx cost about as much CPU per
+request as a third of the server's, on the same two cores), spread over the API processes.
+Booking n takes a slot of its own (resource n % resources, then the next hour, then the next
+day): nobody waits on anybody.
 
 1. Maximum throughput: `connections` clients in a closed loop for `seconds`.
 2. Latency at half of it: an open loop at max/2 requests per second for `seconds`; each
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import time
@@ -34,14 +37,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+import uvloop
 from litestar.testing import AsyncTestClient
 from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import percentile, pgbench, scratch_database
-from _http import Business, Clients, Fleet, api_processes, clients, open_business
+from _http import Business, Fleet, api_processes, clients, open_business
+from _rawhttp import Connection, Pool, Tally, post_bytes, send
 from _results import result
 from checkout import PARAM, PGBENCH_DAYS, Replay
 
@@ -77,14 +81,25 @@ def slot(biz: Business, n: int) -> tuple[int, datetime]:
     return n % resources, start
 
 
-async def book(http: httpx.AsyncClient, biz: Business, headers: dict[str, str], n: int) -> int:
+def booking_request(biz: Business, headers: dict[str, str], n: int) -> bytes:
     resource, start = slot(biz, n)
-    response = await http.post(
-        "/api/v1/bookings",
-        json=booking_body(biz, resource, start, n),
-        headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-    )
-    return response.status_code
+    body = json.dumps(booking_body(biz, resource, start, n)).encode()
+    headers = {
+        **headers,
+        "Idempotency-Key": str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
+    return post_bytes("http://127.0.0.1", "/api/v1/bookings", body, headers)
+
+
+async def book(
+    via: Connection | Pool, biz: Business, headers: dict[str, str], n: int, tally: Tally
+) -> int:
+    """One booking; a broken connection is sent the same request (same key) once more."""
+    request = booking_request(biz, headers, n)
+    if isinstance(via, Pool):
+        return (await via.send(request, tally)).status
+    return (await send(via, request, tally)).status
 
 
 class Counter:
@@ -97,43 +112,62 @@ class Counter:
 
 
 async def closed_loop(
-    pool: Clients, biz: Business, connections: int, seconds: float, numbers: Counter
+    bases: list[str],
+    biz: Business,
+    headers: dict[str, str],
+    connections: int,
+    seconds: float,
+    numbers: Counter,
 ) -> tuple[int, dict[int, int], list[float]]:
     latencies: list[float] = []
     answers: dict[int, int] = {}
+    tally = Tally()
     deadline = time.perf_counter() + seconds
 
     async def worker(index: int) -> None:
-        http = pool.http[index % len(pool.http)]
-        while time.perf_counter() < deadline:
-            began = time.perf_counter()
-            status = await book(http, biz, pool.headers, numbers.next())
-            latencies.append(time.perf_counter() - began)
-            answers[status] = answers.get(status, 0) + 1
+        connection = Connection(bases[index % len(bases)])
+        try:
+            while time.perf_counter() < deadline:
+                began = time.perf_counter()
+                status = await book(connection, biz, headers, numbers.next(), tally)
+                latencies.append(time.perf_counter() - began)
+                answers[status] = answers.get(status, 0) + 1
+        finally:
+            await connection.close()
 
     await asyncio.gather(*(worker(i) for i in range(connections)))
     return answers.get(201, 0), answers, latencies
 
 
 async def open_loop(
-    pool: Clients, biz: Business, rate: float, seconds: float, numbers: Counter
+    bases: list[str],
+    biz: Business,
+    headers: dict[str, str],
+    rate: float,
+    seconds: float,
+    numbers: Counter,
 ) -> tuple[dict[int, int], list[float]]:
     latencies: list[float] = []
     answers: dict[int, int] = {}
     interval = 1.0 / rate
+    pool = Pool(bases)
+    tally = Tally()
     began = time.perf_counter()
 
     async def one(scheduled: float, n: int) -> None:
-        status = await book(pool.next(), biz, pool.headers, n)
+        status = await book(pool, biz, headers, n, tally)
         latencies.append(time.perf_counter() - scheduled)
         answers[status] = answers.get(status, 0) + 1
 
     tasks = []
-    for i in range(int(rate * seconds)):
-        scheduled = began + i * interval
-        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-        tasks.append(asyncio.create_task(one(scheduled, numbers.next())))
-    await asyncio.gather(*tasks)
+    try:
+        for i in range(int(rate * seconds)):
+            scheduled = began + i * interval
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(scheduled, numbers.next())))
+        await asyncio.gather(*tasks)
+    finally:
+        await pool.close()
     return answers, latencies
 
 
@@ -236,14 +270,17 @@ async def bench(url: str, options: argparse.Namespace) -> None:
             biz = await open_business(pool, resources=options.resources, hours=("00:00", "23:00"))
             # Warm-up: every connection opened, every process past its first requests.
             numbers = Counter(0)
-            await closed_loop(pool, biz, options.connections, 2.0, numbers)
+            bases, headers = fleet.bases, dict(pool.headers)
+            await closed_loop(bases, biz, headers, options.connections, 2.0, numbers)
             done, answers, _ = await closed_loop(
-                pool, biz, options.connections, options.seconds, numbers
+                bases, biz, headers, options.connections, options.seconds, numbers
             )
             max_rate = done / options.seconds
             rss_max = fleet.peak_rss_mb()
             half = max_rate / 2
-            half_answers, latencies = await open_loop(pool, biz, half, options.seconds, numbers)
+            half_answers, latencies = await open_loop(
+                bases, biz, headers, half, options.seconds, numbers
+            )
             rss_half = fleet.peak_rss_mb()
         first, second, keys = await capture(fleet, biz)
     resources = [uuid.UUID(r) for r in biz.resource_ids]
@@ -313,7 +350,7 @@ def main() -> None:
         async with scratch_database("reckon_bench_checkout_http") as url:
             await bench(url, options)
 
-    asyncio.run(run())
+    uvloop.run(run())
 
 
 if __name__ == "__main__":
