@@ -1,12 +1,13 @@
 """Webhooks: acknowledgement over HTTP, commit->applied latency, and applying captures.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
-        .venv/bin/python bench/webhooks.py [--deliveries 20000] [--connections 64]
+        .venv/bin/python bench/webhooks.py [--deliveries 20000] [--connections 32]
             [--api-processes 2] [--appliers 2] [--captures 2000] [--seconds 10]
 
 1. Acknowledgement: `--api-processes` API processes (`reckon serve`, uvicorn) on loopback;
    keep-alive connections (bench/_rawhttp.py, a lean client: httpx would cost the two cores as
-   much CPU as the server) over `--connections` connections POST signed sandbox deliveries
+   much CPU as the server) over `--connections` connections (32 by default, as many as the
+   issue's wrk measurement held open) POST signed sandbox deliveries
    to /webhooks/sandbox, 1 in 10 a duplicate of an earlier one (answered `duplicate` by ON
    CONFLICT). Each delivery is verified (HMAC over the raw body, timestamp tolerance) and
    stored with one INSERT ... ON CONFLICT in autocommit before the 200. No applier runs
@@ -518,7 +519,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=20000)
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--api-processes", type=int, default=2)
     parser.add_argument("--appliers", type=int, default=2)
     parser.add_argument("--captures", type=int, default=2000)
