@@ -6,15 +6,37 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from typing import Any
 
 import httpx
 import psycopg
 
+from app.edge.asgi import sandbox_secret
+from app.integrations import sandbox
+from app.settings import load_settings
 from tests.resilience.conftest import booking_body, open_shop
 from tests.resilience.services import ThrowawayPostgres
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SECRET_KEY = "resilience-outage-" + "s" * 40
+
+
+def _deliver(base: str, database_url: str, event_id: str) -> httpx.Response:
+    """A signed sandbox capture of a payment nobody has: the acknowledgement only stores it."""
+    event = {
+        "id": event_id,
+        "type": "payment.succeeded",
+        "data": {"tenant_id": str(uuid.uuid4()), "payment_id": str(uuid.uuid4())},
+    }
+    secret = sandbox_secret(load_settings(database_url, REDIS_URL, secret_key=SECRET_KEY))
+    raw, header = sandbox.signed_event(event, secret, int(time.time()))
+    return httpx.post(
+        f"{base}/webhooks/sandbox",
+        content=raw,
+        headers={sandbox.SIGNATURE_HEADER: header, "content-type": "application/json"},
+        timeout=10,
+    )
 
 
 def _post_booking(base: str, shop: dict[str, Any], n: int, key: str) -> httpx.Response:
@@ -50,12 +72,15 @@ def _wait_delivered(conninfo: str, booking_id: str, timeout: float) -> None:
 def test_postgres_down_answers_503_fast_and_everything_recovers_without_restart(
     cluster: ThrowawayPostgres, stack_factory: Any
 ) -> None:
-    stack = stack_factory(cluster.url, REDIS_URL)
+    stack = stack_factory(cluster.url, REDIS_URL, SECRET_KEY=SECRET_KEY)
     api, worker = stack.start("serve"), stack.start("worker")
     stack.wait_ready()
     shop = open_shop(stack.base)
     first = _post_booking(stack.base, shop, 0, "before-outage")
     assert first.status_code == 201, first.text
+    # The acknowledgement's own connections are pooled now, to be found dead below.
+    stored = _deliver(stack.base, cluster.url, "evt_sandbox_before_outage")
+    assert stored.json()["status"] == "accepted", stored.text
     _wait_delivered(cluster.conninfo, first.json()["id"], 20)
 
     cluster.stop("immediate")
@@ -70,6 +95,13 @@ def test_postgres_down_answers_503_fast_and_everything_recovers_without_restart(
             assert int(during.headers["retry-after"]) >= 1
             assert during.json()["type"] == "dependency_unavailable"
             assert during.json()["dependency"] == "postgres"
+
+        for attempt in range(2):  # a webhook: its pooled connection dead, then refused
+            began = time.monotonic()
+            webhook = _deliver(stack.base, cluster.url, "evt_sandbox_during_outage")
+            assert webhook.status_code == 503, (attempt, webhook.text)
+            assert time.monotonic() - began < 1.0, attempt
+            assert webhook.json()["dependency"] == "postgres"
 
         began = time.monotonic()
         read = httpx.get(
@@ -98,6 +130,9 @@ def test_postgres_down_answers_503_fast_and_everything_recovers_without_restart(
         time.sleep(0.2)
     assert after.status_code == 201, after.text
     assert httpx.get(f"{stack.base}/health/ready", timeout=5).json()["down"] == []
+    # The delivery refused during the outage stored nothing: delivered again, it is stored now.
+    again = _deliver(stack.base, cluster.url, "evt_sandbox_during_outage")
+    assert again.status_code == 200 and again.json()["status"] == "accepted", again.text
     second = _post_booking(stack.base, shop, 2, "after-outage")
     assert second.status_code == 201, second.text
 
