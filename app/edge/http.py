@@ -296,6 +296,38 @@ async def idempotent(
         return completed
 
 
+async def answered_early(
+    request: Request[Any, Any, Any],
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    error: errors.DomainError,
+    condition: str,
+    params: dict[str, Any],
+) -> Response[bytes] | None:
+    """For a POST with an Idempotency-Key: the problem `error` maps to, when `condition` (a
+    read: see idempotency.record_answered_key_if) says the operation would refuse it so - the
+    refusal stored under the key, in the same round trip, exactly as idempotent() would have
+    stored the operation's own, so a retry replays it. None when the condition does not hold,
+    or the key is invalid or already known: the caller then runs idempotent() as usual, which
+    answers those cases as it always does."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        raise ValueError("answered_early() is for requests with an Idempotency-Key")
+    try:
+        key = idempotency.check_key(key)
+    except errors.ValidationFailed:
+        return None
+    response = domain_problem(error)
+    fingerprint = idempotency.request_fingerprint(
+        request.method, request.url.path, await request.body()
+    )
+    stored = idempotency.StoredResponse(status_for(error), response.content, PROBLEM_JSON)
+    _, recorded = await idempotency.record_answered_key_if(
+        connection, tenant_id, key, fingerprint, stored, condition, params
+    )
+    return response if recorded else None
+
+
 async def _joined(
     connection: AsyncConnection, operation: Operation
 ) -> tuple[Response[bytes], Any | None]:

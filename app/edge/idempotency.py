@@ -16,6 +16,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, NoResultFound
@@ -85,6 +86,55 @@ _STORE = (
     "response_status = %(status)s, response_body = %(body)s, "
     "response_content_type = %(content_type)s WHERE tenant_id = %(tenant_id)s AND key = %(key)s"
 )
+
+
+# A key met for the first time whose answer was decided before any work (a refusal), when
+# the caller's condition holds: recorded completed, with that answer, at once - in the same
+# statement as the condition's read. Nothing when the key is already there.
+_RECORD_ANSWERED_IF = (
+    "WITH answer AS (SELECT coalesce(({condition}), false) AS holds), recorded AS ("
+    "INSERT INTO idempotency_keys (tenant_id, id, key, request_hash, status, response_status, "
+    "response_body, response_content_type) "
+    "SELECT %(k_tenant_id)s, %(k_id)s, CAST(%(k_key)s AS text), CAST(%(k_hash)s AS text), "
+    "'completed', %(k_status)s, %(k_body)s, CAST(%(k_content_type)s AS text) FROM answer "
+    "WHERE answer.holds AND NOT EXISTS (SELECT 1 FROM idempotency_keys "
+    "WHERE tenant_id = %(k_tenant_id)s AND key = CAST(%(k_key)s AS text)) "
+    "ON CONFLICT (tenant_id, key) DO NOTHING RETURNING 1) "
+    "SELECT (SELECT holds FROM answer), EXISTS (SELECT 1 FROM recorded)"
+)
+
+
+async def record_answered_key_if(
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    key: str,
+    fingerprint: str,
+    response: StoredResponse,
+    condition: str,
+    params: dict[str, Any],
+) -> tuple[bool, bool]:
+    """If `condition` (a SELECT of one boolean; no row is false; its own %(name)s `params`,
+    none starting with k_) holds, store a new key with `response` as if the request had run
+    and answered that: one committed round trip. (condition held, key stored): not stored
+    when the key is known already - the caller then takes the ordinary path, which replays
+    it, refuses a reuse or reports it in progress."""
+    sql = _RECORD_ANSWERED_IF.format(condition=condition)
+    values = {
+        **params,
+        "k_tenant_id": tenant_id,
+        "k_id": new_id(),
+        "k_key": key,
+        "k_hash": fingerprint,
+        "k_status": response.status,
+        "k_body": response.body,
+        "k_content_type": response.content_type,
+    }
+    async with connection.begin(), driver(connection, sql) as raw:
+        await raw.execute(set_tenant_sql(tenant_id))
+        cursor = await raw.execute(sql, values)
+        await raw.commit()
+        row = await cursor.fetchone()
+    return (bool(row[0]), bool(row[1])) if row else (False, False)
 
 
 async def record_key(

@@ -14,24 +14,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from app.outbox.models import OutboxEvent, Status
 
 Aggregate = tuple[uuid.UUID, str, uuid.UUID]
 
-_CLAIM = text("SELECT * FROM outbox_claim(:worker, :limit, :lease)")
-_DELIVERED = text("SELECT outbox_mark_delivered(:tenant_ids, :ids)")
-_RELEASE = text("SELECT outbox_release(:tenant_ids, :ids)")
-_RELEASE_CHANNELS = text(
-    "SELECT outbox_release_deliveries(:tenant_ids, :ids, CAST(:channels AS text[]))"
+# The relay's hot statements run on the psycopg connection itself (app.db.driver): one
+# statement per batch each, and none of SQLAlchemy's per-statement and per-row Python. The
+# claim's columns come in OutboxEvent's field order, then the channel and the held channels.
+CLAIM = (
+    "SELECT tenant_id, id, seq, topic, aggregate_type, aggregate_id, payload, created_at, "
+    "attempts, traceparent, channel, held FROM outbox_claim(%s, %s, %s)"
 )
-_RECORD = text(
-    "SELECT outbox_record(:tenant_ids, :ids, CAST(:channels AS text[]), "
-    "CAST(:statuses AS text[]), CAST(:attempts AS integer[]), CAST(:errors AS text[]), "
-    "CAST(:available_at AS timestamptz[]))"
+_DELIVERED = "SELECT outbox_mark_delivered(%(tenant_ids)s, %(ids)s)"
+_RELEASE = "SELECT outbox_release(%(tenant_ids)s, %(ids)s)"
+_RELEASE_CHANNELS = (
+    "SELECT outbox_release_deliveries(%(tenant_ids)s, %(ids)s, CAST(%(channels)s AS text[]))"
 )
+_RECORD = (
+    "SELECT outbox_record(%(tenant_ids)s, %(ids)s, CAST(%(channels)s AS text[]), "
+    "CAST(%(statuses)s AS text[]), CAST(%(attempts)s AS integer[]), "
+    "CAST(%(errors)s AS text[]), CAST(%(available_at)s AS timestamptz[]))"
+)
+# Names the settlement's statements in errors (app.db.driver).
+SETTLE = "outbox settlement (outbox_record, outbox_mark_delivered, outbox_release...)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,33 +84,25 @@ class Outcome:
         return self.status == "delivered"
 
 
-async def claim(
-    connection: AsyncConnection, worker: str, limit: int, lease_seconds: float
-) -> list[Claimed]:
-    rows = await connection.execute(
-        _CLAIM, {"worker": worker, "limit": limit, "lease": lease_seconds}
-    )
+async def claim(raw: Any, worker: str, limit: int, lease_seconds: float) -> list[Claimed]:
+    """Lease up to `limit` due claims (more when an aggregate's followers ride along), in seq
+    order. `raw`: an autocommit psycopg connection."""
+    # Binary results: uuids and timestamps load without parsing text.
+    cursor = await raw.execute(CLAIM, (worker, limit, lease_seconds), binary=True)
+    rows = await cursor.fetchall()
     claimed = [
-        Claimed(
-            event=OutboxEvent(
-                tenant_id=r.tenant_id,
-                id=r.id,
-                seq=r.seq,
-                topic=r.topic,
-                aggregate_type=r.aggregate_type,
-                aggregate_id=r.aggregate_id,
-                payload=r.payload,
-                created_at=r.created_at,
-                attempts=r.attempts,
-                traceparent=r.traceparent,
-            ),
-            channel=r.channel,
-            held=frozenset(r.held or ()),
-        )
-        for r in rows
+        Claimed(OutboxEvent(*row[:10]), row[10], frozenset(row[11]) if row[11] else _NONE)
+        for row in rows
     ]
-    claimed.sort(key=lambda c: (c.seq, c.channel or ""))
+    claimed.sort(key=_claim_order)
     return claimed
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+def _claim_order(item: Claimed) -> tuple[int, str]:
+    return (item.event.seq, item.channel or "")
 
 
 @dataclass
@@ -116,21 +113,22 @@ class Settlement:
     released: list[Claimed] = field(default_factory=list)
     recorded: list[tuple[Claimed, Outcome]] = field(default_factory=list)
 
-    async def write(self, connection: AsyncConnection) -> None:
+    async def write(self, raw: Any) -> None:
+        """`raw`: an autocommit psycopg connection; one statement per kind, in this order."""
         # Channel outcomes first: were we to stop between two writes, an event that split is
         # never left looking unsplit behind a later event already marked delivered.
         if self.recorded:
-            await connection.execute(_RECORD, _outcome_arrays(self.recorded))
+            await raw.execute(_RECORD, _outcome_arrays(self.recorded))
         if self.delivered:
-            await connection.execute(_DELIVERED, _id_arrays(self.delivered))
+            await raw.execute(_DELIVERED, _id_arrays(self.delivered))
         events = [c for c in self.released if c.channel is None]
         if events:
-            await connection.execute(_RELEASE, _id_arrays(events))
+            await raw.execute(_RELEASE, _id_arrays(events))
         channels = [c for c in self.released if c.channel is not None]
         if channels:
             arrays = _id_arrays(channels)
             arrays["channels"] = [c.channel for c in channels]
-            await connection.execute(_RELEASE_CHANNELS, arrays)
+            await raw.execute(_RELEASE_CHANNELS, arrays)
 
 
 def _id_arrays(claims: Sequence[Claimed]) -> dict[str, Any]:

@@ -47,6 +47,10 @@ class RelayMetrics:
             registry=self.registry,
         )
 
+        # Labelled children, looked up once (labels() takes a lock and builds a key per call).
+        self._outcomes: dict[str, Any] = {}
+        self._channels: dict[tuple[str, str], Any] = {}
+
     def delivered(self, latency_seconds: float, attempts: int, channel: str | None = None) -> None:
         self.latency.observe(max(latency_seconds, 0.0))
         self._count("delivered", channel)
@@ -56,9 +60,16 @@ class RelayMetrics:
         self._count("dead" if dead else "retry", channel)
 
     def _count(self, outcome: str, channel: str | None) -> None:
-        self.attempts.labels(outcome).inc()
+        counter = self._outcomes.get(outcome)
+        if counter is None:
+            counter = self._outcomes[outcome] = self.attempts.labels(outcome)
+        counter.inc()
         if channel is not None:
-            self.channel_attempts.labels(channel, outcome).inc()
+            key = (channel, outcome)
+            counter = self._channels.get(key)
+            if counter is None:
+                counter = self._channels[key] = self.channel_attempts.labels(channel, outcome)
+            counter.inc()
 
 
 class OutboxGauges:

@@ -10,18 +10,24 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app import paging
 from app.audit import trail as audit
-from app.bookings import service
+from app.bookings import guard, rules, service
 from app.bookings.checkout import get_payment
-from app.bookings.errors import ProviderUnavailable
+from app.bookings.errors import ProviderUnavailable, SlotUnavailable
 from app.bookings.schemas import BookingIn, BookingOut, CancelIn, CancelOut, RescheduleIn
 from app.edge.deps import ApiDeps
-from app.edge.http import idempotent, in_idempotent_transaction, principal
+from app.edge.http import (
+    answered_early,
+    domain_problem,
+    idempotent,
+    in_idempotent_transaction,
+    principal,
+)
 from app.edge.ratelimit import public_rate_limit
-from app.errors import NotFound
+from app.errors import DomainError, NotFound
 from app.payments.provider_names import ROUTED_PROVIDERS
 from app.payments.service import PaymentView
 from app.tenancy.service import find_tenant_by_slug
@@ -74,6 +80,10 @@ async def _place(
             )
         sandbox_url = deps.public_base_url
 
+    refused = await _refused_early(request, tenant_id, data)
+    if refused is not None:
+        return refused
+
     placed: service.Placed | None = None
 
     async def run() -> tuple[int, Any]:
@@ -94,6 +104,32 @@ async def _place(
         return BookingOut.of(placed.booking, placed.occurrences, payment)
 
     return await idempotent(request, tenant_id, run, then=with_checkout_url)
+
+
+async def _refused_early(
+    request: Request[Any, Any, Any], tenant_id: uuid.UUID, data: BookingIn
+) -> Response[bytes] | None:
+    """A request for a slot already full is refused by one read (guard.plain_slot_check), not
+    by a whole placing transaction: in a rush for one slot that is nearly every request. The
+    answer and its stored Idempotency-Key are place_booking's own; anything less plain (an
+    invalid request, a known key, a slot with room) goes the usual way."""
+    try:
+        checked = rules.check_request(data.to_request())
+    except DomainError:
+        return None  # place_booking reports it, inside idempotent()
+    check = guard.plain_slot_check(tenant_id, checked, _now())
+    if check is None:
+        return None
+    taken = SlotUnavailable(start=checked.start.isoformat())
+    engine: AsyncEngine = request.app.state.engine
+    async with engine.connect() as connection:
+        if "idempotency-key" in request.headers:
+            return await answered_early(
+                request, connection, tenant_id, taken, check.sql, check.params
+            )
+        if await guard.slot_plainly_taken(connection, tenant_id, check):
+            return domain_problem(taken)
+        return None
 
 
 @post("/bookings", status_code=201)
