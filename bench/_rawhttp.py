@@ -5,7 +5,8 @@ connection sends one, reads the status line, the headers and a Content-Length bo
 the next. A connection that breaks is opened again and the request sent again (counted), as a
 provider redelivers.
 
-It speaks only what the benchmarks need: POST with a body, answers with Content-Length.
+It speaks only what the benchmarks need: requests with a body or none, answers with
+Content-Length.
 """
 
 from __future__ import annotations
@@ -36,8 +37,15 @@ class Tally:
 
 
 def post_bytes(base: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    return request_bytes("POST", base, path, body, headers)
+
+
+def request_bytes(
+    method: str, base: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> bytes:
     host = urlsplit(base).netloc
-    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    headers = headers or {}
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 

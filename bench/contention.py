@@ -8,7 +8,8 @@ each request with its own Idempotency-Key, all for the same resource and start (
 decides: row lock + exclusion constraint / recount; see app/bookings/placing.py).
 
 The two comparisons are implemented here and nowhere else, served the same way (`processes`
-uvicorn processes of a bare ASGI app in this file, same database, same keep-alive clients),
+uvicorn processes of a bare ASGI app in this file, same database, same client: one keep-alive
+connection per request from the lean HTTP/1.1 client of bench/_rawhttp.py),
 each booking written to a table of their own:
 - redis-lock: SET NX PX 30000 on the slot's key (exponential backoff with jitter while it is
   held, 10 s to get it), then check-then-insert (count, insert if below capacity) in one
@@ -41,7 +42,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,6 +51,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -64,13 +66,13 @@ from _http import (
     redis_url,
     spawn,
 )
+from _rawhttp import Connection, Tally, post_bytes, request_bytes, send
 from _results import result
 
 DEADLINE_SECONDS = 2.0
 LOCK_TTL_MS = 30_000
 LOCK_WAIT_SECONDS = 10.0
 CAS_RETRIES = 20
-CONNECTIONS_PER_CLIENT = 10  # httpx scans its whole pool per request: many small pools
 TZ = ZoneInfo("UTC")
 
 TABLES = """
@@ -324,21 +326,22 @@ async def burst(
     bases: list[str],
     pids: list[int],
     requests: int,
-    send: Callable[[httpx.AsyncClient, int], Awaitable[int]],
+    build: Callable[[int], bytes],
 ) -> tuple[Counter[int], list[float], float, float]:
-    """`requests` at once, spread over the servers."""
-    limits = httpx.Limits(
-        max_connections=CONNECTIONS_PER_CLIENT, max_keepalive_connections=CONNECTIONS_PER_CLIENT
-    )
-    pool = [
-        httpx.AsyncClient(base_url=bases[i % len(bases)], timeout=60, limits=limits)
-        for i in range(max(1, requests // CONNECTIONS_PER_CLIENT))
-    ]
+    """`requests` at once, each on a keep-alive connection of its own (the lean client of
+    _rawhttp.py: httpx's own CPU on the same two cores delayed the answers it timed), spread
+    over the servers. Every connection is opened and warmed with one GET /health/live first
+    (it loads the servers' code paths); the requests are built before the clock starts."""
+    connections = [Connection(bases[i % len(bases)]) for i in range(requests)]
+    tally = Tally()
     try:
-        # Connections open as the burst sends: opened beforehand, those whose request this
-        # process gets to write only seconds later would meet uvicorn's 5 s keep-alive
-        # timeout. One warm request per client loads the servers' code paths.
-        await asyncio.gather(*(client.get("/health/live") for client in pool))
+        await asyncio.gather(
+            *(
+                send(c, request_bytes("GET", c_base, "/health/live"), tally)
+                for c, c_base in ((c, bases[i % len(bases)]) for i, c in enumerate(connections))
+            )
+        )
+        built = [build(n) for n in range(requests)]
         answers: Counter[int] = Counter()
         latencies: list[float] = []
         start = asyncio.Event()
@@ -348,9 +351,9 @@ async def burst(
             await start.wait()
             began = time.perf_counter()
             try:
-                status = await send(pool[n % len(pool)], n)
-            except httpx.HTTPError as error:  # no answer at all: counted with the 5xx
-                status = 599
+                status = (await send(connections[n], built[n], tally, tries=1)).status
+            except (OSError, asyncio.IncompleteReadError) as error:
+                status = 599  # no answer at all: counted with the 5xx
                 failures[type(error).__name__] += 1
             latencies.append(time.perf_counter() - began)
             answers[status] += 1
@@ -366,8 +369,8 @@ async def burst(
             print(f"  (no answer: {dict(failures)})")
         return answers, latencies, wall, (cpu_seconds(pids) - cpu) * 1000 / requests
     finally:
-        for client in pool:
-            await client.aclose()
+        for connection in connections:
+            await connection.close()
 
 
 async def reckon_burst(
@@ -375,9 +378,9 @@ async def reckon_burst(
 ) -> Burst:
     day = datetime.now(TZ).date() + timedelta(days=3)
     start = datetime(day.year, day.month, day.day, 10, tzinfo=TZ)
-    headers = {"Authorization": f"Bearer {biz.token}"}
+    headers = {"Authorization": f"Bearer {biz.token}", "Content-Type": "application/json"}
 
-    async def send(http: httpx.AsyncClient, n: int) -> int:
+    def build(n: int) -> bytes:
         body = {
             "service_id": biz.service_id,
             "branch_id": biz.branch_id,
@@ -386,14 +389,12 @@ async def reckon_burst(
             "customer": {"name": f"Customer {n}", "phone": "+201001234567"},
             "payment": {"provider": "cash"},
         }
-        response = await http.post(
-            "/api/v1/bookings",
-            json=body,
-            headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        return post_bytes(
+            fleet_bases[0], "/api/v1/bookings", json.dumps(body).encode(), {**headers, **key}
         )
-        return response.status_code
 
-    answers, latencies, wall, cpu = await burst(fleet_bases, pids, requests, send)
+    answers, latencies, wall, cpu = await burst(fleet_bases, pids, requests, build)
     stored = await _scalar(
         url,
         "SELECT count(*) FROM bookings WHERE resource_id = %s AND starts_at = %s "
@@ -409,12 +410,13 @@ async def strategy_burst(
     slot = str(uuid.uuid4())
     await _execute(url, "INSERT INTO cmp_slots (id, capacity) VALUES (%s, %s)", (slot, capacity))
 
-    async def send(http: httpx.AsyncClient, n: int) -> int:
+    def build(n: int) -> bytes:
         ask = {"strategy": strategy, "slot": slot, "capacity": capacity, "customer": n}
-        return (await http.post("/book", json=ask)).status_code
+        json_type = {"Content-Type": "application/json"}
+        return post_bytes(servers.bases[0], "/book", json.dumps(ask).encode(), json_type)
 
     pids = [child.pid for child in servers.children]
-    answers, latencies, wall, cpu = await burst(servers.bases, pids, requests, send)
+    answers, latencies, wall, cpu = await burst(servers.bases, pids, requests, build)
     stored = await _scalar(url, "SELECT count(*) FROM cmp_bookings WHERE slot_id = %s", (slot,))
     return Burst(strategy, capacity, answers, latencies, wall, stored, cpu)
 
@@ -522,7 +524,7 @@ def main() -> None:
         async with scratch_database("reckon_bench_contention") as url:
             await bench(url, options)
 
-    asyncio.run(run())
+    uvloop.run(run())
 
 
 if __name__ == "__main__":
