@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -12,7 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, TenantScoped, new_id, set_tenant
+from app.db import Base, TenantScoped, new_id, set_tenant, values_list
 from app.paging import DEFAULT_LIMIT, Bound, Key, Keyset, Page, business_zone, period
 
 
@@ -68,6 +69,49 @@ def record(
             after=after,
         )
     )
+
+
+# record() for several rows in one statement, for a caller that sends its statements through
+# psycopg in pipeline mode (app.db.driver).
+_RECORD_COLUMNS = (
+    "tenant_id, id, actor_id, actor_kind, action, entity_type, entity_id, before, after"
+)
+_RECORD_CASTS = (None, None, None, None, None, None, None, "jsonb", "jsonb")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    actor: Actor
+    action: str
+    entity_type: str
+    entity_id: uuid.UUID
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+def insert_statement(tenant_id: uuid.UUID, records: list[Record]) -> tuple[str, dict[str, Any]]:
+    """The audit rows `records`, as record() adds them one by one."""
+    rows = [
+        (
+            tenant_id,
+            new_id(),
+            r.actor.id,
+            r.actor.kind,
+            r.action,
+            r.entity_type,
+            r.entity_id,
+            _json(r.before),
+            _json(r.after),
+        )
+        for r in records
+    ]
+    values, params = values_list(rows, _RECORD_CASTS)
+    return f"INSERT INTO audit_log ({_RECORD_COLUMNS}) VALUES {values}", params
+
+
+def _json(value: dict[str, Any] | None) -> str:
+    """As the ORM stores the JSONB columns: None is JSON null."""
+    return json.dumps(value)
 
 
 # Stand-ins for an open end of a period (only the given end is applied).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, ForeignKeyConstraint, String, func
 from sqlalchemy.dialects.postgresql import TSTZRANGE, Range
@@ -68,16 +68,40 @@ class Booking(TenantScoped, Base):
 
     def snapshot(self) -> dict[str, Any]:
         """The fields an audit row records before and after a change."""
-        return {
-            "status": self.status,
-            "start": self.starts_at.isoformat(),
-            "end": self.ends_at.isoformat(),
-            "resource_id": str(self.resource_id),
-            "party_size": self.party_size,
-            "total_minor": self.total_minor,
-            "currency": self.currency,
-            "version": self.version,
-        }
+        return snapshot_of(self)
+
+
+class Snapshotted(Protocol):
+    @property
+    def status(self) -> str: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def resource_id(self) -> uuid.UUID: ...
+    @property
+    def party_size(self) -> int: ...
+    @property
+    def total_minor(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+
+
+def snapshot_of(row: Snapshotted) -> dict[str, Any]:
+    """Booking.snapshot() of a booking's columns read without the ORM."""
+    return {
+        "status": row.status,
+        "start": row.starts_at.isoformat(),
+        "end": row.ends_at.isoformat(),
+        "resource_id": str(row.resource_id),
+        "party_size": row.party_size,
+        "total_minor": row.total_minor,
+        "currency": row.currency,
+        "version": row.version,
+    }
 
 
 class BookingProduct(Base):

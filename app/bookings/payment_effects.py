@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,7 +39,28 @@ def charge_of(booking: BookingView) -> Charge:
     )
 
 
-def event_payload(booking: BookingView, event: str) -> dict[str, Any]:
+class Published(Protocol):
+    """What a booking's event states (a BookingView, or a row read without the ORM)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def resource_id(self) -> uuid.UUID: ...
+    @property
+    def service_id(self) -> uuid.UUID: ...
+    @property
+    def branch_id(self) -> uuid.UUID: ...
+    @property
+    def version(self) -> int: ...
+
+
+def event_payload(booking: Published, event: str) -> dict[str, Any]:
     """Ids and the facts a live calendar needs; no customer contact details."""
     return {
         "event": event,

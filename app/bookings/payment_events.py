@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import traces
-from app.bookings import checkout, locks
+from app.bookings import capture, checkout, locks
 from app.db import retry_on_contention, set_tenant
 from app.errors import DomainError, RedeliverLater
 from app.ledger import chart
@@ -65,15 +65,31 @@ async def apply_stored(session: AsyncSession, claimed: inbox.Claimed, now: datet
         event_type=event.type,
         event_id=event.event_id,
     ) as span:
-        applied = await _apply_stored(session, claimed, event, now)
+        try:
+            applied = await _apply_stored(session, claimed, event, now)
+        except capture.CaptureDeclined:
+            # Rolled back whole: the general way decides (and rejects what it must).
+            applied = await _apply_stored(session, claimed, event, now, plain=False)
         span.set_attribute("webhook.outcome", applied.status)
         return applied
 
 
 async def _apply_stored(
-    session: AsyncSession, claimed: inbox.Claimed, event: events.ProviderEvent, now: datetime
+    session: AsyncSession,
+    claimed: inbox.Claimed,
+    event: events.ProviderEvent,
+    now: datetime,
+    *,
+    plain: bool = True,
 ) -> Ingested:
     async with session.begin():
+        if plain and capture.fits(event, claimed.bound_tenant_id):
+            # A plain capture in two round trips (app/bookings/capture.py); None: not plain.
+            captured = await capture.apply_capture(
+                session, claimed.id, event, now, staged_after=_after_capture(event)
+            )
+            if captured is not None:
+                return Ingested(captured)
         status = await session.scalar(_LOCK_ROW, {"id": claimed.id})
         if status != inbox.PENDING:
             return Ingested("duplicate")
@@ -100,6 +116,14 @@ async def _apply_stored(
             )
             return await _finish(session, claimed.id, tenant_id, Ingested("rejected", slug))
         return await _finish(session, claimed.id, tenant_id, Ingested("processed", detail))
+
+
+def _after_capture(event: events.ProviderEvent) -> list[capture.Staged]:
+    """What _succeeded stages after a capture it made."""
+    if event.provider != "stripe" or event.payment_id is None:
+        return []
+    payload = {"payment_id": event.payment_id}
+    return [(TOPIC_FETCH_FEE, "payment", event.payment_id, payload)]
 
 
 async def _finish(

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
@@ -91,6 +92,12 @@ async def booking_lines(
     rows = (
         await session.execute(PRODUCTS, {"t": tenant_id, "ids": [b.id for b in bookings]})
     ).all()
+    return lines_of(bookings, rows)
+
+
+def lines_of(bookings: Sequence[CoveredBooking], rows: Sequence[Any]) -> list[Line]:
+    """booking_lines from PRODUCTS rows (booking_id, product_id, quantity, unit_price_minor,
+    name) already read."""
     result: list[Line] = []
     for booking in bookings:
         products = [

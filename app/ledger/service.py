@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id, set_tenant
-from app.ledger.chart import reversal
+from app.ledger.chart import PAYABLE_ROOT, reversal
 from app.ledger.errors import (
     AccountTypeMismatch,
     EntryAlreadyReversed,
@@ -239,6 +239,86 @@ async def _post(
         postings,
         inserted.created_at,
     )
+
+
+# The same entry as post() writes, as one statement for a caller that sends its statements
+# through psycopg in pipeline mode (app.db.driver). No ON CONFLICT: a key already posted is a
+# unique violation, and the caller runs its transaction again through post().
+ACCOUNTS_SQL = (
+    "SELECT code, currency, id, type FROM ledger_accounts WHERE tenant_id = %(t)s "
+    "AND (code, currency) IN (SELECT * FROM unnest(CAST(%(codes)s AS text[]), "
+    "CAST(%(currencies)s AS text[])))"
+)
+_ENTRY_SQL = (
+    "WITH e AS (INSERT INTO journal_entries (tenant_id, id, idempotency_key, reason, "
+    "occurred_at, booking_id, payment_id) VALUES (%(t)s, %(entry)s, %(key)s, %(reason)s, "
+    "%(at)s, %(booking)s, %(payment)s) RETURNING id) "
+    "INSERT INTO postings (tenant_id, id, entry_id, account_id, amount_minor, currency) "
+    "SELECT %(t)s, p.id, e.id, p.account_id, p.amount_minor, p.currency FROM e, "
+    "unnest(CAST(%(ids)s AS uuid[]), CAST(%(accounts)s AS uuid[]), "
+    "CAST(%(amounts)s AS bigint[]), CAST(%(currencies)s AS text[])) "
+    "WITH ORDINALITY AS p(id, account_id, amount_minor, currency, n) ORDER BY p.n"
+)
+
+AccountRows = dict[tuple[str, str], tuple[uuid.UUID, str]]
+
+
+def account_params(tenant_id: uuid.UUID, lines: Sequence[Line]) -> dict[str, Any]:
+    """Parameters of ACCOUNTS_SQL: the accounts `lines` post to."""
+    keys = sorted({(line.code, line.amount.currency) for line in lines})
+    return {"t": tenant_id, "codes": [k[0] for k in keys], "currencies": [k[1] for k in keys]}
+
+
+@dataclass(frozen=True, slots=True)
+class EntryStatement:
+    """One entry as post() would write it: `sql` with `params`."""
+
+    sql: str
+    params: dict[str, Any]
+
+
+def entry_statement(
+    tenant_id: uuid.UUID,
+    accounts: AccountRows,
+    *,
+    idempotency_key: str,
+    reason: str,
+    lines: Sequence[Line],
+    occurred_at: datetime,
+    booking_id: uuid.UUID | None = None,
+    payment_id: uuid.UUID | None = None,
+) -> EntryStatement | None:
+    """post() as one statement, for accounts read with ACCOUNTS_SQL in the caller's
+    transaction. None when an account does not exist yet (post() creates it) or is a payable
+    (its balance row may refuse an overdraft, which post() turns into PayableOverdrawn).
+    Raises what post() raises for the lines and the accounts' types. The statement fails with
+    a unique violation when the key was posted already."""
+    checked = _checked_lines(lines)
+    rows: list[tuple[str, uuid.UUID, int, str]] = []
+    for line in checked:
+        found = accounts.get((line.code, line.amount.currency))
+        if found is None or line.code.split(":", 1)[0] == PAYABLE_ROOT:
+            return None
+        account_id, account_type = found
+        if account_type != line.type:
+            raise AccountTypeMismatch(code=line.code, type=line.type, existing=account_type)
+        rows.append((str(account_id), account_id, line.amount.amount_minor, line.amount.currency))
+    # The order post() inserts in (the balance-row lock order).
+    rows.sort(key=lambda row: (row[0], row[2]))
+    params = {
+        "t": tenant_id,
+        "entry": new_id(),
+        "key": idempotency_key,
+        "reason": reason,
+        "at": occurred_at,
+        "booking": booking_id,
+        "payment": payment_id,
+        "ids": [new_id() for _ in rows],
+        "accounts": [row[1] for row in rows],
+        "amounts": [row[2] for row in rows],
+        "currencies": [row[3] for row in rows],
+    }
+    return EntryStatement(_ENTRY_SQL, params)
 
 
 def _require_transaction(session: AsyncSession) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import traces
-from app.db import new_id, set_tenant
+from app.db import new_id, set_tenant, values_list
 from app.outbox.errors import (
     OutboxChannelDelivered,
     OutboxChannelNotFound,
@@ -107,6 +107,34 @@ async def stage(
             },
         )
     return event_id
+
+
+# stage() for several events of one transaction in one statement, for a caller that sends
+# its statements through psycopg in pipeline mode (app.db.driver): rows in the order given.
+_STAGE_COLUMNS = "tenant_id, id, aggregate_type, aggregate_id, topic, payload, traceparent"
+_STAGE_CASTS = (None, None, None, None, None, "jsonb", None)
+
+
+def _payload(body: dict[str, Any]) -> str:
+    return json.dumps(body, default=_json_default)
+
+
+def stage_statement(
+    tenant_id: uuid.UUID, events: list[tuple[str, str, uuid.UUID, dict[str, Any]]]
+) -> tuple[str, dict[str, Any]]:
+    """`events` as (topic, aggregate_type, aggregate_id, payload), staged as stage() would
+    stage them one by one (the tenant set, the caller's transaction open)."""
+    parent = traces.traceparent()
+    rows = [
+        (tenant_id, new_id(), kind, aggregate, topic, _payload(body), parent)
+        for topic, kind, aggregate, body in events
+    ]
+    values, params = values_list(rows, _STAGE_CASTS)
+    sql = (
+        f"WITH staged AS (INSERT INTO outbox ({_STAGE_COLUMNS}) VALUES {values} RETURNING id) "
+        f"SELECT count(*), pg_notify('{NOTIFY_CHANNEL}', '') FROM staged"
+    )
+    return sql, params
 
 
 def entry_from_row(row: Row[Any]) -> OutboxEntry:
