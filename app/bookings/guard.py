@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import traces
-from app.db import set_lock_timeout
+from app.db import Batch, psycopg_sql, set_lock_timeout
 
 LOCK_TIMEOUT_MS = 3000
 # exclusion_violation, lock_not_available, deadlock_detected, serialization_failure:
@@ -28,6 +28,13 @@ async def bound_lock_waits(session: AsyncSession) -> None:
     await set_lock_timeout(session, LOCK_TIMEOUT_MS)
 
 
+_LOCK_RESOURCES = text(
+    "SELECT id FROM resources WHERE tenant_id = :tenant_id AND id = ANY(:ids) "
+    "ORDER BY id FOR NO KEY UPDATE"
+)
+_LOCK_RESOURCES_SQL = psycopg_sql(_LOCK_RESOURCES)
+
+
 async def lock_resources(
     session: AsyncSession, tenant_id: uuid.UUID, resource_ids: Sequence[uuid.UUID]
 ) -> None:
@@ -39,13 +46,16 @@ async def lock_resources(
         return
     # The span's duration is the lock wait (behind other bookers of these resources).
     with traces.span("booking.lock_resources", resources=len(ids)):
-        await session.execute(
-            text(
-                "SELECT id FROM resources WHERE tenant_id = :tenant_id AND id = ANY(:ids) "
-                "ORDER BY id FOR NO KEY UPDATE"
-            ),
-            {"tenant_id": tenant_id, "ids": ids},
-        )
+        await session.execute(_LOCK_RESOURCES, {"tenant_id": tenant_id, "ids": ids})
+
+
+def queue_lock(batch: Batch, tenant_id: uuid.UUID, resource_ids: Sequence[uuid.UUID]) -> None:
+    """lock_resources as the first statement of a batch whose writes need nothing read under
+    the lock (a capacity-1 resource: the exclusion constraint decides): the lock is still
+    taken, in the same order, before the batch's booking insert."""
+    ids = sorted(set(resource_ids))
+    if ids:
+        batch.add(_LOCK_RESOURCES_SQL, {"tenant_id": tenant_id, "ids": ids})
 
 
 async def booked_party_size(
