@@ -9,12 +9,16 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 import psycopg
-from sqlalchemy import DateTime, MetaData, Select, text
+from psycopg.rows import namedtuple_row
+from sqlalchemy import ClauseElement, DateTime, MetaData, Select, text
 from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import (
@@ -152,6 +156,105 @@ def values_list(
     return ", ".join(groups), params
 
 
+_PSYCOPG = psycopg_dialect()  # type: ignore[no-untyped-call]
+
+
+def psycopg_sql(statement: ClauseElement) -> str:
+    """A SQLAlchemy statement as psycopg SQL (%(name)s parameters), compiled once at import
+    by the modules that send it through `driver` or a Batch: one source for the SQL."""
+    return str(statement.compile(dialect=_PSYCOPG))
+
+
+_BATCH_KEY = "reckon.batch"
+
+
+@dataclass(slots=True)
+class Batch:
+    """Writes queued on a session and sent in ONE round trip (psycopg pipeline mode, as
+    `driver`), in the order they were added, inside the session's open transaction.
+
+    For a hot write path whose statements need nothing back from each other: each one would
+    otherwise cost a round trip and SQLAlchemy's per-statement Python. Anything the queued
+    statements must precede runs only after `run` (see app/bookings/placing.py). Statements
+    are psycopg's (%(name)s parameters); the first error aborts the rest and the transaction,
+    and comes out as SQLAlchemy's DBAPIError, as from `driver`."""
+
+    statements: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, sql: str, params: dict[str, Any]) -> None:
+        self.statements.append((sql, params))
+
+    async def run(self, session: AsyncSession, *, commit: bool = False) -> None:
+        """Send what is queued (and, with `commit`, the COMMIT in the same round trip: the
+        session's own commit then finds nothing left to do)."""
+        queued, self.statements = self.statements, []
+        if not queued and not commit:
+            return
+        connection = await session.connection()
+        statements = [sql for sql, _ in queued]
+        with traces.sql_spans([*statements, "COMMIT"] if commit else statements):
+            await self._send(connection, queued, commit=commit)
+
+    @staticmethod
+    async def _send(
+        connection: AsyncConnection, queued: list[tuple[str, dict[str, Any]]], *, commit: bool
+    ) -> None:
+        async with driver(connection, queued[0][0] if queued else "COMMIT") as raw:
+            for sql, params in queued:
+                await raw.execute(sql, params)
+            if commit:
+                await raw.commit()
+
+
+async def run_together(
+    session: AsyncSession, statements: Sequence[tuple[str, dict[str, Any] | None]]
+) -> list[list[Any]]:
+    """Statements (psycopg SQL) in one round trip in the session's transaction, as `driver`
+    (beginning it if need be: the BEGIN rides along); the rows of each, as named tuples
+    (an empty list for a statement that returns none). One statement alone skips pipeline
+    mode: it needs no sync, and the rows come without SQLAlchemy's per-row work."""
+    connection = await session.connection()
+    with traces.sql_spans([sql for sql, _ in statements]):
+        async with driver(connection, statements[0][0], pipeline=len(statements) > 1) as raw:
+            cursors = []
+            for sql, params in statements:
+                cursor = await raw.execute(sql, params)
+                cursor.row_factory = namedtuple_row
+                cursors.append(cursor)
+    return [await c.fetchall() if c.description is not None else [] for c in cursors]
+
+
+def batch_of(session: AsyncSession) -> Batch | None:
+    """The batch writes on `session` join while one is open (open_batch), else None."""
+    batch: Batch | None = session.info.get(_BATCH_KEY)
+    return batch
+
+
+@asynccontextmanager
+async def open_batch(session: AsyncSession) -> AsyncIterator[Batch]:
+    """Writes that support it (booking insert, payment, ledger entry, outbox, audit) queue in
+    the yielded batch instead of running; the caller runs it before anything that must see
+    them. Whatever is still queued when the block ends normally is then sent."""
+    batch = Batch()
+    session.info[_BATCH_KEY] = batch
+    try:
+        yield batch
+        await batch.run(session)
+    finally:
+        session.info.pop(_BATCH_KEY, None)
+
+
+async def owns_transaction(session: AsyncSession) -> bool:
+    """True when the session's open transaction is its own: it took its connection from the
+    engine and began it (not a session joined to a caller's connection, as in an idempotent
+    request, where its transaction is a savepoint of the caller's). Only then may its COMMIT
+    be sent early (Batch.run)."""
+    if not isinstance(session.sync_session.get_bind(), Engine):
+        return False
+    connection = await session.connection()
+    return not connection.in_nested_transaction()
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
@@ -162,11 +265,18 @@ def set_tenant_sql(tenant_id: uuid.UUID | str, lock_timeout_ms: int | None = Non
     citus.propagate_set_commands = 'local') and never a set_config() call. A SET takes no
     bind parameter, so the value is a literal: a uuid.UUID round trip makes sure it is
     nothing but a uuid."""
+    return "; ".join(set_tenant_statements(tenant_id, lock_timeout_ms))
+
+
+def set_tenant_statements(
+    tenant_id: uuid.UUID | str, lock_timeout_ms: int | None = None
+) -> list[str]:
+    """set_tenant_sql's statements one by one (pipeline mode sends one statement a query)."""
     literal = str(uuid.UUID(str(tenant_id)))
-    sql = f"SET LOCAL app.tenant_id = '{literal}'"
+    statements = [f"SET LOCAL app.tenant_id = '{literal}'"]
     if lock_timeout_ms is not None:
-        sql += f"; SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'"
-    return sql
+        statements.append(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'")
+    return statements
 
 
 async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:

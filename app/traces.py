@@ -11,7 +11,7 @@ nothing from a request body, no card data, tokens, keys or passwords.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +156,45 @@ def instrument_engine(engine: AsyncEngine) -> None:
     event.listen(sync_engine, "handle_error", _on_error)
 
 
+@contextmanager
+def sql_spans(statements: Sequence[str]) -> Iterator[None]:
+    """A client span per statement sent straight through psycopg (app.db.run_together and
+    Batch: no SQLAlchemy cursor event sees them), as instrument_engine gives SQLAlchemy's:
+    the statements of one pipeline share its round trip, so their spans share its time. An
+    error leaving the block marks them all. A no-op when tracing is off."""
+    tracer = _STATE.tracer
+    if tracer is None:
+        yield
+        return
+    started = [
+        tracer.start_span(
+            f"sql {_operation(sql)}", kind=SpanKind.CLIENT, attributes=_sql_attributes(sql)
+        )
+        for sql in statements
+    ]
+    try:
+        yield
+    except BaseException as error:
+        for one in started:
+            set_error(one, error)
+        raise
+    finally:
+        for one in started:
+            one.end()
+
+
+def _operation(statement: str) -> str:
+    return statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
+
+
+def _sql_attributes(statement: str) -> dict[str, Attribute]:
+    return {
+        "db.system": "postgresql",
+        "db.operation": _operation(statement),
+        "db.statement": statement[:STATEMENT_LIMIT],
+    }
+
+
 def _before_execute(
     connection: Connection,
     cursor: DBAPICursor,
@@ -167,15 +206,8 @@ def _before_execute(
     tracer = _STATE.tracer
     if tracer is None or context is None:
         return
-    operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
     started = tracer.start_span(
-        f"sql {operation}",
-        kind=SpanKind.CLIENT,
-        attributes={
-            "db.system": "postgresql",
-            "db.operation": operation,
-            "db.statement": statement[:STATEMENT_LIMIT],
-        },
+        f"sql {_operation(statement)}", kind=SpanKind.CLIENT, attributes=_sql_attributes(statement)
     )
     setattr(context, _SPAN_KEY, started)
 

@@ -7,10 +7,12 @@ entry, outbox rows, audit, one transaction) next to pgbench replaying the identi
 The app side: `workers` asyncio tasks over a pool of as many connections, each placing
 bookings on distinct slots (booking n: resource n % resources, day n // resources) so the
 exclusion constraint never makes anyone wait. The pgbench side: the statements of one real
-checkout, recorded with a `before_cursor_execute` listener, replayed in one BEGIN/COMMIT as
-the app role with as many clients. Per transaction the ids the checkout creates come from
-gen_random_uuid() and the resource and times move with a per-client counter, in one \\gset
-SELECT before BEGIN (one round trip more than the app makes). JSON payloads keep their
+checkout, recorded with a `before_cursor_execute` listener and, for those sent straight
+through psycopg in pipeline mode (app.db.run_together and Batch: a few round trips for all
+of them), at the psycopg connection (watch_statements), replayed one by one in one
+BEGIN/COMMIT as the app role with as many clients. Per transaction the ids the checkout
+creates come from gen_random_uuid() and the resource and times move with a per-client
+counter, in one \\gset SELECT before BEGIN. JSON payloads keep their
 captured timestamps: only their ids move.
 
 `--processes P` runs the app side in P OS processes (a deployment runs one API process per
@@ -29,7 +31,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
@@ -78,22 +80,53 @@ async def checkout(sessions: async_sessionmaker[AsyncSession], shop: Shop, n: in
     return placed
 
 
-async def capture(
-    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], shop: Shop, n: int
-) -> list[Statement]:
-    recorded: list[Statement] = []
+def watch_statements(engine: AsyncEngine, seen: Callable[[str, Any], None]) -> Callable[[], None]:
+    """Call `seen(sql, params)` for every statement the engine's connections send: through
+    SQLAlchemy (its cursor event) and straight through psycopg (app.db.driver and its
+    batches, pipeline mode, past SQLAlchemy's events). Returns the function that stops it."""
 
     def record(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
         # An executemany is the same statement once per parameter set (psycopg pipelines
         # them); the replay sends each as its own statement.
         for one in params if many else [params]:
-            recorded.append((statement, dict(one or {})))
+            seen(statement, one)
+
+    patched: list[Any] = []
+
+    def record_driver(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        raw = dbapi_connection.driver_connection
+        if "execute" in vars(raw):
+            return
+        original = raw.execute
+
+        async def execute(query: Any, params: Any = None, **options: Any) -> Any:
+            seen(query if isinstance(query, str) else query.as_string(raw), params)
+            return await original(query, params, **options)
+
+        raw.execute = execute
+        patched.append(raw)
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
+    event.listen(engine.sync_engine, "checkout", record_driver)
+
+    def stop() -> None:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+        event.remove(engine.sync_engine, "checkout", record_driver)
+        for raw in patched:
+            del raw.execute
+
+    return stop
+
+
+async def capture(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], shop: Shop, n: int
+) -> list[Statement]:
+    recorded: list[Statement] = []
+    stop = watch_statements(engine, lambda sql, params: recorded.append((sql, dict(params or {}))))
     try:
         await checkout(sessions, shop, n)
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+        stop()
     return recorded
 
 
@@ -152,7 +185,7 @@ class Replay:
             bounds = f"tstzrange({self.shifted(b.lower)}, {self.shifted(b.upper)}, '{b.bounds}')"
             return self.alias(f"{bounds}::text")
         if isinstance(b, list):
-            parts = [self.uuid_text(x, y) or f"'{y}'" for x, y in zip(a, b, strict=True)]
+            parts = [self.element(x, y) for x, y in zip(a, b, strict=True)]
             return self.alias("'{' || " + " || ',' || ".join(parts) + " || '}'")
         if isinstance(b, Jsonb):
             return self.render(json.dumps(a.obj), json.dumps(b.obj))
@@ -165,6 +198,15 @@ class Replay:
                 f"{b.bounds[0]}{b.lower.isoformat()},{b.upper.isoformat()}{b.bounds[1]}"
             )
         return self.constant("true" if b is True else "false" if b is False else str(b))
+
+    def element(self, a: Any, b: Any) -> str:
+        """One element of an array parameter, as SQL text (inside '{...}')."""
+        if b is None:
+            return "'NULL'"
+        if isinstance(b, uuid.UUID):
+            return self.uuid_text(a, b) or f"'{b}'"
+        # A -D constant: pgbench would read a ':' in a literal as a variable.
+        return f"CAST({self.constant(str(b))} AS text)"
 
     def text(self, b: str) -> str:
         moving = [(key, f"x.{name}") for key, name in self.fresh.items() if key in b]
@@ -355,7 +397,7 @@ async def profile(url: str, shop: Shop, checkouts: int) -> None:
         nonlocal statements
         statements += 1
 
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    watch_statements(engine, count)
     await checkout(sessions, shop, 5_000_000)
     statements = 0
     profiler = cProfile.Profile()

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.availability import engine, schedule
@@ -20,7 +20,7 @@ from app.catalog.errors import BranchArchived, ResourceArchived, ServiceArchived
 from app.catalog.models import (
     Service,
 )
-from app.db import set_tenant
+from app.db import psycopg_sql, run_together, set_tenant
 from app.errors import NotFound
 from app.validation import check_timezone, field_error
 
@@ -107,11 +107,7 @@ async def load_offer(
 ) -> Offer:
     """The service as sold at the branch. NotFound for an unknown id; ServiceArchived or
     BranchArchived for one that is archived (it is known, and no longer offered)."""
-    service = await session.get(Service, (tenant_id, service_id))
-    if service is None:
-        raise NotFound("Service not found", entity="service", id=str(service_id))
-    if not service.active:
-        raise ServiceArchived("service_id", service_id)
+    service = _check_service(await session.get(Service, (tenant_id, service_id)), service_id)
     branch = (
         await session.execute(
             _BRANCH_AND_RESOURCES,
@@ -122,6 +118,49 @@ async def load_offer(
             },
         )
     ).first()
+    return _offer(service, branch, branch_id)
+
+
+# load_offer's two reads as psycopg SQL, for a caller that sends them with other statements
+# in one round trip (app.db.run_together): offer_statements, then offer_from on their rows.
+_SERVICE_SQL = psycopg_sql(
+    select(Service.__table__).where(
+        Service.__table__.c.tenant_id == bindparam("tenant_id"),
+        Service.__table__.c.id == bindparam("service_id"),
+    )
+)
+_BRANCH_AND_RESOURCES_SQL = psycopg_sql(_BRANCH_AND_RESOURCES)
+
+
+def offer_statements(
+    tenant_id: uuid.UUID, service_id: uuid.UUID, branch_id: uuid.UUID
+) -> list[tuple[str, dict[str, Any]]]:
+    params = {"tenant_id": tenant_id, "service_id": service_id, "branch_id": branch_id}
+    return [(_SERVICE_SQL, params), (_BRANCH_AND_RESOURCES_SQL, params)]
+
+
+def offer_from(
+    service_rows: Sequence[Any],
+    branch_rows: Sequence[Any],
+    service_id: uuid.UUID,
+    branch_id: uuid.UUID,
+) -> Offer:
+    """load_offer's answer (and errors) from offer_statements' rows. The service is a
+    transient instance (never added to the session): read, never written."""
+    found = Service(**service_rows[0]._asdict()) if service_rows else None
+    service = _check_service(found, service_id)
+    return _offer(service, branch_rows[0] if branch_rows else None, branch_id)
+
+
+def _check_service(service: Service | None, service_id: uuid.UUID) -> Service:
+    if service is None:
+        raise NotFound("Service not found", entity="service", id=str(service_id))
+    if not service.active:
+        raise ServiceArchived("service_id", service_id)
+    return service
+
+
+def _offer(service: Service, branch: Any, branch_id: uuid.UUID) -> Offer:
     if branch is None:
         raise NotFound("Branch not found", entity="branch", id=str(branch_id))
     if not branch.active:
@@ -213,6 +252,9 @@ CALENDAR_ROWS = text(
 )
 
 
+_CALENDAR_ROWS_SQL = psycopg_sql(CALENDAR_ROWS)
+
+
 @dataclass(frozen=True, slots=True)
 class Calendars:
     """Per-resource calendars, plus the overdue holds left out of them: a hold whose time is
@@ -240,22 +282,27 @@ async def load_calendars(
     ids = [c.resource_id for c in candidates]
     if not ids:
         return Calendars([], [])
-    rows = (
-        await session.execute(
-            CALENDAR_ROWS,
-            {
-                "tenant": offer.service.tenant_id,
-                "ids": ids,
-                "branch": offer.branch_id,
-                "now": now,
-                "exclude": exclude_booking,
-                "first": first - timedelta(days=1),
-                "last": last + timedelta(days=1),
-                "since": local_midnight(first - timedelta(days=1), offer.tz),
-                "until": local_midnight(last + timedelta(days=2), offer.tz),
-            },
-        )
-    ).all()
+    # Straight through psycopg (app.db.run_together): on every booking's hot path, and the
+    # rows need none of SQLAlchemy's per-statement and per-row work.
+    (rows,) = await run_together(
+        session,
+        [
+            (
+                _CALENDAR_ROWS_SQL,
+                {
+                    "tenant": offer.service.tenant_id,
+                    "ids": ids,
+                    "branch": offer.branch_id,
+                    "now": now,
+                    "exclude": exclude_booking,
+                    "first": first - timedelta(days=1),
+                    "last": last + timedelta(days=1),
+                    "since": local_midnight(first - timedelta(days=1), offer.tz),
+                    "until": local_midnight(last + timedelta(days=2), offer.tz),
+                },
+            )
+        ],
+    )
     by_kind: dict[tuple[str, uuid.UUID], list[Any]] = {}
     for row in rows:
         by_kind.setdefault((row.kind, row.resource_id), []).append(row)

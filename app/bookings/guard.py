@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app import traces
 from app.bookings.rules import BookingRequest
-from app.db import driver, set_lock_timeout, set_tenant_sql
+from app.db import Batch, driver, psycopg_sql, set_lock_timeout, set_tenant_sql
 from app.tenant_settings.models import DEFAULT_ENABLED
 
 LOCK_TIMEOUT_MS = 3000
@@ -33,6 +33,13 @@ async def bound_lock_waits(session: AsyncSession) -> None:
     await set_lock_timeout(session, LOCK_TIMEOUT_MS)
 
 
+_LOCK_RESOURCES = text(
+    "SELECT id FROM resources WHERE tenant_id = :tenant_id AND id = ANY(:ids) "
+    "ORDER BY id FOR NO KEY UPDATE"
+)
+_LOCK_RESOURCES_SQL = psycopg_sql(_LOCK_RESOURCES)
+
+
 async def lock_resources(
     session: AsyncSession, tenant_id: uuid.UUID, resource_ids: Sequence[uuid.UUID]
 ) -> None:
@@ -44,13 +51,16 @@ async def lock_resources(
         return
     # The span's duration is the lock wait (behind other bookers of these resources).
     with traces.span("booking.lock_resources", resources=len(ids)):
-        await session.execute(
-            text(
-                "SELECT id FROM resources WHERE tenant_id = :tenant_id AND id = ANY(:ids) "
-                "ORDER BY id FOR NO KEY UPDATE"
-            ),
-            {"tenant_id": tenant_id, "ids": ids},
-        )
+        await session.execute(_LOCK_RESOURCES, {"tenant_id": tenant_id, "ids": ids})
+
+
+def queue_lock(batch: Batch, tenant_id: uuid.UUID, resource_ids: Sequence[uuid.UUID]) -> None:
+    """lock_resources as the first statement of a batch whose writes need nothing read under
+    the lock (a capacity-1 resource: the exclusion constraint decides): the lock is still
+    taken, in the same order, before the batch's booking insert."""
+    ids = sorted(set(resource_ids))
+    if ids:
+        batch.add(_LOCK_RESOURCES_SQL, {"tenant_id": tenant_id, "ids": ids})
 
 
 async def booked_party_size(

@@ -13,16 +13,24 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
-from sqlalchemy import insert, text
+from psycopg.types.range import Range as PgRange
+from sqlalchemy import Table, bindparam, insert, text
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import traces
 from app.audit import trail as audit
-from app.availability.service import Candidate, Offer, load_calendars, load_offer
+from app.availability.service import (
+    Candidate,
+    Offer,
+    load_calendars,
+    offer_from,
+    offer_statements,
+)
 from app.bookings import events, guard, rules
 from app.bookings import payment_effects as money
 from app.bookings.errors import OutOfStock, ProviderUnavailable, RecurrenceConflict, SlotUnavailable
@@ -30,16 +38,29 @@ from app.bookings.lifecycle import expire_overdue_holds
 from app.bookings.models import CONFIRMED, PENDING_PAYMENT, Booking, BookingProduct
 from app.bookings.queries import BookingView, LineView
 from app.catalog import stock
-from app.customers.service import match_customer
-from app.db import new_id, set_tenant_and_lock_timeout
+from app.customers.service import match_customer, match_statement
+from app.db import (
+    batch_of,
+    new_id,
+    open_batch,
+    owns_transaction,
+    psycopg_sql,
+    run_together,
+    set_tenant_statements,
+)
 from app.money import Money
 from app.payments.provider_names import PAY_AT_VENUE
 from app.payments.service import PaymentView
-from app.tenant_settings.service import provider_enabled
+from app.tenant_settings.service import provider_enabled_from, provider_enabled_statement
 from app.validation import field_error
 
 HOLD = timedelta(minutes=15)
 _INSERT_BOOKING = insert(Booking)
+_INSERT_BOOKING_SQL = psycopg_sql(
+    insert(cast(Table, Booking.__table__)).values(
+        {column.name: bindparam(column.name) for column in cast(Table, Booking.__table__).columns}
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,37 +101,37 @@ async def _place(
 ) -> Placed:
     try:
         async with session.begin():
-            await set_tenant_and_lock_timeout(session, tenant_id, guard.LOCK_TIMEOUT_MS)
-            if not await provider_enabled(session, tenant_id, request.provider):
-                raise ProviderUnavailable(
-                    f"This business does not take payments through {request.provider}",
-                    provider=request.provider,
-                )
-            customer_id = await _customer(session, tenant_id, request.customer, now)
-            offer = await load_offer(session, tenant_id, request.service_id, request.branch_id)
+            customer_id, offer = await _first_reads(session, tenant_id, request, now)
             first = rules.occurrence(offer, request.start, request.end)
             wanted = rules.expand(offer, first, request.recurrence)
-            placed = await _place_on_some_resource(
-                session, tenant_id, offer, request, wanted, now, customer_id
-            )
-            if request.products:
-                lines = await _deduct_stock(
-                    session, tenant_id, actor, offer, placed[0], request, now
+            # From here the writes queue in one batch (app.db.Batch): the resource lock, the
+            # booking, its payment, ledger entry, outbox and audit rows go in one round trip,
+            # with the COMMIT when this transaction is the session's own.
+            async with open_batch(session) as batch:
+                placed = await _place_on_some_resource(
+                    session, tenant_id, offer, request, wanted, now, customer_id
                 )
-                placed[0] = await _add_product_total(session, placed[0], lines)
-            for view in placed:
-                audit.record(
-                    session,
-                    tenant_id,
-                    actor,
-                    events.BOOKING_PLACED,
-                    "booking",
-                    view.id,
-                    after=_audit_after(view),
-                )
-            result = Placed(placed[0], tuple(placed), placed[0].series_id)
-            paid = await _after_booking_written(session, result, now, sandbox_base_url)
-            result = replace(result, payments=tuple(paid))
+                if request.products:
+                    await batch.run(session)  # the stock statements read the booking row
+                    lines = await _deduct_stock(
+                        session, tenant_id, actor, offer, placed[0], request, now
+                    )
+                    placed[0] = await _add_product_total(session, placed[0], lines)
+                for view in placed:
+                    audit.record(
+                        session,
+                        tenant_id,
+                        actor,
+                        events.BOOKING_PLACED,
+                        "booking",
+                        view.id,
+                        after=_audit_after(view),
+                    )
+                result = Placed(placed[0], tuple(placed), placed[0].series_id)
+                paid = await _after_booking_written(session, result, now, sandbox_base_url)
+                result = replace(result, payments=tuple(paid))
+                await session.flush()  # nothing may be left for the session's own commit
+                await batch.run(session, commit=await owns_transaction(session))
     except DBAPIError as error:
         if guard.is_slot_lost(error):
             raise SlotUnavailable(start=request.start.isoformat()) from None
@@ -129,12 +150,44 @@ async def _after_booking_written(
     return views
 
 
-async def _customer(
-    session: AsyncSession, tenant_id: uuid.UUID, customer: rules.Customer, now: datetime
-) -> uuid.UUID:
-    """The booking's customer record, found or created (app.customers): first, before any
-    resource lock, so every booker takes its locks in the same order."""
-    return await match_customer(
+async def _first_reads(
+    session: AsyncSession, tenant_id: uuid.UUID, request: rules.BookingRequest, now: datetime
+) -> tuple[uuid.UUID, Offer]:
+    """One round trip (app.db.run_together, the BEGIN riding along): the tenant and lock
+    timeout set, whether the provider is on, the booking's customer found or created
+    (app.customers: first, before any resource lock, so every booker takes its locks in the
+    same order), and the offer. The provider's verdict is given before the others'."""
+    customer = request.customer
+    match = match_statement(
+        tenant_id,
+        name=customer.name,
+        email=customer.email,
+        phone=customer.phone,
+        locale=customer.locale,
+        now=now,
+    )
+    setup = [(sql, None) for sql in set_tenant_statements(tenant_id, guard.LOCK_TIMEOUT_MS)]
+    rows = await run_together(
+        session,
+        [
+            *setup,
+            provider_enabled_statement(tenant_id, request.provider),
+            match,
+            *offer_statements(tenant_id, request.service_id, request.branch_id),
+        ],
+    )
+    enabled, matched, service, branch = rows[len(setup) :]
+    if not provider_enabled_from(enabled, request.provider):
+        raise ProviderUnavailable(
+            f"This business does not take payments through {request.provider}",
+            provider=request.provider,
+        )
+    offer = offer_from(service, branch, request.service_id, request.branch_id)
+    if matched:
+        customer_id: uuid.UUID = matched[0][0]
+        return customer_id, offer
+    # Lost a race with another booking creating the same customer: settled by next reads.
+    customer_id = await match_customer(
         session,
         tenant_id,
         name=customer.name,
@@ -143,6 +196,7 @@ async def _customer(
         locale=customer.locale,
         now=now,
     )
+    return customer_id, offer
 
 
 async def _place_on_some_resource(
@@ -161,15 +215,15 @@ async def _place_on_some_resource(
     else:
         candidates = list(offer.candidates)
     conflicts: list[str] = []
+    # Savepoints only when a lost race must not end the attempt: a series (to name every
+    # lost date) or a choice of resources (to try the next one).
+    retry = len(wanted) > 1 or len(candidates) > 1
     for candidate in candidates:
         conflicts = await _conflicting_dates(
-            session, tenant_id, offer, candidate, request, wanted, now
+            session, tenant_id, offer, candidate, request, wanted, now, queue_lock=not retry
         )
         if conflicts:
             continue
-        # Savepoints only when a lost race must not end the attempt: a series (to name every
-        # lost date) or a choice of resources (to try the next one).
-        retry = len(wanted) > 1 or len(candidates) > 1
         if not retry:
             placed, _ = await _insert_all(
                 session,
@@ -207,6 +261,8 @@ async def _conflicting_dates(
     request: rules.BookingRequest,
     wanted: Sequence[rules.Occurrence],
     now: datetime,
+    *,
+    queue_lock: bool = False,
 ) -> list[str]:
     """The dates `candidate` cannot take. Read without a lock first: when the slot is plainly
     taken (every loser of a rush for one slot, once the winner has committed) the answer
@@ -232,6 +288,12 @@ async def _conflicting_dates(
         if not rules.is_bookable(offer, calendar, occ, now, request.party_size)
     ]
     if conflicts:
+        return conflicts
+    batch = batch_of(session)
+    if queue_lock and candidate.capacity == 1 and batch is not None:
+        # Nothing is read under a capacity-1 lock: it goes first in the batch, before the
+        # insert it guards (queue_lock: no savepoint attempt runs in between).
+        guard.queue_lock(batch, tenant_id, [candidate.resource_id])
         return conflicts
     await guard.lock_resources(session, tenant_id, [candidate.resource_id])
     if candidate.capacity > 1:
@@ -266,8 +328,12 @@ async def _insert_all(
         values = _row(tenant_id, offer, candidate, request, occ, series_id, now)
         values["customer_id"] = customer_id
         if not savepoints:
-            await session.execute(_INSERT_BOOKING, [values])
-            placed.append(BookingView.of(Booking(**values)))
+            batch = batch_of(session)
+            if batch is not None:
+                batch.add(_INSERT_BOOKING_SQL, _driver_row(values))
+            else:
+                await session.execute(_INSERT_BOOKING, [values])
+            placed.append(_view(values))
             continue
         try:
             async with session.begin_nested():
@@ -277,8 +343,20 @@ async def _insert_all(
                 raise
             lost.append(occ.local_date.isoformat())
             continue
-        placed.append(BookingView.of(Booking(**values)))
+        placed.append(_view(values))
     return placed, lost
+
+
+def _view(values: dict[str, Any]) -> BookingView:
+    """The view of a row just inserted, from its values: no ORM instance (instrumented
+    attributes cost more than the view itself on this path)."""
+    return BookingView.of(cast(Booking, SimpleNamespace(**values)))
+
+
+def _driver_row(values: dict[str, Any]) -> dict[str, Any]:
+    """A booking row as psycopg takes it (its own Range type for `blocked`)."""
+    blocked = values["blocked"]
+    return {**values, "blocked": PgRange(blocked.lower, blocked.upper, blocked.bounds)}
 
 
 def _row(

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.models import EMAIL_KEY, NAME_KEY, PHONE_KEY
-from app.db import new_id
+from app.db import new_id, psycopg_sql
 from app.errors import Contention
 
 # A lost race is settled by the next statement; three rounds cover a winner that is then
@@ -49,6 +50,7 @@ _MATCH_OR_CREATE = text(
     SELECT id FROM found UNION ALL SELECT id FROM created
     """
 )
+_MATCH_OR_CREATE_SQL = psycopg_sql(_MATCH_OR_CREATE)
 
 
 async def match_customer(
@@ -77,3 +79,27 @@ async def match_customer(
             customer_id: uuid.UUID = found[0]
             return customer_id
     raise Contention("The customer record is being written by another booking; try again")
+
+
+def match_statement(
+    tenant_id: uuid.UUID,
+    *,
+    name: str,
+    email: str | None,
+    phone: str | None,
+    locale: str,
+    now: datetime,
+) -> tuple[str, dict[str, Any]]:
+    """match_customer's first attempt as psycopg SQL, for a caller that sends it with other
+    statements in one round trip (app.db.run_together), before any row lock as
+    match_customer. Its rows name the customer; none (a race lost): call match_customer."""
+    params = {
+        "tenant_id": tenant_id,
+        "id": new_id(),
+        "name": name,
+        "email": email,
+        "phone": phone,
+        "locale": locale,
+        "now": now,
+    }
+    return _MATCH_OR_CREATE_SQL, params

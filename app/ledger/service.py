@@ -10,6 +10,7 @@ two transactions race (the unique key makes the loser wait for the winner's comm
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import new_id, set_tenant
+from app.db import Batch, new_id, set_tenant
 from app.ledger.chart import PAYABLE_ROOT, reversal
 from app.ledger.errors import (
     AccountTypeMismatch,
@@ -319,6 +320,96 @@ def entry_statement(
         "currencies": [row[3] for row in rows],
     }
     return EntryStatement(_ENTRY_SQL, params)
+
+
+# post_in's two statements. Missing accounts first (as _ensure_accounts, sorted; a concurrent
+# first use is waited for by ON CONFLICT and seen by the next statement's snapshot), then the
+# entry and its postings in one statement: the postings find their accounts by (code,
+# currency, type) and go in account order, the balance-row lock order. An account of another
+# type leaves account_id NULL: the NOT NULL constraint refuses the entry.
+_ENSURE_ACCOUNTS = (
+    "INSERT INTO ledger_accounts (tenant_id, id, code, currency, type, name, parent_code) "
+    "SELECT %(tenant_id)s, gen_random_uuid(), v.code, v.currency, v.type, v.name, v.parent "
+    "FROM unnest(CAST(%(codes)s AS text[]), CAST(%(currencies)s AS text[]), "
+    "CAST(%(types)s AS text[]), CAST(%(names)s AS text[]), CAST(%(parents)s AS text[])) "
+    "AS v(code, currency, type, name, parent) "
+    "WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.tenant_id = %(tenant_id)s "
+    "AND a.code = v.code AND a.currency = v.currency) "
+    "ORDER BY v.code, v.currency "
+    "ON CONFLICT (tenant_id, code, currency) DO NOTHING"
+)
+_INSERT_ENTRY_AND_POSTINGS = (
+    "WITH entry AS (INSERT INTO journal_entries (tenant_id, id, idempotency_key, reason, "
+    "occurred_at, booking_id, payment_id, dimensions) VALUES (%(tenant_id)s, %(entry_id)s, "
+    "%(key)s, %(reason)s, %(occurred_at)s, %(booking_id)s, %(payment_id)s, "
+    "CAST(%(dimensions)s AS jsonb)) RETURNING tenant_id, id) "
+    "INSERT INTO postings (tenant_id, id, entry_id, account_id, amount_minor, currency) "
+    "SELECT entry.tenant_id, gen_random_uuid(), entry.id, a.id, v.amount, v.currency "
+    "FROM entry CROSS JOIN unnest(CAST(%(codes)s AS text[]), CAST(%(currencies)s AS text[]), "
+    "CAST(%(types)s AS text[]), CAST(%(amounts)s AS bigint[])) AS v(code, currency, type, amount) "
+    "LEFT JOIN ledger_accounts a ON a.tenant_id = entry.tenant_id AND a.code = v.code "
+    "AND a.currency = v.currency AND a.type = v.type "
+    "ORDER BY a.id, v.amount"
+)
+
+
+def post_in(
+    batch: Batch,
+    tenant_id: uuid.UUID,
+    *,
+    idempotency_key: str,
+    reason: str,
+    lines: Sequence[Line],
+    occurred_at: datetime,
+    booking_id: uuid.UUID | None = None,
+    payment_id: uuid.UUID | None = None,
+    dimensions: dict[str, Any] | None = None,
+) -> uuid.UUID:
+    """post(), queued in `batch` (app.db.Batch): two statements, no round trip of its own.
+    For a key naming rows this transaction creates (a new booking's): a key already posted
+    is an error here (unique violation), not the first entry handed back. Returns the
+    entry's id."""
+    checked = _checked_lines(lines)
+    types: dict[tuple[str, str], str] = {}
+    for line in checked:
+        key = (line.code, line.amount.currency)
+        if types.setdefault(key, line.type) != line.type:
+            raise AccountTypeMismatch(code=line.code, type=line.type)
+    entry_id = new_id()
+    codes = [line.code for line in checked]
+    currencies = [line.amount.currency for line in checked]
+    kinds = [line.type for line in checked]
+    batch.add(
+        _ENSURE_ACCOUNTS,
+        {
+            "tenant_id": tenant_id,
+            "codes": codes,
+            "currencies": currencies,
+            "types": kinds,
+            "names": [line.name or line.code for line in checked],
+            "parents": [
+                line.code.rsplit(":", 1)[0] if ":" in line.code else None for line in checked
+            ],
+        },
+    )
+    batch.add(
+        _INSERT_ENTRY_AND_POSTINGS,
+        {
+            "tenant_id": tenant_id,
+            "entry_id": entry_id,
+            "key": idempotency_key,
+            "reason": reason,
+            "occurred_at": occurred_at,
+            "booking_id": booking_id,
+            "payment_id": payment_id,
+            "dimensions": json.dumps(_jsonable(dimensions or {})),
+            "codes": codes,
+            "currencies": currencies,
+            "types": kinds,
+            "amounts": [line.amount.amount_minor for line in checked],
+        },
+    )
+    return entry_id
 
 
 def _require_transaction(session: AsyncSession) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import traces
-from app.db import new_id, set_tenant, values_list
+from app.db import batch_of, new_id, psycopg_sql, set_tenant, values_list
 from app.outbox.errors import (
     OutboxChannelDelivered,
     OutboxChannelNotFound,
@@ -41,6 +41,7 @@ _STAGE = text(
     " RETURNING id)"
     f" SELECT staged.id, pg_notify('{NOTIFY_CHANNEL}', '') FROM staged"
 )
+_STAGE_SQL = psycopg_sql(_STAGE)
 
 
 # Works for the app role under RLS (one tenant) and for the owner across tenants (the CLI).
@@ -93,19 +94,21 @@ async def stage(
         raise StageOutsideTransaction("outbox.stage needs the caller's open transaction")
     event_id = new_id()
     with traces.span("outbox.stage", topic=topic, outbox_id=event_id, tenant_id=tenant_id):
-        await session.execute(
-            _STAGE,
-            {
-                "tenant_id": tenant_id,
-                "id": event_id,
-                "aggregate_type": aggregate_type,
-                "aggregate_id": aggregate_id,
-                "topic": topic,
-                "payload": json.dumps(payload, default=_json_default),
-                # The delivery continues this trace in the worker (a child of this span).
-                "traceparent": traces.traceparent(),
-            },
-        )
+        params = {
+            "tenant_id": tenant_id,
+            "id": event_id,
+            "aggregate_type": aggregate_type,
+            "aggregate_id": aggregate_id,
+            "topic": topic,
+            "payload": json.dumps(payload, default=_json_default),
+            # The delivery continues this trace in the worker (a child of this span).
+            "traceparent": traces.traceparent(),
+        }
+        batch = batch_of(session)
+        if batch is not None:
+            batch.add(_STAGE_SQL, params)  # sent in the caller's batch (app.db.Batch)
+        else:
+            await session.execute(_STAGE, params)
     return event_id
 
 

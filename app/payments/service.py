@@ -10,13 +10,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import column, insert, or_, select, table
+from sqlalchemy import Table, bindparam, column, insert, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import new_id
+from app.db import batch_of, new_id, psycopg_sql
 from app.ledger import chart
-from app.ledger.service import post
+from app.ledger.service import post, post_in
 from app.money import Money
 from app.outbox.service import stage
 from app.payments.models import (
@@ -67,6 +68,11 @@ _PAYMENT_COLUMNS = (
     "created_at",
     "updated_at",
 )
+_INSERT_PAYMENT_SQL = psycopg_sql(
+    insert(cast(Table, Payment.__table__)).values(
+        {column: bindparam(column) for column in _PAYMENT_COLUMNS}
+    )
+)
 
 
 async def open_payment(
@@ -97,13 +103,18 @@ async def open_payment(
         created_at=now,
         updated_at=now,
     )
-    # A Core insert: the ORM unit of work costs more CPU than the round trip on this path.
-    await session.execute(
-        _INSERT_PAYMENT,
-        [{column: getattr(payment, column) for column in _PAYMENT_COLUMNS}],
-    )
-    for charge in charges:
-        await _book_receivable(session, charge, payment.id, "booked", now)
+    row = {column: getattr(payment, column) for column in _PAYMENT_COLUMNS}
+    batch = batch_of(session)
+    if batch is not None:
+        # The placement's batch (app.db.Batch): the row and its entries go in its round trip.
+        batch.add(_INSERT_PAYMENT_SQL, row)
+        for charge in charges:
+            post_in(batch, charge.tenant_id, **_receivable(charge, payment.id, "booked", now))
+    else:
+        # A Core insert: the ORM unit of work costs more CPU than the round trip here.
+        await session.execute(_INSERT_PAYMENT, [row])
+        for charge in charges:
+            await _book_receivable(session, charge, payment.id, "booked", now)
     if first.provider in PROVIDER_ROUTED and total.amount_minor > 0:
         await stage(
             session,
@@ -229,17 +240,19 @@ async def _book_receivable(
     session: AsyncSession, charge: Charge, payment_id: uuid.UUID, step: str, now: datetime
 ) -> None:
     """Dr receivable / Cr deferred revenue for one booking, once per `step`."""
-    await post(
-        session,
-        charge.tenant_id,
-        idempotency_key=f"booking:{charge.booking_id}:{step}",
-        reason="booking",
-        lines=chart.booked(charge.total),
-        occurred_at=now,
-        booking_id=charge.booking_id,
-        payment_id=payment_id,
-        dimensions=charge.dimensions,
-    )
+    await post(session, charge.tenant_id, **_receivable(charge, payment_id, step, now))
+
+
+def _receivable(charge: Charge, payment_id: uuid.UUID, step: str, now: datetime) -> dict[str, Any]:
+    return {
+        "idempotency_key": f"booking:{charge.booking_id}:{step}",
+        "reason": "booking",
+        "lines": chart.booked(charge.total),
+        "occurred_at": now,
+        "booking_id": charge.booking_id,
+        "payment_id": payment_id,
+        "dimensions": charge.dimensions,
+    }
 
 
 async def payments_for(

@@ -11,13 +11,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import trail as audit
-from app.db import new_id, set_lock_timeout, set_tenant
+from app.db import new_id, psycopg_sql, set_lock_timeout, set_tenant
 from app.tenancy.service import Principal
 from app.tenant_settings.models import (
     CREDENTIAL_FIELDS,
@@ -228,6 +229,20 @@ async def provider_enabled(session: AsyncSession, tenant_id: uuid.UUID, provider
     """Whether the tenant takes payments (or sends messages) through `provider`, read in the
     caller's transaction (tenant already set)."""
     enabled = await session.scalar(_ENABLED, {"tenant_id": tenant_id, "provider": provider})
+    return _enabled(provider, enabled)
+
+
+def provider_enabled_statement(tenant_id: uuid.UUID, provider: str) -> tuple[str, dict[str, Any]]:
+    """provider_enabled's statement as psycopg SQL, for a caller that sends it with others in
+    one round trip (app.db.run_together); provider_enabled_from reads its rows."""
+    return _ENABLED_SQL, {"tenant_id": tenant_id, "provider": provider}
+
+
+def provider_enabled_from(rows: Sequence[Any], provider: str) -> bool:
+    return _enabled(provider, rows[0][0] if rows else None)
+
+
+def _enabled(provider: str, enabled: bool | None) -> bool:
     return provider in DEFAULT_ENABLED if enabled is None else bool(enabled)
 
 
@@ -236,3 +251,4 @@ _ENABLED = select(TenantProviderSetting.enabled).where(
     TenantProviderSetting.tenant_id == bindparam("tenant_id"),
     TenantProviderSetting.provider == bindparam("provider"),
 )
+_ENABLED_SQL = psycopg_sql(_ENABLED)

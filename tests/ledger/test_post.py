@@ -9,9 +9,10 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.db import set_lock_timeout, set_tenant, tenant_transaction
+from app.db import open_batch, set_lock_timeout, set_tenant, tenant_transaction
 from app.ledger import accounts, service
 from app.ledger.errors import (
     AccountTypeMismatch,
@@ -300,3 +301,71 @@ async def test_accounts_are_isolated_per_tenant(
             await connection.execute(text("SELECT count(DISTINCT tenant_id) FROM ledger_accounts"))
         ).scalar_one()
     assert per_tenant == 2
+
+
+async def _post_in(
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_id: uuid.UUID,
+    entry_lines: list[service.Line],
+    key: str,
+) -> uuid.UUID:
+    """post_in through a batch run in its own transaction, as place_booking runs it."""
+    async with tenant_transaction(sessions, tenant_id) as session, open_batch(session) as batch:
+        return service.post_in(
+            batch,
+            tenant_id,
+            idempotency_key=key,
+            reason="booking",
+            lines=entry_lines,
+            occurred_at=NOON,
+        )
+
+
+async def test_post_in_writes_what_post_writes_in_the_batch_round_trip(
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
+    owner_engine: AsyncEngine,
+) -> None:
+    """Accounts on first use (also when eight first uses race), balanced postings under the
+    entry, and the same entry as post() reads back."""
+    ids = await asyncio.gather(
+        *[_post_in(sessions, business.tenant_id, sale(100), f"batch:{n}") for n in range(8)]
+    )
+    assert await _counts(owner_engine) == (8, 16)
+    async with tenant_transaction(sessions, business.tenant_id) as session:
+        entry = await service.get_entry(session, business.tenant_id, ids[0])
+    assert entry.idempotency_key == "batch:0" and entry.reason == "booking"
+    assert {(p.account_code, p.amount.amount_minor) for p in entry.postings} == {
+        ("receivable:customer", 100),
+        ("deferred_revenue", -100),
+    }
+    listed = await accounts.list_accounts(sessions(), business.tenant_id)
+    assert [(a.code, a.type, a.balance_minor) for a in listed] == [
+        ("deferred_revenue", "liability", -800),
+        ("receivable:customer", "asset", 800),
+    ]
+
+
+async def test_post_in_refuses_a_posted_key_and_an_account_of_another_type(
+    sessions: async_sessionmaker[AsyncSession],
+    business: Business,
+    owner_engine: AsyncEngine,
+) -> None:
+    await post(sessions, business.tenant_id, sale(500), key="taken")
+    with pytest.raises(IntegrityError):
+        await _post_in(sessions, business.tenant_id, sale(500), "taken")
+    with pytest.raises(IntegrityError):
+        await _post_in(
+            sessions,
+            business.tenant_id,
+            lines(("receivable:customer", "liability", 100), ("cash", "asset", -100)),
+            "other-type",
+        )
+    with pytest.raises(AccountTypeMismatch):
+        await _post_in(
+            sessions,
+            business.tenant_id,
+            lines(("x", "asset", 100), ("x", "liability", -100)),
+            "mixed",
+        )
+    assert await _counts(owner_engine) == (1, 2)
