@@ -5,6 +5,8 @@ Idempotency-Key the same way, and never when place_booking would answer anything
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,16 +24,40 @@ async def post(
     return await client.post("/api/v1/bookings", headers={**headers, **extra}, json=payload)
 
 
-def statements(client: Client) -> list[str]:
-    """Every statement the API's engine runs through SQLAlchemy from now on (the early
-    refusal's own two go to psycopg directly; placing goes through the ORM)."""
+@contextmanager
+def statements(client: Client) -> Iterator[list[str]]:
+    """Every statement the API's engine runs from now on: through SQLAlchemy, and straight
+    through psycopg (the early refusal's own, and placing's pipelines, app.db.run_together /
+    Batch), seen by wrapping the driver connection's execute at each pool checkout."""
     seen: list[str] = []
+    wrapped: list[Any] = []
 
     def record(*args: object) -> None:
         seen.append(str(args[2]))
 
-    event.listen(client.app.state.engine.sync_engine, "before_cursor_execute", record)
-    return seen
+    def wrap(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        raw = dbapi_connection.driver_connection
+        if "execute" in vars(raw):
+            return
+        original = raw.execute
+
+        async def execute(query: Any, params: Any = None, **options: Any) -> Any:
+            seen.append(query if isinstance(query, str) else query.as_string(raw))
+            return await original(query, params, **options)
+
+        raw.execute = execute
+        wrapped.append(raw)
+
+    engine = client.app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "checkout", wrap)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "checkout", wrap)
+        for raw in wrapped:
+            del raw.execute
 
 
 async def test_full_slot_is_refused_early_with_place_bookings_own_answer_and_key(
@@ -42,13 +68,15 @@ async def test_full_slot_is_refused_early_with_place_bookings_own_answer_and_key
     assert (await post(client, business.headers, body(shop, start), "first")).status_code == 201
     customers = await count(owner_engine, "SELECT count(*) FROM customers")
 
-    seen = statements(client)
-    early = await post(client, business.headers, body(shop, start), "second")
-    assert not [sql for sql in seen if "customers" in sql or "bookings" in sql]
-    # Without a resource, place_booking itself decides (every resource is tried).
-    anywhere = {k: v for k, v in body(shop, start).items() if k != "resource_id"}
-    placed = await post(client, business.headers, anywhere, "third")
-    assert [sql for sql in seen if "INSERT INTO customers" in sql]
+    with statements(client) as seen:
+        early = await post(client, business.headers, body(shop, start), "second")
+        # One read of the slot, no placing: no customer looked up, no booking written.
+        assert [sql for sql in seen if "FROM bookings" in sql]
+        assert not [sql for sql in seen if "customers" in sql or "INSERT INTO bookings" in sql]
+        # Without a resource, place_booking itself decides (every resource is tried).
+        anywhere = {k: v for k, v in body(shop, start).items() if k != "resource_id"}
+        placed = await post(client, business.headers, anywhere, "third")
+        assert [sql for sql in seen if "INSERT INTO customers" in sql]
     assert early.status_code == placed.status_code == 409
     assert early.headers["content-type"] == placed.headers["content-type"]
     assert early.json()["type"] == "slot_unavailable"
