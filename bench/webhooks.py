@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvloop
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -534,7 +533,7 @@ def main() -> None:
         async with scratch_database("reckon_bench_webhooks") as url:
             await bench(url, options)
 
-    uvloop.run(run())
+    asyncio.run(run())
 
 
 if __name__ == "__main__":
