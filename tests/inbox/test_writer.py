@@ -49,7 +49,9 @@ async def test_a_burst_with_a_duplicate_and_a_refused_payload_answers_each_deliv
         # Valid JSON for Python, refused by jsonb: its delivery alone must hear about it.
         refused = {"id": f"evt_writer_{uuid.uuid4().hex}", "type": "payment.succeeded"}
         refused_body = json.dumps(refused)[:-1] + ', "note": "\\u0000"}'
-        deliveries = [writer.store(sandbox_event(e), b) for e, b in zip(events, bodies)]
+        deliveries = [
+            writer.store(sandbox_event(e), b) for e, b in zip(events, bodies, strict=True)
+        ]
         deliveries.insert(12, writer.store(sandbox_event(twice), json.dumps(twice)))
         deliveries.insert(20, writer.store(sandbox_event(refused), refused_body))
 
