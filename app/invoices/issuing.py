@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from app.audit import trail as audit
 from app.db import new_id, values_list
 from app.invoices import amounts, lines
-from app.invoices.lines import CoveredBooking
 from app.invoices.models import DEFAULT_TAX_LABEL, INVOICE, SERIES
 
 # The anchor is the payment's booking; otherwise lines.COVERED and lines.PRODUCTS.
@@ -95,21 +94,7 @@ def plan_invoice(
     issuer = rows["issuer"][0] if rows["issuer"] else None
     if issuer is None or issuer.current != str(tenant_id) or issuer.invoiced or captured <= 0:
         return None
-    covered = [
-        CoveredBooking(
-            r.id,
-            r.customer_name,
-            r.customer_email,
-            r.service_name,
-            r.branch_timezone,
-            r.starts_at,
-            int(r.unit_price_minor),
-            r.quantity,
-            r.party_size,
-            int(r.total_minor),
-        )
-        for r in rows["covered"]
-    ]
+    covered = [lines.covered_from(r) for r in rows["covered"]]
     anchor = next((b for b in covered if b.id == anchor_id), None)
     if anchor is None:
         return None

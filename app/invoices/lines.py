@@ -67,21 +67,23 @@ async def covered_bookings(
     rows = (
         await session.execute(COVERED, {"t": tenant_id, "anchor": anchor, "payment": payment_id})
     ).all()
-    return [
-        CoveredBooking(
-            r.id,
-            r.customer_name,
-            r.customer_email,
-            r.service_name,
-            r.branch_timezone,
-            r.starts_at,
-            int(r.unit_price_minor),
-            r.quantity,
-            r.party_size,
-            int(r.total_minor),
-        )
-        for r in rows
-    ]
+    return [covered_from(r) for r in rows]
+
+
+def covered_from(r: Any) -> CoveredBooking:
+    """A CoveredBooking from a row of COVERED (SQLAlchemy's or psycopg's named tuple)."""
+    return CoveredBooking(
+        r.id,
+        r.customer_name,
+        r.customer_email,
+        r.service_name,
+        r.branch_timezone,
+        r.starts_at,
+        int(r.unit_price_minor),
+        r.quantity,
+        r.party_size,
+        int(r.total_minor),
+    )
 
 
 async def booking_lines(
