@@ -38,7 +38,7 @@ from app.bookings.lifecycle import expire_overdue_holds
 from app.bookings.models import CONFIRMED, PENDING_PAYMENT, Booking, BookingProduct
 from app.bookings.queries import BookingView, LineView
 from app.catalog import stock
-from app.customers.service import match_customer, match_statement
+from app.customers.service import Who, match_customer, match_statement
 from app.db import (
     batch_of,
     new_id,
@@ -158,14 +158,13 @@ async def _first_reads(
     (app.customers: first, before any resource lock, so every booker takes its locks in the
     same order), and the offer. The provider's verdict is given before the others'."""
     customer = request.customer
-    match = match_statement(
-        tenant_id,
-        name=customer.name,
-        email=customer.email,
-        phone=customer.phone,
-        locale=customer.locale,
-        now=now,
-    )
+    who: Who = {
+        "name": customer.name,
+        "email": customer.email,
+        "phone": customer.phone,
+        "locale": customer.locale,
+    }
+    match = match_statement(tenant_id, now=now, **who)
     setup = [(sql, None) for sql in set_tenant_statements(tenant_id, guard.LOCK_TIMEOUT_MS)]
     rows = await run_together(
         session,
@@ -187,15 +186,7 @@ async def _first_reads(
         customer_id: uuid.UUID = matched[0][0]
         return customer_id, offer
     # Lost a race with another booking creating the same customer: settled by next reads.
-    customer_id = await match_customer(
-        session,
-        tenant_id,
-        name=customer.name,
-        email=customer.email,
-        phone=customer.phone,
-        locale=customer.locale,
-        now=now,
-    )
+    customer_id = await match_customer(session, tenant_id, now=now, **who)
     return customer_id, offer
 
 

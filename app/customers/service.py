@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +53,15 @@ _MATCH_OR_CREATE = text(
 _MATCH_OR_CREATE_SQL = psycopg_sql(_MATCH_OR_CREATE)
 
 
+class Who(TypedDict):
+    """The keyword arguments of match_customer and match_statement that name the customer."""
+
+    name: str
+    email: str | None
+    phone: str | None
+    locale: str
+
+
 async def match_customer(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -65,14 +74,7 @@ async def match_customer(
 ) -> uuid.UUID:
     """The id of the booking's customer, found or created. In the caller's transaction,
     tenant set; call it before any other row lock so lock order stays the same everywhere."""
-    params = {
-        "tenant_id": tenant_id,
-        "name": name,
-        "email": email,
-        "phone": phone,
-        "locale": locale,
-        "now": now,
-    }
+    params = _match_params(tenant_id, name, email, phone, locale, now)
     for _ in range(ATTEMPTS):
         found = (await session.execute(_MATCH_OR_CREATE, {**params, "id": new_id()})).first()
         if found is not None:
@@ -93,13 +95,23 @@ def match_statement(
     """match_customer's first attempt as psycopg SQL, for a caller that sends it with other
     statements in one round trip (app.db.run_together), before any row lock as
     match_customer. Its rows name the customer; none (a race lost): call match_customer."""
-    params = {
+    params = _match_params(tenant_id, name, email, phone, locale, now)
+    return _MATCH_OR_CREATE_SQL, {**params, "id": new_id()}
+
+
+def _match_params(
+    tenant_id: uuid.UUID,
+    name: str,
+    email: str | None,
+    phone: str | None,
+    locale: str,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
         "tenant_id": tenant_id,
-        "id": new_id(),
         "name": name,
         "email": email,
         "phone": phone,
         "locale": locale,
         "now": now,
     }
-    return _MATCH_OR_CREATE_SQL, params
