@@ -100,16 +100,16 @@ class DevRun:
     def processes(self) -> dict[str, list[psutil.Process]]:
         """What this run consists of, by role: its API and worker (children), and the servers
         working in its data dir (daemons, so not its descendants)."""
-        children = psutil.Process(self.process.pid).children(recursive=True)
+        children = _described(psutil.Process(self.process.pid).children(recursive=True))
         roles: dict[str, list[psutil.Process]] = {
-            "api": [p for p in children if "serve" in p.cmdline()],
-            "worker": [p for p in children if "worker" in p.cmdline()],
-            "other children": [p for p in children if not {"serve", "worker"} & set(p.cmdline())],
+            "api": [p for p, _, argv in children if "serve" in argv],
+            "worker": [p for p, _, argv in children if "worker" in argv],
+            "other children": [p for p, _, argv in children if not {"serve", "worker"} & set(argv)],
             "postgres": [],
             "valkey": [],
         }
-        for process in _working_in(self.data_dir):
-            roles["valkey" if "valkey" in process.name() else "postgres"].append(process)
+        for process, name, _ in _described(_working_in(self.data_dir)):
+            roles["valkey" if "valkey" in name else "postgres"].append(process)
         for role in ("api", "worker", "postgres", "valkey"):
             assert roles[role], f"no {role} process found for this run:\n{self.output()}"
         self.recorded = [p for members in roles.values() for p in members]
@@ -136,6 +136,20 @@ def _alive(process: psutil.Process) -> bool:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def _described(
+    processes: list[psutil.Process],
+) -> list[tuple[psutil.Process, str, list[str]]]:
+    """Each process with its name and command line, read now; a process that ended meanwhile
+    (a PostgreSQL backend whose connection closed) is left out rather than failing the test."""
+    described = []
+    for process in processes:
+        try:
+            described.append((process, process.name(), process.cmdline()))
+        except psutil.NoSuchProcess:
+            continue
+    return described
 
 
 def _working_in(directory: Path) -> list[psutil.Process]:
@@ -282,4 +296,4 @@ def test_valkey_refuses_a_data_dir_whose_owner_is_alive(data_dir: Path) -> None:
         assert "RECKON_DATA_DIR" in str(refused.value)
     finally:
         owner.stop()
-    assert not [p for p in _working_in(data_dir) if "valkey" in p.name()]
+    assert not [p for p, name, _ in _described(_working_in(data_dir)) if "valkey" in name]
