@@ -51,11 +51,13 @@ from typing import Any
 
 import httpx
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ROOT, percentile, pgbench, scratch_database
 from _http import peak_rss_mb
+from _pg_cpu import locate, measure
 from _rawhttp import REDELIVERED, Answer, closed_loop, post_bytes
 from _results import result
 from checkout import checkout
@@ -349,6 +351,11 @@ async def pgbench_inbox(url: str, clients: int, seconds: int, payload: Event) ->
     return tps
 
 
+def host_port(url: str) -> tuple[str, int]:
+    parsed = make_url(url)
+    return parsed.host or "127.0.0.1", parsed.port or 5432
+
+
 def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -402,10 +409,13 @@ async def bench(url: str, options: argparse.Namespace) -> None:
         progress("captures of one business")
         stored = await paced(bases, sign_all(captures, secret), 1000.0)
         progress(f"answers {stored}")
+        server = locate("server", url, *host_port(url))
         with processes(applier_commands(options.appliers), env) as applier_pids:
             cpu_before = cpu_seconds(applier_pids)
-            await wait_applied(url, len(captures))
+            with measure([server]) as used:
+                await wait_applied(url, len(captures))
             capture_cpu = (cpu_seconds(applier_pids) - cpu_before) / len(captures)
+            database_cpu = used[server.label]
             applier_rss = [peak_rss_mb(pid) for pid in applier_pids]
         api_rss = [peak_rss_mb(pid) for pid in api_pids]
     span = await rows(
@@ -448,6 +458,11 @@ async def bench(url: str, options: argparse.Namespace) -> None:
         f"not counted)"
     )
     print(
+        "  database CPU / capture: "
+        + (f"{ms(database_cpu / n):5.2f} ms" if database_cpu is not None else "n/a")
+        + " (the whole server's, appliers' backends included)"
+    )
+    print(
         f"  peak RSS (MB)         : API {', '.join(f'{v:.0f}' for v in api_rss)}; appliers "
         + ", ".join(f"{v:.0f}" for v in applier_rss)
     )
@@ -461,6 +476,9 @@ async def bench(url: str, options: argparse.Namespace) -> None:
     captured = (n - 1) / seconds
     result("webhooks.captures", captured, GOALS["captures"], "/s", ">=", "captures, 1 business")
     result("webhooks.capture_cpu", ms(capture_cpu), None, "ms", None, "applier CPU per capture")
+    if database_cpu is not None:
+        db_cpu = ms(database_cpu / n)
+        result("webhooks.capture_db_cpu", db_cpu, None, "ms", None, "database CPU per capture")
     result("webhooks.api_rss", max(api_rss), None, "MB", None, "webhooks: API peak RSS")
     result("webhooks.applier_rss", max(applier_rss), None, "MB", None, "webhooks: applier peak RSS")
 
