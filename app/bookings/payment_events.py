@@ -85,9 +85,7 @@ async def _apply_stored(
     async with session.begin():
         if plain and capture.fits(event, claimed.bound_tenant_id):
             # A plain capture in two round trips (app/bookings/capture.py); None: not plain.
-            captured = await capture.apply_capture(
-                session, claimed.id, event, now, staged_after=_after_capture(event)
-            )
+            captured = await capture.apply_capture(session, _capture_of(claimed.id, event), now)
             if captured is not None:
                 return Ingested(captured)
         status = await session.scalar(_LOCK_ROW, {"id": claimed.id})
@@ -116,6 +114,65 @@ async def _apply_stored(
             )
             return await _finish(session, claimed.id, tenant_id, Ingested("rejected", slug))
         return await _finish(session, claimed.id, tenant_id, Ingested("processed", detail))
+
+
+def capture_groups(
+    claimed: list[inbox.Claimed], size: int
+) -> tuple[list[list[inbox.Claimed]], list[inbox.Claimed]]:
+    """Claimed events split into groups of up to `size` plain-looking captures naming the same
+    business (apply_captures applies each group in one transaction), and the rest (apply_stored
+    applies each alone). A group of one is left alone too."""
+    by_business: dict[uuid.UUID, list[inbox.Claimed]] = {}
+    alone: list[inbox.Claimed] = []
+    for item in claimed:
+        tenant_id = _plain_capture_of(item)
+        if tenant_id is not None:
+            by_business.setdefault(tenant_id, []).append(item)
+        else:
+            alone.append(item)
+    groups: list[list[inbox.Claimed]] = []
+    for items in by_business.values():
+        chunks = [items[i : i + size] for i in range(0, len(items), max(size, 1))]
+        groups.extend(chunk for chunk in chunks if len(chunk) > 1)
+        alone.extend(item for chunk in chunks if len(chunk) == 1 for item in chunk)
+    alone.sort(key=lambda item: item.seq)
+    return groups, alone
+
+
+def _plain_capture_of(item: inbox.Claimed) -> uuid.UUID | None:
+    """The business a plain-looking capture names; None for any other event, or one that does
+    not even parse (apply_stored fails it, and the applier retries it or marks it dead)."""
+    try:
+        event = inbox.rebuild(item)
+    except Exception:
+        return None
+    if capture.fits(event, item.bound_tenant_id):
+        return event.tenant_id
+    return None
+
+
+@retry_on_contention(RedeliverLater)
+async def apply_captures(
+    session: AsyncSession, claimed: list[inbox.Claimed], now: datetime
+) -> dict[uuid.UUID, Ingested | None]:
+    """A group from capture_groups, applied in one transaction (capture.apply_captures): by
+    inbox id, what became of each event, or None for one to apply alone with apply_stored
+    afterwards (not plain; or the whole group, when a write was refused and rolled back)."""
+    rebuilt = [(item, inbox.rebuild(item)) for item in claimed]
+    tenant_id = rebuilt[0][1].tenant_id
+    assert tenant_id is not None and all(e.tenant_id == tenant_id for _, e in rebuilt)
+    captures = [_capture_of(item.id, event) for item, event in rebuilt]
+    with traces.span("webhook.apply_captures", captures=len(captures)):
+        try:
+            async with session.begin():
+                outcomes = await capture.apply_captures(session, tenant_id, captures, now)
+        except capture.CaptureDeclined:
+            return {item.id: None for item in claimed}
+    return {key: Ingested(status) if status else None for key, status in outcomes.items()}
+
+
+def _capture_of(inbox_id: uuid.UUID, event: events.ProviderEvent) -> capture.Capture:
+    return capture.Capture(inbox_id, event, _after_capture(event))
 
 
 def _after_capture(event: events.ProviderEvent) -> list[capture.Staged]:

@@ -322,6 +322,49 @@ def entry_statement(
     return EntryStatement(_ENTRY_SQL, params)
 
 
+def entry_statements(
+    tenant_id: uuid.UUID,
+    accounts: AccountRows,
+    *,
+    idempotency_key: str,
+    reason: str,
+    lines: Sequence[Line],
+    occurred_at: datetime,
+    booking_id: uuid.UUID | None = None,
+    payment_id: uuid.UUID | None = None,
+) -> list[tuple[str, dict[str, Any]]] | None:
+    """entry_statement's one statement when every account exists; else, when none is a
+    payable, post_in's two, which open the missing accounts first (a business's first entry
+    of its kind, and others racing it, wait for one another on ON CONFLICT instead of
+    leaving the work to post()). None: post() must write it (a payable's balance row)."""
+    entry = entry_statement(
+        tenant_id,
+        accounts,
+        idempotency_key=idempotency_key,
+        reason=reason,
+        lines=lines,
+        occurred_at=occurred_at,
+        booking_id=booking_id,
+        payment_id=payment_id,
+    )
+    if entry is not None:
+        return [(entry.sql, entry.params)]
+    if any(line.code.split(":", 1)[0] == PAYABLE_ROOT for line in lines):
+        return None
+    batch = Batch()
+    post_in(
+        batch,
+        tenant_id,
+        idempotency_key=idempotency_key,
+        reason=reason,
+        lines=lines,
+        occurred_at=occurred_at,
+        booking_id=booking_id,
+        payment_id=payment_id,
+    )
+    return batch.statements
+
+
 # post_in's two statements. Missing accounts first (as _ensure_accounts, sorted; a concurrent
 # first use is waited for by ON CONFLICT and seen by the next statement's snapshot), then the
 # entry and its postings in one statement: the postings find their accounts by (code,

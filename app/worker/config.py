@@ -34,6 +34,7 @@ class ApplierConfig:
 
     batch_size: int = 64
     concurrency: int = 8
+    capture_group: int = 16  # plain captures of one business applied in one transaction
     lease_seconds: float = 30.0
     poll_interval: float = 1.0
     max_attempts: int = 10

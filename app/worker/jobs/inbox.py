@@ -5,12 +5,16 @@ Runs as a background task of the worker, like the outbox relay: wakes on LISTEN 
 notification only delays. Each round claims due rows with SKIP LOCKED under a lease
 (`inbox_claim`): at most the oldest unfinished event of each payment, so one payment's events
 apply in arrival order while different payments apply in parallel, and several appliers share
-the work. An attempt that raises (lock contention beyond its retries, a bug, the database going
-away) is retried with exponential backoff and jitter; after `max_attempts` the event is marked
-dead: visible in the inbox (status 'dead', last_error) and logged (`inbox.dead`), holding back
-only its own payment's later events until `retry_dead` revives it. A killed applier's claims
-are picked up again when their lease ends, and applying twice is harmless
-(payment_events.apply_stored locks the row and finds it done).
+the work. Plain-looking captures that name the same business are applied in groups of up to
+`capture_group`, one transaction each (payment_events.apply_captures); whatever a group leaves
+is applied alone. While one claim is applied, events stored since are claimed alongside (at
+most two claims in flight). An attempt that raises (lock contention beyond its retries, a bug,
+the database going away) is retried with exponential backoff and jitter; after
+`max_attempts` the event is marked dead: visible in the inbox (status 'dead', last_error)
+and logged (`inbox.dead`), holding back only its own payment's later events until
+`retry_dead` revives it. A killed applier's claims are picked up again when their lease
+ends, and applying twice is harmless (payment_events.apply_stored locks the row and finds it
+done).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from app.bookings.payment_events import apply_stored
+from app.bookings.payment_events import apply_captures, apply_stored, capture_groups
 from app.outbox.relay import libpq_url
 from app.payments import inbox
 from app.worker.config import ApplierConfig
@@ -39,6 +43,7 @@ from app.worker.context import WorkerContext
 log = structlog.get_logger()
 
 RECHECK_SECONDS = 0.02
+CLAIMS_IN_FLIGHT = 2
 
 
 def backoff_seconds(attempts: int, config: ApplierConfig, rng: random.Random) -> float:
@@ -92,35 +97,95 @@ class Applier:
             await self.close()
 
     async def drain(self) -> int:
-        """Claim and apply until nothing is due; returns how many attempts were made. After
-        work, one more look a moment later: an event stored while ours was still unclaimed
-        sent no NOTIFY (see migration 0032's inbox_wake) and may be claimable only just
-        after our last empty claim."""
-        total = 0
-        looked_again = False
+        """Claim and apply until nothing is due; returns how many attempts were made.
+
+        While a claim's events are applied, events stored since (the edge's wake) are claimed
+        alongside, and a full claim is followed by the next one at once: up to two claims in
+        flight, so a slow event (a business's first capture opens its ledger accounts) holds
+        back no event that came after it. After work, one more look a moment later: an event
+        stored while ours was still unclaimed sent no NOTIFY (see migration 0032's
+        inbox_wake) and may be claimable only just after our last empty claim."""
+        total, looked_again, more = 0, False, True
+        running: set[asyncio.Task[int]] = set()
         while True:
-            claimed = await self.run_once()
-            total += claimed
-            if claimed:
-                looked_again = False
+            if more and len(running) < CLAIMS_IN_FLIGHT:
+                self._wake.clear()
+                claimed = await self.claim()
+                total += len(claimed)
+                more = len(claimed) == self.config.batch_size
+                if claimed:
+                    looked_again = False
+                    running.add(asyncio.create_task(self.apply_claimed(claimed)))
+                if more and len(running) < CLAIMS_IN_FLIGHT:
+                    continue
+            if not running:
+                if total == 0 or looked_again:
+                    return total
+                looked_again, more = True, True
+                await asyncio.sleep(RECHECK_SECONDS)
                 continue
-            if total == 0 or looked_again:
-                return total
-            looked_again = True
-            await asyncio.sleep(RECHECK_SECONDS)
+            woken = asyncio.ensure_future(self._wake.wait())
+            done, _ = await asyncio.wait({*running, woken}, return_when=asyncio.FIRST_COMPLETED)
+            woken.cancel()
+            more = more or self._wake.is_set()
+            for task in done - {woken}:
+                running.discard(task)
+                task.result()
 
     async def run_once(self) -> int:
+        """One claim, applied: how many events it claimed."""
+        return await self.apply_claimed(await self.claim())
+
+    async def claim(self) -> list[inbox.Claimed]:
         async with self.bookkeeping.connect() as connection:
-            claimed = await inbox.claim(
+            return await inbox.claim(
                 connection, self.worker_id, self.config.batch_size, self.config.lease_seconds
             )
+
+    async def apply_claimed(self, claimed: list[inbox.Claimed]) -> int:
+        """Apply what one claim handed out: plain captures of a business in groups, the rest
+        one by one, `concurrency` at a time."""
         if claimed:
-            await asyncio.gather(*(self._guarded(item) for item in claimed))
+            groups, alone = capture_groups(claimed, self.config.capture_group)
+            await asyncio.gather(
+                *(self.apply_group(group) for group in groups),
+                *(self._guarded(item) for item in alone),
+            )
         return len(claimed)
 
     async def _guarded(self, item: inbox.Claimed) -> None:
         async with self._gate:
             await self.apply(item)
+
+    async def apply_group(self, group: list[inbox.Claimed]) -> None:
+        """Plain captures of one business in one transaction; any event it leaves (not plain,
+        or all of them when the transaction failed) is applied alone afterwards, alongside
+        the others."""
+        try:
+            async with (
+                self._gate,
+                asyncio.timeout(self.config.lease_seconds * 0.4),
+                self.sessions() as session,
+            ):
+                outcomes = await apply_captures(session, group, datetime.now(UTC))
+        except Exception as error:
+            log.info(
+                "inbox.group_failed", error=f"{type(error).__name__}: {error}", size=len(group)
+            )
+            outcomes = {}
+        left = [item for item in group if outcomes.get(item.id) is None]
+        await asyncio.gather(*(self._guarded(item) for item in left))
+        for item in group:
+            applied = outcomes.get(item.id)
+            if applied is not None:
+                log.info(
+                    "inbox.applied",
+                    inbox_id=str(item.id),
+                    provider=item.provider,
+                    event_id=item.event_id,
+                    status=applied.status,
+                    detail=applied.detail,
+                )
 
     async def apply(self, item: inbox.Claimed) -> None:
         with structlog.contextvars.bound_contextvars(
