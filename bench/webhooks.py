@@ -20,11 +20,14 @@
    poll) run while capture events of real sandbox payments arrive over HTTP at 200/s;
    latency = processed_at (statement_timestamp() of the applying transaction's last
    statement) - received_at (the acknowledging INSERT's commit), both on the database's
-   clock. Goal p99 <= 100 ms.
+   clock. Goal p99 <= 100 ms. The first WARM_UP events are applied before it is measured and
+   reported on their own: fresh applier processes (statements not yet prepared) and the
+   business's first capture (it opens the ledger accounts).
 3. Applying captures for one business: `--captures` acknowledged capture events of one
    business, then the appliers drain them: captures/s from the first to the last applied.
    Each capture locks its bookings and payment, posts the ledger entry, confirms the
-   bookings, stages the outbox rows and issues the invoice, numbered at commit. Goal
+   bookings, stages the outbox rows and issues the invoice, numbered at commit; the appliers
+   apply up to 16 captures of the business in one transaction. Goal
    >= 500/s. The invoice numbers are checked: 1..N, no gap.
 
 `bench/webhooks.py applier` runs one applier process (what the phases start).
@@ -71,6 +74,7 @@ from tests.bookings.setup import make_shop
 from tests.infra import libpq
 
 DUPLICATE_EVERY = 10  # one delivery in ten repeats an earlier event
+WARM_UP = 100  # events applied before commit -> applied is measured (reported on their own)
 SEEDED = 1000
 SECRET_KEY = "bench-webhooks-" + "k" * 40  # RECKON_ENV=test: never a production key
 GOALS = {"ack_rate": 2000.0, "ack_p99_ms": 50.0, "applied_p99_ms": 100.0, "captures": 500.0}
@@ -370,8 +374,10 @@ async def bench(url: str, options: argparse.Namespace) -> None:
     ports = [18400 + random.randrange(500) * 2 + i for i in range(options.api_processes)]
     bases = [f"http://127.0.0.1:{p}" for p in ports]
     latency_events = 5 * 200
+    warm_up = WARM_UP
     progress("placing payments")
-    shop, real = await place(url, 0 if options.ack_only else latency_events + options.captures)
+    placed = warm_up + latency_events + options.captures
+    shop, real = await place(url, 0 if options.ack_only else placed)
     progress("starting the API processes")
 
     applier_rss: list[float] = []
@@ -394,8 +400,16 @@ async def bench(url: str, options: argparse.Namespace) -> None:
         # 2. commit -> applied at 200/s, appliers running
         with processes(applier_commands(options.appliers), env):
             await asyncio.sleep(2.0)  # the appliers connect and LISTEN
+            progress("warming the appliers up")
+            await paced(bases, sign_all(real[:warm_up], secret), 200.0)
+            await wait_applied(url, warm_up)
+            cold = await rows(
+                url, "SELECT max(extract(epoch FROM processed_at - received_at)) AS s FROM inbox"
+            )
+            await reset_inbox(url)
             progress("commit -> applied at 200/s")
-            answered = await paced(bases, sign_all(real[:latency_events], secret), 200.0)
+            measured = real[warm_up : warm_up + latency_events]
+            answered = await paced(bases, sign_all(measured, secret), 200.0)
             progress(f"answers {answered}")
             await wait_applied(url, latency_events)
         lag = await rows(
@@ -405,7 +419,7 @@ async def bench(url: str, options: argparse.Namespace) -> None:
         await reset_inbox(url)
 
         # 3. captures of one business: acknowledged first, then drained by the appliers
-        captures = real[latency_events:]
+        captures = real[warm_up + latency_events :]
         progress("captures of one business")
         stored = await paced(bases, sign_all(captures, secret), 1000.0)
         progress(f"answers {stored}")
@@ -448,6 +462,10 @@ async def bench(url: str, options: argparse.Namespace) -> None:
         f"  commit -> applied     : p50 {ms(percentile(waits, 0.5)):5.1f} ms   p99 "
         f"{ms(percentile(waits, 0.99)):5.1f} ms at 200 events/s ({len(waits)} captures; goal "
         f"p99 <= {GOALS['applied_p99_ms']:.0f} ms)"
+    )
+    print(
+        f"  cold start            : the first {warm_up} events (fresh applier processes, the "
+        f"business's first capture), slowest {ms(float(cold[0].s)):5.1f} ms: not in the p99"
     )
     print(
         f"  captures, 1 business  : {(n - 1) / seconds:8.0f} /s   ({n} applied in {seconds:.2f} s, "

@@ -122,7 +122,8 @@ class Applier:
                 if total == 0 or looked_again:
                     return total
                 looked_again, more = True, True
-                await asyncio.sleep(RECHECK_SECONDS)
+                with contextlib.suppress(TimeoutError):  # or at once, when notified
+                    await asyncio.wait_for(self._wake.wait(), RECHECK_SECONDS)
                 continue
             woken = asyncio.ensure_future(self._wake.wait())
             done, _ = await asyncio.wait({*running, woken}, return_when=asyncio.FIRST_COMPLETED)
