@@ -121,7 +121,7 @@ async def driver(
     SQLAlchemy's (DBAPIError subclasses, sqlstate on `.orig`), as if SQLAlchemy had run `sql`;
     a connection that broke is invalidated, so the pool does not hand it out again. A
     transaction stays the caller's to begin and end through `connection`."""
-    raw: Any = (await connection.get_raw_connection()).driver_connection
+    raw: Any = await _driver_connection(connection)
     try:
         if pipeline:
             async with raw.pipeline():
@@ -135,6 +135,16 @@ async def driver(
         raise DBAPIError.instance(
             sql, None, error, psycopg.Error, connection_invalidated=broken
         ) from error
+
+
+async def _driver_connection(connection: AsyncConnection) -> Any:
+    """The psycopg connection under `connection`: read off it when it holds one (no I/O, so
+    no greenlet hop, as get_raw_connection always takes), else as get_raw_connection gets
+    it (reconnecting an invalidated one)."""
+    sync = connection.sync_connection
+    if sync is not None and not sync.closed and not sync.invalidated:
+        return sync.connection.driver_connection
+    return (await connection.get_raw_connection()).driver_connection
 
 
 def values_list(

@@ -18,14 +18,25 @@ from app.db import new_id, values_list
 from app.invoices import amounts, lines
 from app.invoices.models import DEFAULT_TAX_LABEL, INVOICE, SERIES
 
-# The anchor is the payment's booking; otherwise lines.COVERED and lines.PRODUCTS.
+# The anchor is the payment's booking; otherwise lines.COVERED. Each booking comes with its
+# products as lines.PRODUCTS reads them (sorted by name, then id): four arrays, NULL when it
+# has none. What issue_invoice reads in two statements, in one.
 _COVERED = """
     SELECT b.id, b.customer_name, b.customer_email, s.name AS service_name,
            br.timezone AS branch_timezone, b.starts_at, b.unit_price_minor, b.quantity,
-           b.party_size, b.total_minor
+           b.party_size, b.total_minor, x.product_ids, x.product_quantities,
+           x.product_prices, x.product_names
     FROM bookings b
     JOIN services s ON s.tenant_id = b.tenant_id AND s.id = b.service_id
     JOIN branches br ON br.tenant_id = b.tenant_id AND br.id = b.branch_id
+    CROSS JOIN LATERAL (
+        SELECT array_agg(bp.product_id ORDER BY pr.name, bp.product_id) AS product_ids,
+               array_agg(bp.quantity ORDER BY pr.name, bp.product_id) AS product_quantities,
+               array_agg(bp.unit_price_minor ORDER BY pr.name, bp.product_id) AS product_prices,
+               array_agg(pr.name ORDER BY pr.name, bp.product_id) AS product_names
+        FROM booking_products bp
+        JOIN products pr ON pr.tenant_id = bp.tenant_id AND pr.id = bp.product_id
+        WHERE bp.tenant_id = b.tenant_id AND bp.booking_id = b.id) x
     WHERE b.tenant_id = %(t)s AND (
         b.id = (SELECT booking_id FROM payments WHERE tenant_id = %(t)s AND id = %(p)s)
         OR (b.series_id = (SELECT a.series_id FROM bookings a JOIN payments pay
@@ -33,6 +44,7 @@ _COVERED = """
                            WHERE pay.tenant_id = %(t)s AND pay.id = %(p)s)
             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.tenant_id = b.tenant_id
                             AND p.booking_id = b.id AND p.id <> %(p)s)))
+    ORDER BY b.starts_at, b.id
 """
 READS = {
     # The issuer, whether the tenant is set as issuing requires, whether the payment has its
@@ -45,13 +57,7 @@ READS = {
         "(SELECT tax_rate_bps, tax_label, footer FROM invoice_settings "
         "WHERE tenant_id = t.id LIMIT 1) s ON true WHERE t.id = %(t)s"
     ),
-    "covered": _COVERED + " ORDER BY b.starts_at, b.id",
-    "products": (
-        "SELECT bp.booking_id, bp.product_id, bp.quantity, bp.unit_price_minor, p.name "
-        "FROM booking_products bp JOIN products p ON p.tenant_id = bp.tenant_id "
-        "AND p.id = bp.product_id WHERE bp.tenant_id = %(t)s AND bp.booking_id IN "
-        f"(SELECT c.id FROM ({_COVERED}) c) ORDER BY p.name, bp.product_id"
-    ),
+    "covered": _COVERED,
 }
 """What issue_invoice reads, each with parameters t (tenant) and p (payment): send them after
 the payment is locked."""
@@ -98,7 +104,8 @@ def plan_invoice(
     anchor = next((b for b in covered if b.id == anchor_id), None)
     if anchor is None:
         return None
-    items = amounts.balance_lines(lines.lines_of(covered, rows["products"]), captured)
+    products = [product for r in rows["covered"] for product in _products_of(r)]
+    items = amounts.balance_lines(lines.lines_of(covered, products), captured)
     configured = issuer.configured
     rate = issuer.tax_rate_bps if configured else 0
     split = amounts.split_invoice(captured, rate)
@@ -163,3 +170,19 @@ def plan_invoice(
         },
     )
     return Planned([(insert, {**invoice, **line_params})], record)
+
+
+def _products_of(row: Any) -> list[lines.ProductRow]:
+    """A READS["covered"] row's products, as lines.PRODUCTS reads them."""
+    if row.product_ids is None:
+        return []
+    return [
+        lines.ProductRow(row.id, *product)
+        for product in zip(
+            row.product_ids,
+            row.product_quantities,
+            row.product_prices,
+            row.product_names,
+            strict=True,
+        )
+    ]

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
@@ -29,6 +29,16 @@ class CoveredBooking:
     quantity: int
     party_size: int
     total_minor: int
+
+
+class ProductRow(NamedTuple):
+    """A row of PRODUCTS."""
+
+    booking_id: uuid.UUID
+    product_id: uuid.UUID
+    quantity: int
+    unit_price_minor: int
+    name: str
 
 
 # A payment covers its anchor booking and, for a series paid at once, every booking of the

@@ -11,8 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.db import set_tenant, tenant_transaction
+from app.db import run_together, set_tenant, tenant_transaction
 from app.errors import InvalidState
+from app.invoices import amounts, issuing, lines
 from app.invoices.service import (
     InvoicingUsageError,
     PaymentNotCaptured,
@@ -279,3 +280,61 @@ async def test_database_keeps_issued_documents_immutable_and_balanced(
                 {"t": tenant_id, "id": uuid.uuid4(), "inv": view.id},
             )
     assert await count(owner_engine, "SELECT count(*) FROM invoice_lines") == 1
+
+
+async def test_the_plain_captures_invoice_lists_what_issue_invoice_lists(
+    owner_engine: AsyncEngine, sessions: Sessions
+) -> None:
+    """issuing.READS + plan_invoice (the applier's plain capture) against the ORM path's
+    covered bookings and lines: a series, products on each booking, two on one of them (in
+    name order, the later-inserted first)."""
+    tenant_id = await make_tenant(owner_engine)
+    shop = await make_shop(owner_engine, tenant_id)
+    await set_rate(owner_engine, tenant_id, 1_400)
+    paid = await make_paid(owner_engine, shop, series=3, products=2, party_size=2)
+    aloe = uuid.uuid4()
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO products (tenant_id, id, name, price_minor, currency) "
+                "VALUES (:t, :p, 'Aloe', 700, 'EGP')"
+            ),
+            {"t": tenant_id, "p": aloe},
+        )
+        await conn.execute(
+            text("INSERT INTO booking_products VALUES (:t, :b, :p, 3, 700, 'EGP')"),
+            {"t": tenant_id, "b": paid.booking_ids[1], "p": aloe},
+        )
+    anchor = paid.booking_ids[0]
+    async with sessions() as session, session.begin():
+        await set_tenant(session, tenant_id)
+        keys = {"t": tenant_id, "p": paid.payment_id}
+        read = await run_together(session, [(sql, keys) for sql in issuing.READS.values()])
+        covered = await lines.covered_bookings(session, tenant_id, paid.payment_id, anchor)
+        expected = await lines.booking_lines(session, tenant_id, covered)
+    planned = issuing.plan_invoice(
+        tenant_id,
+        paid.payment_id,
+        anchor,
+        paid.amount_minor,
+        "EGP",
+        dict(zip(issuing.READS, read, strict=True)),
+        NOW,
+    )
+
+    assert planned is not None
+    ((_, params),) = planned.statements
+    listed = [
+        tuple(params[f"v{row}_{column}"] for column in (4, 5, 6, 7, 9, 10))
+        for row in range(len(expected))
+    ]
+    assert f"v{len(expected)}_0" not in params
+    assert listed == [
+        (e.description, e.quantity, e.unit_price_minor, e.amount_minor, e.booking_id, e.product_id)
+        for e in amounts.balance_lines(expected, paid.amount_minor)
+    ]
+    assert [e.product_id for e in expected if e.booking_id == paid.booking_ids[1]] == [
+        None,
+        aloe,
+        shop.product_id,
+    ]
