@@ -231,6 +231,7 @@ async def idempotent(
     operation: Operation,
     *,
     then: Then | None = None,
+    refusal: Refusal | None = None,
 ) -> Response[bytes]:
     """Run a POST honouring its Idempotency-Key header: replay, refuse reuse, or execute once.
 
@@ -238,7 +239,10 @@ async def idempotent(
     request's session joins it, and the response is stored in it before it commits, so a
     retry after any crash either replays that response or (nothing committed) runs afresh.
     `then` completes a successful body with what only the commit can bring (it runs after
-    the commit; its result replaces the stored body)."""
+    the commit; its result replaces the stored body). A new key whose `refusal` holds is
+    answered with it at once, stored under the key by the statement that records the key
+    (the same round trip), and the operation does not run; without a key the caller decides
+    on its refusal itself."""
     key = request.headers.get("idempotency-key")
     if key is None:
         response, content = await _execute(operation)
@@ -250,8 +254,13 @@ async def idempotent(
     engine: AsyncEngine = request.app.state.engine
     probe: Probe | None = request.app.state.get(IDEMPOTENCY_PROBE)
     now = datetime.now(UTC)
+    refused, answer = _early_answer(refusal)
     async with engine.connect() as connection:
-        await idempotency.record_key(connection, tenant_id, key, fingerprint, now)
+        answered = await idempotency.record_key(
+            connection, tenant_id, key, fingerprint, now, answer
+        )
+        if answered and refused is not None:
+            return refused
         transaction = await connection.begin()
         try:
             stored = await idempotency.lock_key(connection, tenant_id, key, fingerprint, now)
@@ -296,36 +305,26 @@ async def idempotent(
         return completed
 
 
-async def answered_early(
-    request: Request[Any, Any, Any],
-    connection: AsyncConnection,
-    tenant_id: uuid.UUID,
-    error: errors.DomainError,
-    condition: str,
-    params: dict[str, Any],
-) -> Response[bytes] | None:
-    """For a POST with an Idempotency-Key: the problem `error` maps to, when `condition` (a
-    read: see idempotency.record_answered_key_if) says the operation would refuse it so - the
-    refusal stored under the key, in the same round trip, exactly as idempotent() would have
-    stored the operation's own, so a retry replays it. None when the condition does not hold,
-    or the key is invalid or already known: the caller then runs idempotent() as usual, which
-    answers those cases as it always does."""
-    key = request.headers.get("idempotency-key")
-    if key is None:
-        raise ValueError("answered_early() is for requests with an Idempotency-Key")
-    try:
-        key = idempotency.check_key(key)
-    except errors.ValidationFailed:
-        return None
-    response = domain_problem(error)
-    fingerprint = idempotency.request_fingerprint(
-        request.method, request.url.path, await request.body()
-    )
-    stored = idempotency.StoredResponse(status_for(error), response.content, PROBLEM_JSON)
-    _, recorded = await idempotency.record_answered_key_if(
-        connection, tenant_id, key, fingerprint, stored, condition, params
-    )
-    return response if recorded else None
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """What an operation would answer before doing any work - `error`'s problem - when
+    `condition` holds (a read: see idempotency.EarlyAnswer, with its `params`)."""
+
+    error: errors.DomainError
+    condition: str
+    params: dict[str, Any]
+
+
+def _early_answer(
+    refusal: Refusal | None,
+) -> tuple[Response[bytes] | None, idempotency.EarlyAnswer | None]:
+    """The refusal's response, and the same stored under a key exactly as idempotent() stores
+    the operation's own, so a retry replays it."""
+    if refusal is None:
+        return None, None
+    response = domain_problem(refusal.error)
+    stored = idempotency.StoredResponse(status_for(refusal.error), response.content, PROBLEM_JSON)
+    return response, idempotency.EarlyAnswer(stored, refusal.condition, refusal.params)
 
 
 async def _joined(

@@ -88,66 +88,81 @@ _STORE = (
 )
 
 
-# A key met for the first time whose answer was decided before any work (a refusal), when
-# the caller's condition holds: recorded completed, with that answer, at once - in the same
-# statement as the condition's read. Nothing when the key is already there.
-_RECORD_ANSWERED_IF = (
+# A key met for the first time, and an answer decided before any work (a refusal) for when
+# the caller's condition holds: the key is recorded completed with that answer, else started
+# as by _RECORD, in ONE statement with the condition's read - no round trip of its own.
+# Nothing when the key is already there.
+_RECORD_OR_ANSWER = (
     "WITH answer AS (SELECT coalesce(({condition}), false) AS holds), recorded AS ("
-    "INSERT INTO idempotency_keys (tenant_id, id, key, request_hash, status, response_status, "
-    "response_body, response_content_type) "
+    "INSERT INTO idempotency_keys (tenant_id, id, key, request_hash, locked_at, status, "
+    "response_status, response_body, response_content_type) "
     "SELECT %(k_tenant_id)s, %(k_id)s, CAST(%(k_key)s AS text), CAST(%(k_hash)s AS text), "
-    "'completed', %(k_status)s, %(k_body)s, CAST(%(k_content_type)s AS text) FROM answer "
-    "WHERE answer.holds AND NOT EXISTS (SELECT 1 FROM idempotency_keys "
+    "CASE WHEN holds THEN NULL ELSE CAST(%(k_now)s AS timestamptz) END, "
+    "CASE WHEN holds THEN 'completed' ELSE 'started' END, "
+    "CASE WHEN holds THEN CAST(%(k_status)s AS integer) END, "
+    "CASE WHEN holds THEN CAST(%(k_body)s AS bytea) END, "
+    "CASE WHEN holds THEN CAST(%(k_content_type)s AS text) END FROM answer "
+    "WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys "
     "WHERE tenant_id = %(k_tenant_id)s AND key = CAST(%(k_key)s AS text)) "
-    "ON CONFLICT (tenant_id, key) DO NOTHING RETURNING 1) "
-    "SELECT (SELECT holds FROM answer), EXISTS (SELECT 1 FROM recorded)"
+    "ON CONFLICT (tenant_id, key) DO NOTHING RETURNING status) "
+    "SELECT EXISTS (SELECT 1 FROM recorded WHERE status = 'completed')"
 )
 
 
-async def record_answered_key_if(
+@dataclass(frozen=True, slots=True)
+class EarlyAnswer:
+    """`response`, stored as if the request had run and answered it, when `condition` holds:
+    a SELECT of one boolean (no row is false) with its own %(name)s `params`, none starting
+    with k_."""
+
+    response: StoredResponse
+    condition: str
+    params: dict[str, Any]
+
+
+async def record_key(
     connection: AsyncConnection,
     tenant_id: uuid.UUID,
     key: str,
     fingerprint: str,
-    response: StoredResponse,
-    condition: str,
-    params: dict[str, Any],
-) -> tuple[bool, bool]:
-    """If `condition` (a SELECT of one boolean; no row is false; its own %(name)s `params`,
-    none starting with k_) holds, store a new key with `response` as if the request had run
-    and answered that: one committed round trip. (condition held, key stored): not stored
-    when the key is known already - the caller then takes the ordinary path, which replays
-    it, refuses a reuse or reports it in progress."""
-    sql = _RECORD_ANSWERED_IF.format(condition=condition)
-    values = {
-        **params,
-        "k_tenant_id": tenant_id,
-        "k_id": new_id(),
-        "k_key": key,
-        "k_hash": fingerprint,
-        "k_status": response.status,
-        "k_body": response.body,
-        "k_content_type": response.content_type,
-    }
+    now: datetime,
+    answer: EarlyAnswer | None = None,
+) -> bool:
+    """Insert the key if it is new, in its own committed transaction (one round trip): a
+    duplicate then finds the row (and its lock) instead of waiting on an uncommitted insert.
+    With `answer`, a new key whose condition holds is recorded completed with its response
+    instead, in the same round trip (True: answer that, run nothing); a known key is left to
+    the ordinary path, which replays it, refuses a reuse or reports it in progress."""
+    values: dict[str, Any]
+    if answer is None:
+        sql = _RECORD
+        values = {
+            "tenant_id": tenant_id,
+            "id": new_id(),
+            "key": key,
+            "hash": fingerprint,
+            "now": now,
+        }
+    else:
+        sql = _RECORD_OR_ANSWER.format(condition=answer.condition)
+        values = {
+            **answer.params,
+            "k_tenant_id": tenant_id,
+            "k_id": new_id(),
+            "k_key": key,
+            "k_hash": fingerprint,
+            "k_now": now,
+            "k_status": answer.response.status,
+            "k_body": answer.response.body,
+            "k_content_type": answer.response.content_type,
+        }
+    # SQLAlchemy's transaction, its COMMIT sent in the pipeline with the INSERT.
     async with connection.begin(), driver(connection, sql) as raw:
         await raw.execute(set_tenant_sql(tenant_id))
         cursor = await raw.execute(sql, values)
         await raw.commit()
-        row = await cursor.fetchone()
-    return (bool(row[0]), bool(row[1])) if row else (False, False)
-
-
-async def record_key(
-    connection: AsyncConnection, tenant_id: uuid.UUID, key: str, fingerprint: str, now: datetime
-) -> None:
-    """Insert the key if it is new, in its own committed transaction (one round trip): a
-    duplicate then finds the row (and its lock) instead of waiting on an uncommitted insert."""
-    params = {"tenant_id": tenant_id, "id": new_id(), "key": key, "hash": fingerprint, "now": now}
-    # SQLAlchemy's transaction, its COMMIT sent in the pipeline with the INSERT.
-    async with connection.begin(), driver(connection, _RECORD) as raw:
-        await raw.execute(set_tenant_sql(tenant_id))
-        await raw.execute(_RECORD, params)
-        await raw.commit()
+        row = await cursor.fetchone() if answer is not None else None
+    return bool(row and row[0])
 
 
 async def lock_key(

@@ -1,6 +1,7 @@
 """A request for a slot already full is refused by one read before any placing work
-(app.bookings.guard.slot_plainly_taken): same 409 problem as place_booking's, stored under its
-Idempotency-Key the same way, and never when place_booking would answer anything else."""
+(app.bookings.guard.plain_slot_check; with an Idempotency-Key, inside the statement that
+records the key): same 409 problem as place_booking's, stored under its Idempotency-Key the
+same way, and never when place_booking would answer anything else."""
 
 from __future__ import annotations
 
@@ -145,3 +146,17 @@ async def test_full_slot_of_an_archived_service_keeps_place_bookings_answer(
     archived = await post(client, business.headers, body(shop, start), str(uuid.uuid4()))
     assert archived.status_code == 422, archived.text
     assert archived.json()["type"] != "slot_unavailable"
+
+
+async def test_keyed_booking_reads_its_slot_in_the_statement_that_records_its_key(
+    client: Client, owner_engine: AsyncEngine
+) -> None:
+    business, shop = await setup(client, owner_engine)
+    with statements(client) as seen:
+        placed = await post(client, business.headers, body(shop, shop.at(soon(), 12)), "k")
+    assert placed.status_code == 201, placed.text
+    # The early refusal's read costs the booking no round trip of its own.
+    recording = [sql for sql in seen if "INSERT INTO idempotency_keys" in sql]
+    assert len(recording) == 1
+    assert "b.blocked @>" in recording[0]
+    assert [sql for sql in seen if "b.blocked @>" in sql] == recording

@@ -20,7 +20,7 @@ from app.bookings.errors import ProviderUnavailable, SlotUnavailable
 from app.bookings.schemas import BookingIn, BookingOut, CancelIn, CancelOut, RescheduleIn
 from app.edge.deps import ApiDeps
 from app.edge.http import (
-    answered_early,
+    Refusal,
     domain_problem,
     idempotent,
     in_idempotent_transaction,
@@ -80,9 +80,11 @@ async def _place(
             )
         sandbox_url = deps.public_base_url
 
-    refused = await _refused_early(request, tenant_id, data)
-    if refused is not None:
-        return refused
+    refusal = _early_refusal(tenant_id, data)
+    if refusal is not None and "idempotency-key" not in request.headers:
+        if await _plainly_refused(request, tenant_id, refusal):
+            return domain_problem(refusal.error)
+        refusal = None
 
     placed: service.Placed | None = None
 
@@ -103,16 +105,16 @@ async def _place(
         )
         return BookingOut.of(placed.booking, placed.occurrences, payment)
 
-    return await idempotent(request, tenant_id, run, then=with_checkout_url)
+    return await idempotent(request, tenant_id, run, then=with_checkout_url, refusal=refusal)
 
 
-async def _refused_early(
-    request: Request[Any, Any, Any], tenant_id: uuid.UUID, data: BookingIn
-) -> Response[bytes] | None:
+def _early_refusal(tenant_id: uuid.UUID, data: BookingIn) -> Refusal | None:
     """A request for a slot already full is refused by one read (guard.plain_slot_check), not
-    by a whole placing transaction: in a rush for one slot that is nearly every request. The
-    answer and its stored Idempotency-Key are place_booking's own; anything less plain (an
-    invalid request, a known key, a slot with room) goes the usual way."""
+    by a whole placing transaction: in a rush for one slot that is nearly every request. With
+    an Idempotency-Key the read rides in the statement that records the key (idempotent(),
+    no round trip of its own), and the answer stored is place_booking's own; anything less
+    plain (an invalid request, a known key, a slot with room) goes the usual way. None: the
+    request is not one refused early."""
     try:
         checked = rules.check_request(data.to_request())
     except DomainError:
@@ -120,16 +122,17 @@ async def _refused_early(
     check = guard.plain_slot_check(tenant_id, checked, _now())
     if check is None:
         return None
-    taken = SlotUnavailable(start=checked.start.isoformat())
+    return Refusal(SlotUnavailable(start=checked.start.isoformat()), check.sql, check.params)
+
+
+async def _plainly_refused(
+    request: Request[Any, Any, Any], tenant_id: uuid.UUID, refusal: Refusal
+) -> bool:
+    """Without an Idempotency-Key: the early refusal's read on its own (one round trip)."""
     engine: AsyncEngine = request.app.state.engine
+    check = guard.SlotCheck(refusal.condition, refusal.params)
     async with engine.connect() as connection:
-        if "idempotency-key" in request.headers:
-            return await answered_early(
-                request, connection, tenant_id, taken, check.sql, check.params
-            )
-        if await guard.slot_plainly_taken(connection, tenant_id, check):
-            return domain_problem(taken)
-        return None
+        return await guard.slot_plainly_taken(connection, tenant_id, check)
 
 
 @post("/bookings", status_code=201)
