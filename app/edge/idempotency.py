@@ -91,9 +91,11 @@ _STORE = (
 # A key met for the first time, and an answer decided before any work (a refusal) for when
 # the caller's condition holds: the key is recorded completed with that answer, else started
 # as by _RECORD, in ONE statement with the condition's read - no round trip of its own.
-# Nothing when the key is already there.
+# Nothing when the key is already there. MATERIALIZED: `holds` is named five times, and an
+# inlined CTE would evaluate the condition's subqueries at each (5.3 ms of database time per
+# request in a rush for one slot, against 2.4 ms evaluated once).
 _RECORD_OR_ANSWER = (
-    "WITH answer AS (SELECT coalesce(({condition}), false) AS holds), recorded AS ("
+    "WITH answer AS MATERIALIZED (SELECT coalesce(({condition}), false) AS holds), recorded AS ("
     "INSERT INTO idempotency_keys (tenant_id, id, key, request_hash, locked_at, status, "
     "response_status, response_body, response_content_type) "
     "SELECT %(k_tenant_id)s, %(k_id)s, CAST(%(k_key)s AS text), CAST(%(k_hash)s AS text), "
