@@ -118,3 +118,35 @@ async def outcome_of(inbox_id: uuid.UUID, owner: AsyncEngine | None = None) -> s
         row = await cursor.fetchone()
     assert row is not None and row[0] == "done", row
     return str(row[1])
+
+
+# A capture's ledger entry posted behind the applier's back (the payment still open): the
+# plain capture's own entry then meets its unique key.
+_POSTED_CAPTURE = text(
+    "WITH e AS (INSERT INTO journal_entries (tenant_id, id, idempotency_key, reason, "
+    "occurred_at, booking_id, payment_id) VALUES (:t, gen_random_uuid(), "
+    ":key, 'payment', now(), :b, :p) "
+    "RETURNING id) INSERT INTO postings (tenant_id, id, entry_id, account_id, "
+    "amount_minor, currency) SELECT :t, gen_random_uuid(), e.id, a.id, "
+    "CASE a.code WHEN 'clearing:sandbox' THEN :amount ELSE -:amount END, 'EGP' "
+    "FROM e, ledger_accounts a WHERE a.tenant_id = :t "
+    "AND a.code IN ('clearing:sandbox', 'receivable:customer')"
+)
+
+
+async def post_capture_entry(
+    owner: AsyncEngine, tenant_id: uuid.UUID, booking: dict[str, Any], amount: int
+) -> None:
+    """The capture entry of `booking`'s payment, under the key the capture posts it with."""
+    payment_id = uuid.UUID(booking["payment"]["id"])
+    async with owner.begin() as connection:
+        await connection.execute(
+            _POSTED_CAPTURE,
+            {
+                "t": tenant_id,
+                "p": payment_id,
+                "b": uuid.UUID(booking["id"]),
+                "amount": amount,
+                "key": f"payment:{payment_id}:captured",
+            },
+        )

@@ -26,7 +26,7 @@ from app.worker.jobs import payments as payment_jobs
 from app.worker.jobs.inbox import Applier
 from tests.checkout import races
 from tests.checkout.support import PRICE, Client, book, count, now, open_shop, run_outbox
-from tests.inbox.support import apply_inbox, owner_url
+from tests.inbox.support import apply_inbox, owner_url, post_capture_entry
 from tests.inbox.test_applier import FAST, paid_event, post_sandbox
 from tests.inbox.test_plain_capture import effect
 
@@ -178,26 +178,7 @@ async def test_a_group_whose_write_is_refused_rolls_back_and_each_is_applied_alo
     assert (await post_sandbox(client, settings, paid_event(shop, first))).status_code == 200
     await apply_inbox(owner_engine)
     posted = grouped[2]
-    async with owner_engine.begin() as connection:
-        await connection.execute(
-            text(
-                "WITH e AS (INSERT INTO journal_entries (tenant_id, id, idempotency_key, reason, "
-                "occurred_at, booking_id, payment_id) VALUES (:t, gen_random_uuid(), "
-                ":key, 'payment', now(), :b, :p) "
-                "RETURNING id) INSERT INTO postings (tenant_id, id, entry_id, account_id, "
-                "amount_minor, currency) SELECT :t, gen_random_uuid(), e.id, a.id, "
-                "CASE a.code WHEN 'clearing:sandbox' THEN :amount ELSE -:amount END, 'EGP' "
-                "FROM e, ledger_accounts a WHERE a.tenant_id = :t "
-                "AND a.code IN ('clearing:sandbox', 'receivable:customer')"
-            ),
-            {
-                "t": tenant_id,
-                "p": payment_of(posted),
-                "b": uuid.UUID(posted["id"]),
-                "amount": PRICE,
-                "key": f"payment:{payment_of(posted)}:captured",
-            },
-        )
+    await post_capture_entry(owner_engine, tenant_id, posted, PRICE)
     for booking in grouped:
         assert (await post_sandbox(client, settings, paid_event(shop, booking))).status_code == 200
 

@@ -17,7 +17,7 @@ from app.money import Money
 from app.settings import Settings, app_role_url
 from app.worker.jobs.inbox import Applier
 from tests.checkout.support import PRICE, Client, book, now, open_shop
-from tests.inbox.support import apply_inbox, owner_url
+from tests.inbox.support import apply_inbox, owner_url, post_capture_entry
 from tests.inbox.test_applier import FAST, paid_event, post_sandbox
 
 # An audit snapshot without the booking's own times (JSON null stays null).
@@ -145,26 +145,7 @@ async def test_a_capture_whose_write_is_refused_is_applied_the_general_way(
     assert (await post_sandbox(client, settings, paid_event(shop, first))).status_code == 200
     await apply_inbox(owner_engine)
     payment_id = uuid.UUID(booking["payment"]["id"])
-    async with owner_engine.begin() as connection:
-        await connection.execute(
-            text(
-                "WITH e AS (INSERT INTO journal_entries (tenant_id, id, idempotency_key, reason, "
-                "occurred_at, booking_id, payment_id) VALUES (:t, gen_random_uuid(), "
-                ":key, 'payment', now(), :b, :p) "
-                "RETURNING id) INSERT INTO postings (tenant_id, id, entry_id, account_id, "
-                "amount_minor, currency) SELECT :t, gen_random_uuid(), e.id, a.id, "
-                "CASE a.code WHEN 'clearing:sandbox' THEN :amount ELSE -:amount END, 'EGP' "
-                "FROM e, ledger_accounts a WHERE a.tenant_id = :t "
-                "AND a.code IN ('clearing:sandbox', 'receivable:customer')"
-            ),
-            {
-                "t": tenant_id,
-                "p": payment_id,
-                "b": uuid.UUID(booking["id"]),
-                "amount": PRICE,
-                "key": f"payment:{payment_id}:captured",
-            },
-        )
+    await post_capture_entry(owner_engine, tenant_id, booking, PRICE)
     event = paid_event(shop, booking)
     assert (await post_sandbox(client, settings, event)).status_code == 200
 
