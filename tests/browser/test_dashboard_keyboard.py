@@ -7,6 +7,7 @@ Screenshots: tests/browser/artifacts (LOOK at them)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
@@ -93,6 +94,18 @@ def not_last_of_week(day: date) -> date:
 
 def minutes(day: date, hour: int, minute: int) -> datetime:
     return at(day, hour) + timedelta(minutes=minute)
+
+
+async def drawn_box(locator: Any) -> dict[str, float]:
+    """The block's box once drawn: right after a move the calendar redraws it, and for a moment
+    the element the locator finds has no box yet (bounding_box() answers None)."""
+    for _ in range(50):
+        await locator.wait_for(state="visible")
+        box = await locator.bounding_box()
+        if box is not None:
+            return dict(box)
+        await asyncio.sleep(0.05)
+    raise AssertionError("the block was never drawn")
 
 
 async def test_an_owner_moves_a_booking_with_the_keyboard_and_the_database_has_each_new_time(
@@ -182,7 +195,7 @@ async def test_a_rental_is_made_longer_with_alt_shift_and_the_arrows(
     await page.goto(f"/dashboard/calendar?view=day&date={day.isoformat()}")
     karim = block(page, "Karim Said")
     await tab_to(page, karim)
-    before = await karim.bounding_box()
+    before = await drawn_box(karim)
     await page.keyboard.down("Alt")
     await page.keyboard.down("Shift")
     await page.keyboard.press("ArrowDown")
@@ -198,7 +211,7 @@ async def test_a_rental_is_made_longer_with_alt_shift_and_the_arrows(
         site.resources["kayaks"],
     )
     await expect(karim).to_be_focused()
-    after = await karim.bounding_box()
+    after = await drawn_box(karim)
     assert after["height"] > before["height"] * 1.4, "drawn longer"
 
 
@@ -318,10 +331,10 @@ async def test_in_arabic_alt_left_moves_to_the_next_resource_on_the_left(
     assert await page.evaluate("document.documentElement.dir") == "rtl"
     layla = block(page, "Layla Hassan")
     await tab_to(page, layla)
-    before = await layla.bounding_box()
+    before = await drawn_box(layla)
     await page.keyboard.press("Alt+ArrowLeft")  # right to left: the next column is on the left
     await expect(page.get_by_role("status")).to_contain_text("تم نقل الحجز")
     assert (await stored(owner_engine, booking))[2] == site.resources["omar"]
     await expect(layla).to_be_focused()
-    assert (await layla.bounding_box())["x"] < before["x"]
+    assert (await drawn_box(layla))["x"] < before["x"]
     await shot(page, "8-arabic-moved")
