@@ -116,58 +116,70 @@ async def _apply_stored(
         return await _finish(session, claimed.id, tenant_id, Ingested("processed", detail))
 
 
+@dataclass(frozen=True, slots=True)
+class CaptureGroup:
+    """Plain-looking captures naming the business `tenant_id`: the claimed rows, and their
+    events as rebuilt once, in the same order."""
+
+    tenant_id: uuid.UUID
+    claimed: list[inbox.Claimed]
+    captures: list[capture.Capture]
+
+
 def capture_groups(
     claimed: list[inbox.Claimed], size: int
-) -> tuple[list[list[inbox.Claimed]], list[inbox.Claimed]]:
+) -> tuple[list[CaptureGroup], list[inbox.Claimed]]:
     """Claimed events split into groups of up to `size` plain-looking captures naming the same
     business (apply_captures applies each group in one transaction), and the rest (apply_stored
     applies each alone). A group of one is left alone too."""
-    by_business: dict[uuid.UUID, list[inbox.Claimed]] = {}
+    by_business: dict[uuid.UUID, list[tuple[inbox.Claimed, capture.Capture]]] = {}
     alone: list[inbox.Claimed] = []
     for item in claimed:
-        tenant_id = _plain_capture_of(item)
-        if tenant_id is not None:
-            by_business.setdefault(tenant_id, []).append(item)
+        found = _plain_capture_of(item)
+        if found is not None:
+            by_business.setdefault(found[0], []).append((item, found[1]))
         else:
             alone.append(item)
-    groups: list[list[inbox.Claimed]] = []
-    for items in by_business.values():
-        chunks = [items[i : i + size] for i in range(0, len(items), max(size, 1))]
-        groups.extend(chunk for chunk in chunks if len(chunk) > 1)
-        alone.extend(item for chunk in chunks if len(chunk) == 1 for item in chunk)
+    groups: list[CaptureGroup] = []
+    for tenant_id, pairs in by_business.items():
+        for i in range(0, len(pairs), max(size, 1)):
+            chunk = pairs[i : i + size]
+            if len(chunk) == 1:
+                alone.append(chunk[0][0])
+            else:
+                groups.append(CaptureGroup(tenant_id, [c for c, _ in chunk], [p for _, p in chunk]))
     alone.sort(key=lambda item: item.seq)
     return groups, alone
 
 
-def _plain_capture_of(item: inbox.Claimed) -> uuid.UUID | None:
-    """The business a plain-looking capture names; None for any other event, or one that does
-    not even parse (apply_stored fails it, and the applier retries it or marks it dead)."""
+def _plain_capture_of(item: inbox.Claimed) -> tuple[uuid.UUID, capture.Capture] | None:
+    """A plain-looking capture from a claimed row, with the business it names; None for any
+    other event, or one that does not even parse (apply_stored fails it, and the applier
+    retries it or marks it dead)."""
     try:
         event = inbox.rebuild(item)
     except Exception:
         return None
-    if capture.fits(event, item.bound_tenant_id):
-        return event.tenant_id
-    return None
+    if not capture.fits(event, item.bound_tenant_id) or event.tenant_id is None:
+        return None
+    return event.tenant_id, _capture_of(item.id, event)
 
 
 @retry_on_contention(RedeliverLater)
 async def apply_captures(
-    session: AsyncSession, claimed: list[inbox.Claimed], now: datetime
+    session: AsyncSession, group: CaptureGroup, now: datetime
 ) -> dict[uuid.UUID, Ingested | None]:
     """A group from capture_groups, applied in one transaction (capture.apply_captures): by
     inbox id, what became of each event, or None for one to apply alone with apply_stored
     afterwards (not plain; or the whole group, when a write was refused and rolled back)."""
-    rebuilt = [(item, inbox.rebuild(item)) for item in claimed]
-    tenant_id = rebuilt[0][1].tenant_id
-    assert tenant_id is not None and all(e.tenant_id == tenant_id for _, e in rebuilt)
-    captures = [_capture_of(item.id, event) for item, event in rebuilt]
-    with traces.span("webhook.apply_captures", captures=len(captures)):
+    with traces.span("webhook.apply_captures", captures=len(group.captures)):
         try:
             async with session.begin():
-                outcomes = await capture.apply_captures(session, tenant_id, captures, now)
+                outcomes = await capture.apply_captures(
+                    session, group.tenant_id, group.captures, now
+                )
         except capture.CaptureDeclined:
-            return {item.id: None for item in claimed}
+            return {item.id: None for item in group.claimed}
     return {key: Ingested(status) if status else None for key, status in outcomes.items()}
 
 

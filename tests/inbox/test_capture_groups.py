@@ -28,7 +28,7 @@ from tests.checkout import races
 from tests.checkout.support import PRICE, Client, book, count, now, open_shop, run_outbox
 from tests.inbox.support import apply_inbox, owner_url, post_capture_entry
 from tests.inbox.test_applier import FAST, paid_event, post_sandbox
-from tests.inbox.test_plain_capture import effect
+from tests.inbox.test_plain_capture import effect, taxed_shop
 
 
 async def transactions(owner: AsyncEngine, tenant_id: uuid.UUID) -> dict[uuid.UUID, int]:
@@ -66,14 +66,8 @@ def payment_of(booking: dict[str, Any]) -> uuid.UUID:
 async def test_a_group_applies_in_one_transaction_what_each_capture_would_alone(
     client: Client, owner_engine: AsyncEngine, settings: Settings
 ) -> None:
-    shop = await open_shop(client)
+    shop = await taxed_shop(client)
     tenant_id = shop.business.tenant_id
-    taxed = await client.put(
-        "/api/v1/settings/invoicing",
-        headers=shop.business.headers,
-        json={"tax_rate_bps": 1_400, "tax_label": "VAT", "footer": "Tax ID 9"},
-    )
-    assert taxed.status_code == 200, taxed.text
     grouped = [await book(client, shop, hour=8 + i) for i in range(6)]
     general = await book(client, shop, days_ahead=4, hour=9)
     for booking in grouped:

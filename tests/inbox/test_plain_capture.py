@@ -16,7 +16,7 @@ from app.db import create_engine, session_factory
 from app.money import Money
 from app.settings import Settings, app_role_url
 from app.worker.jobs.inbox import Applier
-from tests.checkout.support import PRICE, Client, book, now, open_shop
+from tests.checkout.support import PRICE, Client, Shop, book, now, open_shop
 from tests.inbox.support import apply_inbox, owner_url, post_capture_entry
 from tests.inbox.test_applier import FAST, paid_event, post_sandbox
 
@@ -75,17 +75,23 @@ async def effect(owner: AsyncEngine, tenant_id: uuid.UUID, booking: dict[str, An
     return payment, booked, ledger, outbox, audit, invoice, lines
 
 
-async def test_a_plain_capture_leaves_what_the_general_way_leaves(
-    client: Client, owner_engine: AsyncEngine, settings: Settings
-) -> None:
+async def taxed_shop(client: Client) -> Shop:
+    """A shop whose invoices carry a tax rate, a label to escape and a footer."""
     shop = await open_shop(client)
-    tenant_id = shop.business.tenant_id
     taxed = await client.put(
         "/api/v1/settings/invoicing",
         headers=shop.business.headers,
         json={"tax_rate_bps": 1_400, "tax_label": "VAT <EG>", "footer": "Tax ID 123"},
     )
     assert taxed.status_code == 200, taxed.text
+    return shop
+
+
+async def test_a_plain_capture_leaves_what_the_general_way_leaves(
+    client: Client, owner_engine: AsyncEngine, settings: Settings
+) -> None:
+    shop = await taxed_shop(client)
+    tenant_id = shop.business.tenant_id
     first, plain, general = [await book(client, shop, hour=h) for h in (9, 11, 13)]
 
     engine = create_engine(app_role_url(owner_url(owner_engine)), pool_size=4)

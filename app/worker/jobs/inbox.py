@@ -34,7 +34,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from app.bookings.payment_events import apply_captures, apply_stored, capture_groups
+from app.bookings.payment_events import (
+    CaptureGroup,
+    apply_captures,
+    apply_stored,
+    capture_groups,
+)
 from app.outbox.relay import libpq_url
 from app.payments import inbox
 from app.worker.config import ApplierConfig
@@ -158,7 +163,7 @@ class Applier:
         async with self._gate:
             await self.apply(item)
 
-    async def apply_group(self, group: list[inbox.Claimed]) -> None:
+    async def apply_group(self, group: CaptureGroup) -> None:
         """Plain captures of one business in one transaction; any event it leaves (not plain,
         or all of them when the transaction failed) is applied alone afterwards, alongside
         the others."""
@@ -171,12 +176,14 @@ class Applier:
                 outcomes = await apply_captures(session, group, datetime.now(UTC))
         except Exception as error:
             log.info(
-                "inbox.group_failed", error=f"{type(error).__name__}: {error}", size=len(group)
+                "inbox.group_failed",
+                error=f"{type(error).__name__}: {error}",
+                size=len(group.claimed),
             )
             outcomes = {}
-        left = [item for item in group if outcomes.get(item.id) is None]
+        left = [item for item in group.claimed if outcomes.get(item.id) is None]
         await asyncio.gather(*(self._guarded(item) for item in left))
-        for item in group:
+        for item in group.claimed:
             applied = outcomes.get(item.id)
             if applied is not None:
                 log.info(
