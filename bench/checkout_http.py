@@ -43,7 +43,7 @@ from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import percentile, pgbench, scratch_database
+from _common import client_collector_held, percentile, pgbench, scratch_database
 from _http import Business, Fleet, api_processes, clients, open_business
 from _rawhttp import Connection, Pool, Tally, post_bytes, send
 from _results import result
@@ -272,15 +272,17 @@ async def bench(url: str, options: argparse.Namespace) -> None:
             numbers = Counter(0)
             bases, headers = fleet.bases, dict(pool.headers)
             await closed_loop(bases, biz, headers, options.connections, 2.0, numbers)
-            done, answers, _ = await closed_loop(
-                bases, biz, headers, options.connections, options.seconds, numbers
-            )
+            with client_collector_held():
+                done, answers, _ = await closed_loop(
+                    bases, biz, headers, options.connections, options.seconds, numbers
+                )
             max_rate = done / options.seconds
             rss_max = fleet.peak_rss_mb()
             half = max_rate / 2
-            half_answers, latencies = await open_loop(
-                bases, biz, headers, half, options.seconds, numbers
-            )
+            with client_collector_held():
+                half_answers, latencies = await open_loop(
+                    bases, biz, headers, half, options.seconds, numbers
+                )
             rss_half = fleet.peak_rss_mb()
         first, second, keys = await capture(fleet, biz)
     resources = [uuid.UUID(r) for r in biz.resource_ids]

@@ -58,7 +58,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, percentile, pgbench, scratch_database
+from _common import ROOT, client_collector_held, percentile, pgbench, scratch_database
 from _http import peak_rss_mb
 from _pg_cpu import locate, measure
 from _rawhttp import REDELIVERED, Answer, closed_loop, post_bytes
@@ -390,7 +390,8 @@ async def bench(url: str, options: argparse.Namespace) -> None:
         stream = sign_all(with_duplicates(synthetic(unique), 64), secret)
         progress("acknowledgement")
         cpu_before = cpu_seconds(api_pids)
-        rate, latencies, answers = await deliver_all(bases, stream, options.connections)
+        with client_collector_held():
+            rate, latencies, answers = await deliver_all(bases, stream, options.connections)
         ack_cpu = (cpu_seconds(api_pids) - cpu_before) / len(stream)
         await reset_inbox(url)
         if options.ack_only:
