@@ -24,6 +24,7 @@ from app.db import create_engine, session_factory
 from app.gateways.accounts import build_providers
 from app.gateways.tracing import client_transport
 from app.gateways.webpush import VapidKeys
+from app.heap import freeze_long_lived
 from app.integrations import gcal, whatsapp
 from app.logs import configure_logging
 from app.mail.confirmation import MailSetup
@@ -117,6 +118,7 @@ def build_worker(
             background=list(registry.BACKGROUND),
         )
         ctx["app"] = context
+        freeze_long_lived()  # before the relay and the applier start making objects
         await context.start_background_tasks()
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

@@ -40,6 +40,7 @@ from _results import result
 
 from app.cli.migrate import upgrade
 from app.db import create_engine, session_factory, tenant_transaction
+from app.heap import freeze_long_lived
 from app.logs import configure_logging
 from app.outbox.dispatch import Dispatcher, HandlerContext
 from app.outbox.models import OutboxEvent
@@ -184,6 +185,7 @@ def _drain_process(url: str, batch: int, index: int, start: object) -> tuple[int
         relay = _relay(url, app, _noop_dispatcher(), batch, f"bench-{index}")
         async with relay.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+        freeze_long_lived()  # as the worker does once started (worker.py)
         await asyncio.to_thread(start.wait)  # type: ignore[attr-defined]
         began = time.time()
         drained = await relay.drain()

@@ -526,6 +526,7 @@ def print_ack(
 
 
 async def run_applier() -> None:
+    from app.heap import freeze_long_lived
     from app.settings import load_settings
     from app.worker.jobs.inbox import Applier, ApplierConfig
 
@@ -537,6 +538,7 @@ async def run_applier() -> None:
         config=ApplierConfig(concurrency=16, batch_size=64),
         listen_url=libpq(settings.runtime_database_url),
     )
+    freeze_long_lived()  # as the worker does once started (worker.py)
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(applier.run())
     loop.add_signal_handler(signal.SIGTERM, task.cancel)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
@@ -50,6 +49,7 @@ from app.edge.web import routes as web_routes
 from app.edge.web.config import STATE_KEY as WEB_STATE
 from app.edge.web.config import DemoBusiness, WebConfig
 from app.gateways.accounts import build_providers
+from app.heap import freeze_long_lived
 from app.integrations.crypto import SecretBox
 from app.logs import configure_logging
 from app.outbox.metrics import OutboxGauges
@@ -108,7 +108,7 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         # Everything built so far (modules, templates, the app) lives as long as the process:
         # out of the collector's way, so a page that makes many objects pays for its own only.
-        gc.freeze()
+        freeze_long_lived()
         try:
             yield
         finally:
