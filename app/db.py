@@ -72,12 +72,20 @@ def new_id() -> uuid.UUID:
 CONNECT_TIMEOUT = 2
 POOL_TIMEOUT = 5.0
 
+# The API's and the worker's pools keep every connection they open, up to this many. With
+# SQLAlchemy's overflow, a connection beyond the pool's size is closed when it comes back, so
+# a burst that kept more than that many busy opened and closed a PostgreSQL backend for a
+# good share of its requests (a fork, a backend start and a connect each): 154 in a
+# 500-request rush for one slot (bench/contention.py), most of the machine's CPU in it.
+SERVICE_POOL_SIZE = 30
+
 
 def create_engine(
     url: str, *, pool_size: int = 10, max_overflow: int = 20, pre_ping: bool = True
 ) -> AsyncEngine:
     """`pre_ping=False` only for an engine whose every use repeats itself once on a dead
-    connection: even the ping's occasional round trip is then saved."""
+    connection: even the ping's occasional round trip is then saved. A long-running service
+    passes pool_size=SERVICE_POOL_SIZE, max_overflow=0."""
     engine = create_async_engine(
         url,
         pool_size=pool_size,
