@@ -44,6 +44,7 @@ from app.outbox.dispatch import Dispatcher, HandlerContext, Route, UnknownChanne
 from app.outbox.errors import PermanentError, RetryableError
 from app.outbox.metrics import RelayMetrics
 from app.outbox.models import NOTIFY_CHANNEL, OutboxEvent
+from app.waiting import woken
 
 log = structlog.get_logger()
 
@@ -146,8 +147,7 @@ class Relay:
                     log.exception("outbox.relay_failed", worker_id=self.worker_id)
                 if self.stopping:
                     break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
+                await woken(self._wake, self.config.poll_interval)
                 self._wake.clear()
         finally:
             if listener is not None:

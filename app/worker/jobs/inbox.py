@@ -42,6 +42,7 @@ from app.bookings.payment_events import (
 )
 from app.outbox.relay import libpq_url
 from app.payments import inbox
+from app.waiting import woken
 from app.worker.config import ApplierConfig
 from app.worker.context import WorkerContext
 
@@ -92,8 +93,7 @@ class Applier:
                     await self.drain()
                 except Exception:
                     log.exception("inbox.applier_failed", worker_id=self.worker_id)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
+                await woken(self._wake, self.config.poll_interval)
         finally:
             if listener is not None:
                 listener.cancel()
@@ -127,14 +127,13 @@ class Applier:
                 if total == 0 or looked_again:
                     return total
                 looked_again, more = True, True
-                with contextlib.suppress(TimeoutError):  # or at once, when notified
-                    await asyncio.wait_for(self._wake.wait(), RECHECK_SECONDS)
+                await woken(self._wake, RECHECK_SECONDS)  # or at once, when notified
                 continue
-            woken = asyncio.ensure_future(self._wake.wait())
-            done, _ = await asyncio.wait({*running, woken}, return_when=asyncio.FIRST_COMPLETED)
-            woken.cancel()
+            wake = asyncio.ensure_future(self._wake.wait())
+            done, _ = await asyncio.wait({*running, wake}, return_when=asyncio.FIRST_COMPLETED)
+            wake.cancel()
             more = more or self._wake.is_set()
-            for task in done - {woken}:
+            for task in done - {wake}:
                 running.discard(task)
                 task.result()
 
