@@ -3,8 +3,6 @@ its sleep between drains does not swallow the cancellation (app.waiting.woken)."
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_engine, session_factory
@@ -12,6 +10,7 @@ from app.settings import app_role_url
 from app.worker.jobs.inbox import Applier
 from tests.inbox.support import owner_url
 from tests.infra import libpq
+from tests.stopping import stops_when_cancelled_as_woken
 
 
 async def test_an_applier_cancelled_as_it_is_woken_stops(owner_engine: AsyncEngine) -> None:
@@ -20,12 +19,6 @@ async def test_an_applier_cancelled_as_it_is_woken_stops(owner_engine: AsyncEngi
     try:
         for _ in range(5):
             applier = Applier(engine, session_factory(engine), listen_url=libpq(url))
-            running = asyncio.create_task(applier.run())
-            await asyncio.sleep(0.2)  # drained (nothing due), asleep until woken
-            applier._wake.set()  # what its LISTEN connection does on a NOTIFY
-            running.cancel()
-            done, _ = await asyncio.wait([running], timeout=5)
-            assert running in done, "the applier went on running after it was cancelled"
-            assert running.cancelled()
+            assert await stops_when_cancelled_as_woken(applier.run, applier._wake)
     finally:
         await engine.dispose()
