@@ -20,7 +20,7 @@ from arq.worker import Worker, func
 from redis.asyncio import Redis
 
 from app import traces
-from app.db import SERVICE_POOL_SIZE, create_engine, session_factory
+from app.db import service_engine, session_factory
 from app.gateways.accounts import build_providers
 from app.gateways.tracing import client_transport
 from app.gateways.webpush import VapidKeys
@@ -102,9 +102,7 @@ def build_worker(
     traces.configure("reckon-worker", endpoint=settings.otel_exporter_otlp_endpoint)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        engine = create_engine(
-            settings.runtime_database_url, pool_size=SERVICE_POOL_SIZE, max_overflow=0
-        )
+        engine = service_engine(settings.runtime_database_url)
         traces.instrument_engine(engine)
         deps = build_deps(settings)
         if os.environ.get(SLOW_TOPIC_VARIABLE) and settings.environment != "production":

@@ -84,8 +84,8 @@ def create_engine(
     url: str, *, pool_size: int = 10, max_overflow: int = 20, pre_ping: bool = True
 ) -> AsyncEngine:
     """`pre_ping=False` only for an engine whose every use repeats itself once on a dead
-    connection: even the ping's occasional round trip is then saved. A long-running service
-    passes pool_size=SERVICE_POOL_SIZE, max_overflow=0."""
+    connection: even the ping's occasional round trip is then saved. The API and the worker
+    use service_engine."""
     engine = create_async_engine(
         url,
         pool_size=pool_size,
@@ -100,6 +100,12 @@ def create_engine(
         event.listen(engine.sync_engine, "checkin", _note_idle)
         event.listen(engine.sync_engine, "checkout", _replace_if_dead)
     return engine
+
+
+def service_engine(url: str) -> AsyncEngine:
+    """The engine of a long-running process (the API, the worker): its pool keeps every
+    connection it opens, up to SERVICE_POOL_SIZE."""
+    return create_engine(url, pool_size=SERVICE_POOL_SIZE, max_overflow=0)
 
 
 # A pooled connection back within this many seconds is pinged only when its socket has

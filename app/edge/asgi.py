@@ -20,13 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import traces
-from app.db import (
-    CONNECT_TIMEOUT,
-    POOL_TIMEOUT,
-    SERVICE_POOL_SIZE,
-    create_engine,
-    session_factory,
-)
+from app.db import CONNECT_TIMEOUT, POOL_TIMEOUT, service_engine, session_factory
 from app.edge import ops
 from app.edge.api import audit as audit_routes
 from app.edge.api import availability as availability_routes
@@ -97,9 +91,7 @@ def create_app(settings: Settings, *, extra_routers: list[Router] | None = None)
     tracing = traces.configure("reckon-api", endpoint=settings.otel_exporter_otlp_endpoint)
     jwt_auth = build_jwt_auth(settings.secret_key, settings.jwt_ttl_seconds)
     registry = CollectorRegistry()
-    engine = create_engine(
-        settings.runtime_database_url, pool_size=SERVICE_POOL_SIZE, max_overflow=0
-    )
+    engine = service_engine(settings.runtime_database_url)
     traces.instrument_engine(engine)
     # Webhook acknowledgements, one statement in autocommit on plain psycopg connections of
     # their own (app/payments/inbox_writer.py).
