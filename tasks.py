@@ -49,6 +49,7 @@ def test(extra: list[str]) -> None:
     sh(BIN / "ruff", "format", "--check", ".")
     sh(BIN / "mypy")
     sh(BIN / "mypy", "worker.py")
+    sh(BIN / "mypy", "bench")
     sh(BIN / "lint-imports")
     workers = os.environ.get("PYTEST_WORKERS", "2")
     sh(BIN / "pytest", "-p", "no:logging", "-n", workers, "--dist", "loadfile", *extra)

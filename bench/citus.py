@@ -274,9 +274,9 @@ async def money_path(
         for n, shop in enumerate(shops, 1):
             tenant = shop.business.tenant_id
             with report.step(f"business {n}: checkout + capture by signed webhook") as note:
-                created = await book(client, shop)
-                await pay_on_sandbox_page(client, created["payment"]["checkout_url"])
-                booking = await get_booking(client, shop, created["id"])
+                placed = await book(client, shop)
+                await pay_on_sandbox_page(client, placed["payment"]["checkout_url"])
+                booking = await get_booking(client, shop, placed["id"])
                 check(booking["status"] == "confirmed", f"booking is {booking['status']}")
                 captured = await balance(owner, tenant, "clearing:sandbox")
                 check(captured == PRICE, f"clearing:sandbox = {captured}")

@@ -40,9 +40,9 @@ from litestar.testing import AsyncTestClient
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ROOT, scratch_database
-from _http import Clients, redis_url
+from _http import Clients, open_business, redis_url
 from _results import result
-from checkout_http import booking_body, open_business, slot
+from checkout_http import booking_body, slot
 from webhooks import sign_all, synthetic, with_duplicates
 
 from app.edge.asgi import create_app, sandbox_secret

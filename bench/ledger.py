@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from app.cli.migrate import upgrade
 from app.db import create_engine, session_factory, tenant_transaction
 from app.ledger import service
+from app.ledger.lines import Line
 from app.money import Money
 
 
@@ -50,8 +51,8 @@ async def _run(
         for n in queue:
             amount = Money(1000 + n, "EGP")
             lines = [
-                service.Line(f"receivable:customer{suffix}", "asset", amount),
-                service.Line(f"deferred_revenue{suffix}", "liability", -amount),
+                Line(f"receivable:customer{suffix}", "asset", amount),
+                Line(f"deferred_revenue{suffix}", "liability", -amount),
             ]
             started = time.perf_counter()
             async with tenant_transaction(sessions, tenant_id) as session:

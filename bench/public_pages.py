@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -197,7 +197,7 @@ async def main(requests: int, resources: int, bookings: int) -> None:
             "business page": f"/b/{business.slug}",
             "day's times": f"/b/{business.slug}/book?{base}&day={day.isoformat()}",
         }
-        clock = ServerClock(create_app(settings))
+        clock = ServerClock(cast(ASGI, create_app(settings)))
         port = free_port()
         server, thread = serve(clock, port)
         try:

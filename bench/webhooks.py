@@ -528,7 +528,8 @@ def print_ack(
 async def run_applier() -> None:
     from app.heap import freeze_long_lived
     from app.settings import load_settings
-    from app.worker.jobs.inbox import Applier, ApplierConfig
+    from app.worker.config import ApplierConfig
+    from app.worker.jobs.inbox import Applier
 
     settings = load_settings()
     engine = create_engine(settings.runtime_database_url, pool_size=16, max_overflow=4)
